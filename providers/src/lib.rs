@@ -1,0 +1,15 @@
+//! dnsteer's providers: the record model every adapter speaks, the `Provider` trait,
+//! the one HTTP layer (timeouts, retries, rate limits) all HTTP adapters share, and
+//! one module per DNS provider.
+
+pub mod error;
+pub mod http;
+pub mod powerdns;
+pub mod provider;
+pub mod record;
+pub mod rfc2136;
+
+pub use error::ProviderError;
+pub use powerdns::PowerDnsProvider;
+pub use provider::{Applied, Capabilities, Provider};
+pub use record::{Change, RecordSet, RecordType, ZoneName};

@@ -1,0 +1,58 @@
+//! The `Provider` trait: what the agent needs from any place that serves or delegates a
+//! zone. Adapters declare what they can do as data (`Capabilities`) so the plan can be
+//! shaped to fit before anything is sent.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+
+use crate::error::ProviderError;
+use crate::record::{Change, RecordSet, RecordType, ZoneName};
+
+/// What a provider can store and how it takes changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Record types this adapter can write.
+    pub record_types: Vec<RecordType>,
+    /// The lowest TTL the provider stores; desired TTLs below it are raised to it.
+    pub min_ttl: u32,
+    /// The most changes one `apply` call may carry.
+    pub max_batch: usize,
+    /// Whether one `apply` call is all-or-nothing at the provider.
+    pub atomic: bool,
+}
+
+/// What an `apply` call did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// How many changes the provider accepted.
+    pub changes: usize,
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync + Debug {
+    /// The provider's configured name, used in every message about it.
+    fn name(&self) -> &str;
+
+    fn capabilities(&self) -> &Capabilities;
+
+    /// Every record set the provider holds for `zone`, normalised.
+    async fn records(&self, zone: &ZoneName) -> Result<Vec<RecordSet>, ProviderError>;
+
+    /// Shapes desired record sets into what this provider would store, so that diffing
+    /// them against `records` converges. The default raises TTLs to `min_ttl`.
+    fn normalize(&self, desired: Vec<RecordSet>) -> Vec<RecordSet> {
+        let floor = self.capabilities().min_ttl;
+        desired
+            .into_iter()
+            .map(|mut rs| {
+                rs.ttl = rs.ttl.max(floor);
+                rs
+            })
+            .collect()
+    }
+
+    /// Applies `changes` to `zone` as one batch (at most `max_batch` changes). Where the
+    /// provider is atomic, an error means nothing of the batch was applied.
+    async fn apply(&self, zone: &ZoneName, changes: &[Change]) -> Result<Applied, ProviderError>;
+}

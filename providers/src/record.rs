@@ -1,0 +1,337 @@
+//! The record model every provider speaks: absolute lowercase names, record sets with
+//! sorted canonical values, and the create/update/delete changes a plan is made of.
+//!
+//! Everything is normalised on construction so that two record sets that mean the same
+//! thing compare equal, whatever the provider's spelling: that is what makes a plan
+//! after an apply come out empty.
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A record type. The types dnsteer steers are named; every other type a zone holds is
+/// carried through as `Other` so it can be read (and left alone).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordType {
+    A,
+    Aaaa,
+    Cname,
+    Ns,
+    Soa,
+    Mx,
+    Txt,
+    Srv,
+    Caa,
+    Ptr,
+    Other(String),
+}
+
+impl RecordType {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::A => "A",
+            Self::Aaaa => "AAAA",
+            Self::Cname => "CNAME",
+            Self::Ns => "NS",
+            Self::Soa => "SOA",
+            Self::Mx => "MX",
+            Self::Txt => "TXT",
+            Self::Srv => "SRV",
+            Self::Caa => "CAA",
+            Self::Ptr => "PTR",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl FromStr for RecordType {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let upper = s.trim().to_ascii_uppercase();
+        Ok(match upper.as_str() {
+            "A" => Self::A,
+            "AAAA" => Self::Aaaa,
+            "CNAME" => Self::Cname,
+            "NS" => Self::Ns,
+            "SOA" => Self::Soa,
+            "MX" => Self::Mx,
+            "TXT" => Self::Txt,
+            "SRV" => Self::Srv,
+            "CAA" => Self::Caa,
+            "PTR" => Self::Ptr,
+            _ => Self::Other(upper),
+        })
+    }
+}
+
+impl fmt::Display for RecordType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for RecordType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for RecordType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(s.parse().unwrap_or_else(|never| match never {}))
+    }
+}
+
+/// Why a name or value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("invalid DNS name {0:?}: {1}")]
+    Name(String, &'static str),
+    #[error("{value:?} is not a valid {rtype} value")]
+    Value { rtype: RecordType, value: String },
+}
+
+/// Normalises a DNS name: lowercase, absolute (trailing dot), checked for length and
+/// label syntax (letters, digits, `-`, `_`, and a leading `*` label).
+pub fn normalize_name(name: &str) -> Result<String, RecordError> {
+    let err = |why| RecordError::Name(name.to_string(), why);
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
+        return Err(err("empty"));
+    }
+    if trimmed == "." {
+        return Ok(".".to_string());
+    }
+    let body = trimmed.strip_suffix('.').unwrap_or(trimmed);
+    if body.len() > 253 {
+        return Err(err("longer than 253 characters"));
+    }
+    for (i, label) in body.split('.').enumerate() {
+        if label.is_empty() {
+            return Err(err("empty label"));
+        }
+        if label.len() > 63 {
+            return Err(err("label longer than 63 characters"));
+        }
+        if label == "*" && i == 0 {
+            continue;
+        }
+        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(err("labels may hold only letters, digits, '-' and '_'"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(err("a label may not start or end with '-'"));
+        }
+    }
+    Ok(format!("{}.", body.to_ascii_lowercase()))
+}
+
+/// A zone's name: absolute and lowercase, e.g. `example.test.`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ZoneName(String);
+
+impl ZoneName {
+    pub fn new(name: &str) -> Result<Self, RecordError> {
+        normalize_name(name).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The absolute name of `relative` in this zone: `@` is the apex, a name ending in
+    /// a dot is taken as already absolute.
+    pub fn absolute(&self, relative: &str) -> Result<String, RecordError> {
+        let relative = relative.trim();
+        if relative == "@" || relative.is_empty() {
+            return Ok(self.0.clone());
+        }
+        if relative.ends_with('.') {
+            return normalize_name(relative);
+        }
+        normalize_name(&format!("{}.{}", relative, self.0))
+    }
+
+    /// Whether an absolute, normalised name is this zone's apex or below it.
+    pub fn contains(&self, absolute: &str) -> bool {
+        self.0 == "." || absolute == self.0 || absolute.ends_with(&format!(".{}", self.0))
+    }
+}
+
+impl fmt::Display for ZoneName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for ZoneName {
+    type Error = RecordError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::new(&s)
+    }
+}
+
+impl From<ZoneName> for String {
+    fn from(z: ZoneName) -> String {
+        z.0
+    }
+}
+
+/// Canonical presentation of one value of `rtype`: addresses in their shortest form,
+/// names lowercase and absolute. Types dnsteer does not steer are only trimmed.
+pub fn normalize_value(rtype: &RecordType, value: &str) -> Result<String, RecordError> {
+    let bad = || RecordError::Value { rtype: rtype.clone(), value: value.to_string() };
+    let v = value.trim();
+    match rtype {
+        RecordType::A => v.parse::<Ipv4Addr>().map(|a| a.to_string()).map_err(|_| bad()),
+        RecordType::Aaaa => v.parse::<Ipv6Addr>().map(|a| a.to_string()).map_err(|_| bad()),
+        RecordType::Cname | RecordType::Ns | RecordType::Ptr => {
+            normalize_name(v).map_err(|_| bad())
+        }
+        RecordType::Mx => {
+            let (pref, host) = v.split_once(char::is_whitespace).ok_or_else(bad)?;
+            let pref: u16 = pref.parse().map_err(|_| bad())?;
+            let host = normalize_name(host.trim()).map_err(|_| bad())?;
+            Ok(format!("{pref} {host}"))
+        }
+        _ if v.is_empty() => Err(bad()),
+        _ => Ok(v.split_whitespace().collect::<Vec<_>>().join(" ")),
+    }
+}
+
+/// All records of one name and type: the unit every provider reads and writes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RecordSet {
+    /// Absolute, lowercase owner name.
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rtype: RecordType,
+    pub ttl: u32,
+    /// Canonical values, sorted and without duplicates.
+    pub values: Vec<String>,
+}
+
+impl RecordSet {
+    /// Builds a normalised record set, refusing names and values that are not valid.
+    pub fn new<I, S>(name: &str, rtype: RecordType, ttl: u32, values: I) -> Result<Self, RecordError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let name = normalize_name(name)?;
+        let mut values = values
+            .into_iter()
+            .map(|v| normalize_value(&rtype, v.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        values.sort();
+        values.dedup();
+        Ok(Self { name, rtype, ttl, values })
+    }
+
+    /// The identity of a record set within a zone.
+    pub fn key(&self) -> (&str, &RecordType) {
+        (&self.name, &self.rtype)
+    }
+}
+
+impl fmt::Display for RecordSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {} [{}]", self.name, self.ttl, self.rtype, self.values.join(", "))
+    }
+}
+
+/// One step of a plan. `before` is what was read from the provider; adapters that can
+/// compare-and-set use it to refuse a write over a set someone else changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "lowercase")]
+pub enum Change {
+    Create { after: RecordSet },
+    Update { before: RecordSet, after: RecordSet },
+    Delete { before: RecordSet },
+}
+
+impl Change {
+    pub fn action(&self) -> &'static str {
+        match self {
+            Self::Create { .. } => "create",
+            Self::Update { .. } => "update",
+            Self::Delete { .. } => "delete",
+        }
+    }
+
+    pub fn before(&self) -> Option<&RecordSet> {
+        match self {
+            Self::Create { .. } => None,
+            Self::Update { before, .. } | Self::Delete { before } => Some(before),
+        }
+    }
+
+    pub fn after(&self) -> Option<&RecordSet> {
+        match self {
+            Self::Create { after } | Self::Update { after, .. } => Some(after),
+            Self::Delete { .. } => None,
+        }
+    }
+
+    /// The record set this change is about (its name and type).
+    pub fn subject(&self) -> &RecordSet {
+        self.after().or(self.before()).expect("every change has a before or an after")
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Create { after } => write!(f, "create {after}"),
+            Self::Update { before, after } => write!(f, "update {before} -> {after}"),
+            Self::Delete { before } => write!(f, "delete {before}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_lowercase_and_absolute() {
+        assert_eq!(normalize_name("WWW.Example.Test").unwrap(), "www.example.test.");
+        assert_eq!(normalize_name("*.example.test.").unwrap(), "*.example.test.");
+        assert!(normalize_name("a..b").is_err());
+        assert!(normalize_name("-a.test").is_err());
+        assert!(normalize_name("a b.test").is_err());
+        assert!(normalize_name(&"a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn zone_relative_names() {
+        let z = ZoneName::new("Example.Test").unwrap();
+        assert_eq!(z.absolute("@").unwrap(), "example.test.");
+        assert_eq!(z.absolute("WWW").unwrap(), "www.example.test.");
+        assert_eq!(z.absolute("other.test.").unwrap(), "other.test.");
+        assert!(z.contains("www.example.test."));
+        assert!(!z.contains("wwwexample.test."));
+    }
+
+    #[test]
+    fn values_are_canonical_sorted_and_unique() {
+        let rs = RecordSet::new("www.example.test", RecordType::Aaaa, 30, ["2001:DB8:0::1", "2001:db8::1", "::2"]).unwrap();
+        assert_eq!(rs.values, vec!["2001:db8::1", "::2"]);
+        let ns = RecordSet::new("example.test.", RecordType::Ns, 300, ["NS2.P.test", "ns1.p.test."]).unwrap();
+        assert_eq!(ns.values, vec!["ns1.p.test.", "ns2.p.test."]);
+        assert!(RecordSet::new("www.example.test", RecordType::A, 30, ["300.1.1.1"]).is_err());
+        assert!(RecordSet::new("www.example.test", RecordType::A, 30, ["2001:db8::1"]).is_err());
+    }
+
+    #[test]
+    fn change_json_is_tagged_by_action() {
+        let after = RecordSet::new("www.example.test", RecordType::A, 30, ["192.0.2.1"]).unwrap();
+        let json = serde_json::to_value(Change::Create { after }).unwrap();
+        assert_eq!(json["action"], "create");
+        assert_eq!(json["after"]["type"], "A");
+    }
+}

@@ -1,0 +1,110 @@
+//! A PowerDNS Authoritative 4.x server (sqlite backend, HTTP API) on loopback.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use super::{fill, free_port, require_binary, ServerProcess};
+
+const CONFIG: &str = "\
+launch=gsqlite3
+gsqlite3-database=@DIR@/pdns.sqlite3
+gsqlite3-dnssec=no
+local-address=127.0.0.1
+local-port=@DNS_PORT@
+socket-dir=@DIR@
+api=yes
+api-key=@KEY@
+webserver=yes
+webserver-address=127.0.0.1
+webserver-port=@API_PORT@
+webserver-allow-from=127.0.0.0/8,::1/128
+default-soa-content=ns1.@ hostmaster.@ 0 10800 3600 604800 60
+loglevel=4
+security-poll-suffix=
+log-dns-queries=no
+disable-syslog=yes
+guardian=no
+daemon=no
+write-pid=no
+receiver-threads=1
+distributor-threads=1
+cache-ttl=0
+negquery-cache-ttl=0
+query-cache-ttl=0
+";
+
+pub const API_KEY: &str = "test-pdns-key";
+
+pub struct PowerDns {
+    pub dir: tempfile::TempDir,
+    pub dns: SocketAddr,
+    pub api_url: String,
+    pub process: ServerProcess,
+}
+
+impl PowerDns {
+    pub fn start() -> Self {
+        let binary = require_binary("pdns_server");
+        let dir = tempfile::tempdir().unwrap();
+        let dns_port = free_port();
+        let api_port = free_port();
+        let path = dir.path().to_str().unwrap();
+        let config = fill(CONFIG, &[
+            ("DIR", path),
+            ("DNS_PORT", &dns_port.to_string()),
+            ("API_PORT", &api_port.to_string()),
+            ("KEY", API_KEY),
+        ]);
+        std::fs::write(dir.path().join("pdns.conf"), config).unwrap();
+        let schema = std::fs::read_to_string("/usr/share/doc/pdns-backend-sqlite3/schema.sqlite3.sql")
+            .expect("pdns-backend-sqlite3 schema (install pdns-backend-sqlite3)");
+        let status = Command::new(require_binary("sqlite3"))
+            .arg(dir.path().join("pdns.sqlite3"))
+            .arg(schema)
+            .status()
+            .unwrap();
+        assert!(status.success(), "sqlite3 could not create the PowerDNS database");
+        let process = ServerProcess::start(
+            "pdns",
+            vec![binary.display().to_string(), format!("--config-dir={path}")],
+            dir.path(),
+            SocketAddr::from(([127, 0, 0, 1], api_port)),
+        );
+        Self {
+            dir,
+            dns: SocketAddr::from(([127, 0, 0, 1], dns_port)),
+            api_url: format!("http://127.0.0.1:{api_port}"),
+            process,
+        }
+    }
+
+    /// Creates `zone` (absolute name) with the given NS names and extra rrsets through
+    /// the API, as an operator would before pointing dnsteer at it.
+    pub fn create_zone(&self, zone: &str, nameservers: &[&str], rrsets: serde_json::Value) {
+        let body = serde_json::json!({
+            "name": zone, "kind": "Native", "nameservers": nameservers, "rrsets": rrsets,
+        });
+        let out = Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H"])
+            .arg(format!("X-API-Key: {API_KEY}"))
+            .args(["-H", "Content-Type: application/json", "--data"])
+            .arg(body.to_string())
+            .arg(format!("{}/api/v1/servers/localhost/zones", self.api_url))
+            .output()
+            .expect("curl");
+        let code = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(code, "201", "creating {zone} at PowerDNS: {}\n{}", String::from_utf8_lossy(&out.stderr), self.process.log());
+    }
+
+    pub fn stop(&mut self) {
+        self.process.stop();
+    }
+
+    pub fn resume(&mut self) {
+        self.process.resume();
+        super::wait_until("PowerDNS API", Duration::from_secs(10), || {
+            super::tcp_accepts(self.api_url.trim_start_matches("http://").parse().unwrap())
+        });
+    }
+}
