@@ -1,0 +1,200 @@
+//! The plan: `diff(live, desired)` per provider, ordered and explained, rendered as a
+//! table or JSON, with a checksum so that `apply --checksum` applies exactly the plan
+//! that was reviewed, and octoDNS-style safety limits. Pure: no I/O, no clock.
+
+mod render;
+mod safety;
+
+pub use render::{render_json, render_table};
+pub use safety::{check_safety, SafetyLimits, Violation};
+
+use std::collections::BTreeMap;
+
+use dnsteer_providers::{Change, RecordSet, RecordType, ZoneName};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// A record set dnsteer wants a provider to hold, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Desired {
+    pub set: RecordSet,
+    pub reason: String,
+}
+
+/// One change for one provider of one zone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedChange {
+    pub zone: ZoneName,
+    pub provider: String,
+    pub change: Change,
+    pub reason: String,
+}
+
+/// A provider whose live records could not be read: nothing is planned for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlanError {
+    pub zone: String,
+    pub provider: String,
+    pub error: String,
+}
+
+/// Everything one run would change, across zones and providers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub changes: Vec<PlannedChange>,
+    pub errors: Vec<PlanError>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+}
+
+/// The changes that turn `live` into `desired`, for the record sets `desired` names
+/// only: a set dnsteer does not manage is never touched. Both sides must already be
+/// normalised for the provider. Changes come in plan order.
+pub fn diff(live: &[RecordSet], desired: &[Desired]) -> Vec<(Change, String)> {
+    let live: BTreeMap<(&str, &RecordType), &RecordSet> = live.iter().map(|s| (s.key(), s)).collect();
+    let mut changes: Vec<(Change, String)> = desired
+        .iter()
+        .filter_map(|d| match live.get(&d.set.key()) {
+            None => Some((Change::Create { after: d.set.clone() }, d.reason.clone())),
+            Some(current) if **current != d.set => {
+                Some((Change::Update { before: (*current).clone(), after: d.set.clone() }, d.reason.clone()))
+            }
+            Some(_) => None,
+        })
+        .collect();
+    changes.sort_by(|a, b| order_key(&a.0).cmp(&order_key(&b.0)));
+    changes
+}
+
+/// Deletes first (they free names a create may need), then creates, then updates;
+/// within each, by name and type so plans read and hash the same every time.
+fn order_key(change: &Change) -> (u8, &str, &str) {
+    let rank = match change {
+        Change::Delete { .. } => 0,
+        Change::Create { .. } => 1,
+        Change::Update { .. } => 2,
+    };
+    let subject = change.subject();
+    (rank, &subject.name, subject.rtype.as_str())
+}
+
+impl Plan {
+    /// Adds one provider's changes for one zone.
+    pub fn extend(&mut self, zone: &ZoneName, provider: &str, changes: Vec<(Change, String)>) {
+        self.changes.extend(changes.into_iter().map(|(change, reason)| PlannedChange {
+            zone: zone.clone(),
+            provider: provider.to_string(),
+            change,
+            reason,
+        }));
+    }
+
+    /// Puts the changes in their canonical order: by zone, provider, then plan order.
+    pub fn sort(&mut self) {
+        self.changes.sort_by(|a, b| {
+            (a.zone.as_str(), a.provider.as_str(), order_key(&a.change)).cmp(&(
+                b.zone.as_str(),
+                b.provider.as_str(),
+                order_key(&b.change),
+            ))
+        });
+        self.errors.sort_by(|a, b| (&a.zone, &a.provider).cmp(&(&b.zone, &b.provider)));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    pub fn summary(&self) -> Summary {
+        self.changes.iter().fold(Summary::default(), |mut s, c| {
+            match c.change {
+                Change::Create { .. } => s.create += 1,
+                Change::Update { .. } => s.update += 1,
+                Change::Delete { .. } => s.delete += 1,
+            }
+            s
+        })
+    }
+
+    /// A short digest of exactly what would be written (zone, provider, action, name,
+    /// type, TTL, values before and after); reasons and errors do not count, so the same
+    /// writes always give the same checksum.
+    pub fn checksum(&self) -> String {
+        let mut hasher = Sha256::new();
+        for c in &self.changes {
+            let line = serde_json::to_string(&(c.zone.as_str(), &c.provider, &c.change)).expect("a change serialises");
+            hasher.update(line.as_bytes());
+            hasher.update(b"\n");
+        }
+        hex::encode(&hasher.finalize()[..8])
+    }
+
+    /// The changes for one provider of one zone, in plan order.
+    pub fn for_provider<'a>(&'a self, zone: &'a ZoneName, provider: &'a str) -> impl Iterator<Item = &'a PlannedChange> + 'a {
+        self.changes.iter().filter(move |c| &c.zone == zone && c.provider == provider)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(name: &str, ttl: u32, values: &[&str]) -> RecordSet {
+        RecordSet::new(name, RecordType::A, ttl, values.iter().copied()).unwrap()
+    }
+
+    fn want(set: RecordSet) -> Desired {
+        Desired { set, reason: "test".into() }
+    }
+
+    #[test]
+    fn in_sync_gives_no_changes() {
+        let live = vec![a("www.example.test.", 30, &["192.0.2.1"])];
+        assert!(diff(&live, &[want(live[0].clone())]).is_empty());
+    }
+
+    #[test]
+    fn unmanaged_sets_are_never_touched() {
+        let live = vec![a("www.example.test.", 30, &["192.0.2.1"]), a("other.example.test.", 30, &["192.0.2.9"])];
+        let changes = diff(&live, &[want(a("www.example.test.", 30, &["192.0.2.2"]))]);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].0.subject().name, "www.example.test.");
+    }
+
+    #[test]
+    fn values_and_ttl_changes_are_updates_and_missing_sets_creates() {
+        let live = vec![a("www.example.test.", 30, &["192.0.2.1"]), a("api.example.test.", 30, &["192.0.2.1"])];
+        let changes = diff(
+            &live,
+            &[
+                want(a("www.example.test.", 30, &["192.0.2.2"])),
+                want(a("api.example.test.", 60, &["192.0.2.1"])),
+                want(a("new.example.test.", 30, &["192.0.2.3"])),
+            ],
+        );
+        let actions: Vec<_> = changes.iter().map(|(c, _)| (c.action(), c.subject().name.as_str())).collect();
+        assert_eq!(
+            actions,
+            vec![("create", "new.example.test."), ("update", "api.example.test."), ("update", "www.example.test.")]
+        );
+    }
+
+    #[test]
+    fn checksum_depends_on_writes_not_reasons() {
+        let zone = ZoneName::new("example.test.").unwrap();
+        let mut p1 = Plan::default();
+        p1.extend(&zone, "pdns-a", vec![(Change::Create { after: a("www.example.test.", 30, &["192.0.2.1"]) }, "one".into())]);
+        let mut p2 = Plan::default();
+        p2.extend(&zone, "pdns-a", vec![(Change::Create { after: a("www.example.test.", 30, &["192.0.2.1"]) }, "two".into())]);
+        assert_eq!(p1.checksum(), p2.checksum());
+        let mut p3 = Plan::default();
+        p3.extend(&zone, "pdns-a", vec![(Change::Create { after: a("www.example.test.", 30, &["192.0.2.2"]) }, "one".into())]);
+        assert_ne!(p1.checksum(), p3.checksum());
+        assert_eq!(p1.checksum().len(), 16);
+    }
+}

@@ -1,0 +1,78 @@
+//! Plan renderings: the JSON of the contract (SPEC "Plan JSON") and a table for people.
+
+use std::fmt::Write;
+
+use serde_json::{json, Value};
+
+use super::Plan;
+
+/// The plan as SPEC's JSON: `changes`, `summary`, `checksum`, plus `errors` for
+/// providers that could not be read.
+pub fn render_json(plan: &Plan) -> Value {
+    let changes: Vec<Value> = plan
+        .changes
+        .iter()
+        .map(|c| {
+            let subject = c.change.subject();
+            json!({
+                "zone": c.zone.as_str(),
+                "provider": c.provider,
+                "action": c.change.action(),
+                "name": subject.name,
+                "type": subject.rtype.as_str(),
+                "ttl": subject.ttl,
+                "before": c.change.before().map(|s| s.values.clone()).unwrap_or_default(),
+                "after": c.change.after().map(|s| s.values.clone()).unwrap_or_default(),
+                "reason": c.reason,
+            })
+        })
+        .collect();
+    json!({
+        "changes": changes,
+        "summary": plan.summary(),
+        "checksum": plan.checksum(),
+        "errors": plan.errors,
+    })
+}
+
+/// A table grouped by zone and provider, one line per change, its reason beneath.
+pub fn render_table(plan: &Plan) -> String {
+    let mut out = String::new();
+    let mut current: Option<(&str, &str)> = None;
+    for c in &plan.changes {
+        if current != Some((c.zone.as_str(), &c.provider)) {
+            current = Some((c.zone.as_str(), &c.provider));
+            let _ = writeln!(out, "{} @ {}", c.zone, c.provider);
+        }
+        let subject = c.change.subject();
+        let values = |s: Option<&dnsteer_providers::RecordSet>| {
+            s.map_or("-".to_string(), |s| format!("{} [{}]", s.ttl, s.values.join(", ")))
+        };
+        let _ = writeln!(
+            out,
+            "  {:<7} {} {}  {} -> {}",
+            c.change.action(),
+            subject.name,
+            subject.rtype,
+            values(c.change.before()),
+            values(c.change.after()),
+        );
+        let _ = writeln!(out, "          because {}", c.reason);
+    }
+    for e in &plan.errors {
+        let _ = writeln!(out, "{} @ {}: NOT PLANNED: {}", e.zone, e.provider, e.error);
+    }
+    let s = plan.summary();
+    if plan.changes.is_empty() {
+        let _ = writeln!(out, "No changes.");
+    }
+    let _ = writeln!(
+        out,
+        "Summary: {} create, {} update, {} delete; checksum {}",
+        s.create,
+        s.update,
+        s.delete,
+        plan.checksum()
+    );
+    out
+}

@@ -1,0 +1,172 @@
+use super::*;
+
+const ZONE: &str = r#"
+name: example.test.
+providers: [pdns-a, pdns-b]
+delegation: { provider: parent, parent: test., min_providers: 1, ttl: 300 }
+records:
+  - name: www
+    type: A
+    ttl: 30
+    policy: failover
+    pools:
+      - { name: us-east, priority: 1, values: [192.0.2.10], check: web-us }
+      - { name: eu-west, priority: 2, values: [198.51.100.10], check: web-eu }
+  - name: api
+    type: A
+    ttl: 30
+    policy: all-healthy
+    pools:
+      - { name: us-east, values: [192.0.2.20], check: web-us }
+      - { name: eu-west, values: [198.51.100.20], check: web-eu }
+"#;
+
+const PROVIDERS: &str = r#"
+pdns-a: { kind: powerdns, url: "http://127.0.0.1:1", api_key: { env: K }, nameservers: [ns1.a.test., ns2.a.test.] }
+pdns-b: { kind: powerdns, url: "http://127.0.0.1:2", api_key: { env: K }, nameservers: [ns1.b.test.] }
+parent: { kind: rfc2136, server: "127.0.0.1:3", tsig: { name: k., algorithm: hmac-sha256, secret: { env: K } } }
+"#;
+
+fn zone(min_providers: usize) -> ZoneConfig {
+    let mut z: ZoneConfig = serde_yaml_ng::from_str(ZONE).unwrap();
+    z.delegation.as_mut().unwrap().min_providers = min_providers;
+    z
+}
+
+fn providers() -> BTreeMap<String, ProviderConfig> {
+    serde_yaml_ng::from_str(PROVIDERS).unwrap()
+}
+
+fn name() -> ZoneName {
+    ZoneName::new("example.test.").unwrap()
+}
+
+fn health(states: &[(&str, State)]) -> HealthView {
+    states.iter().map(|(t, s)| (t.to_string(), *s)).collect()
+}
+
+fn a(name: &str, values: &[&str]) -> RecordSet {
+    RecordSet::new(name, RecordType::A, 30, values.iter().copied()).unwrap()
+}
+
+fn ns(values: &[&str]) -> RecordSet {
+    RecordSet::new("example.test.", RecordType::Ns, 300, values.iter().copied()).unwrap()
+}
+
+fn find<'a>(d: &'a RecordsDesired, n: &str) -> Option<&'a Desired> {
+    d.records.iter().find(|r| r.set.name == n)
+}
+
+use State::{Healthy, Unhealthy, Unknown};
+
+#[test]
+fn preferred_pool_answers_while_healthy() {
+    let h = health(&[("check:web-us", Healthy), ("check:web-eu", Healthy)]);
+    let d = desired_records(&zone(1), &name(), &h, &BTreeMap::new());
+    assert_eq!(find(&d, "www.example.test.").unwrap().set.values, vec!["192.0.2.10"]);
+    assert_eq!(find(&d, "api.example.test.").unwrap().set.values, vec!["192.0.2.20", "198.51.100.20"]);
+    assert!(d.notes.is_empty());
+}
+
+#[test]
+fn an_unhealthy_preferred_pool_fails_over_to_the_next_priority() {
+    let h = health(&[("check:web-us", Unhealthy), ("check:web-eu", Healthy)]);
+    let d = desired_records(&zone(1), &name(), &h, &BTreeMap::new());
+    let www = find(&d, "www.example.test.").unwrap();
+    assert_eq!(www.set.values, vec!["198.51.100.10"]);
+    assert!(www.reason.contains("failover to pool eu-west"), "{}", www.reason);
+    assert!(www.reason.contains("check:web-us unhealthy"), "{}", www.reason);
+    assert_eq!(find(&d, "api.example.test.").unwrap().set.values, vec!["198.51.100.20"]);
+    assert!(d.notes.iter().any(|n| matches!(n, Note::FailedOver { pool, .. } if pool == "eu-west")));
+}
+
+#[test]
+fn all_pools_down_keeps_the_published_values() {
+    let h = health(&[("check:web-us", Unhealthy), ("check:web-eu", Unhealthy), ("provider:pdns-a", Healthy)]);
+    let live = BTreeMap::from([("pdns-a".to_string(), vec![a("www.example.test.", &["192.0.2.10"])])]);
+    let d = desired_records(&zone(1), &name(), &h, &live);
+    let www = find(&d, "www.example.test.").unwrap();
+    assert_eq!(www.set.values, vec!["192.0.2.10"]);
+    assert!(www.reason.contains("fail-open"));
+    assert!(d.notes.iter().any(|n| matches!(n, Note::AllPoolsDown { .. })));
+    // Nothing published: nothing is invented, and the set is never emptied.
+    assert!(find(&d, "api.example.test.").is_none());
+}
+
+#[test]
+fn an_undecided_pool_keeps_the_published_values() {
+    let h = health(&[("check:web-us", Unknown), ("check:web-eu", Healthy)]);
+    let live = BTreeMap::from([("pdns-a".to_string(), vec![a("www.example.test.", &["192.0.2.10"])])]);
+    let d = desired_records(&zone(1), &name(), &h, &live);
+    assert_eq!(find(&d, "www.example.test.").unwrap().set.values, vec!["192.0.2.10"]);
+}
+
+fn both_delegated() -> RecordSet {
+    ns(&["ns1.a.test.", "ns2.a.test.", "ns1.b.test."])
+}
+
+#[test]
+fn healthy_providers_stay_delegated() {
+    let h = health(&[("provider:pdns-a", Healthy), ("provider:pdns-b", Healthy)]);
+    let d = desired_ns(&zone(1), &name(), &providers(), &h, Some(&both_delegated()), &BTreeSet::new());
+    assert_eq!(d.delegated, vec!["pdns-a", "pdns-b"]);
+    assert_eq!(d.delegation.unwrap().set, both_delegated());
+    assert_eq!(d.apex.unwrap().set, both_delegated());
+}
+
+#[test]
+fn an_unhealthy_provider_leaves_the_delegation() {
+    let h = health(&[("provider:pdns-a", Healthy), ("provider:pdns-b", Unhealthy)]);
+    let d = desired_ns(&zone(1), &name(), &providers(), &h, Some(&both_delegated()), &BTreeSet::new());
+    assert_eq!(d.delegated, vec!["pdns-a"]);
+    let del = d.delegation.unwrap();
+    assert_eq!(del.set, ns(&["ns1.a.test.", "ns2.a.test."]));
+    assert!(del.reason.contains("pdns-b (unhealthy)"), "{}", del.reason);
+}
+
+#[test]
+fn never_under_min_providers() {
+    let h = health(&[("provider:pdns-a", Healthy), ("provider:pdns-b", Unhealthy)]);
+    let d = desired_ns(&zone(2), &name(), &providers(), &h, Some(&both_delegated()), &BTreeSet::new());
+    assert_eq!(d.delegated, vec!["pdns-a", "pdns-b"]);
+    assert_eq!(d.delegation.unwrap().set, both_delegated());
+}
+
+#[test]
+fn a_returning_provider_rejoins_only_once_in_sync() {
+    let only_a = ns(&["ns1.a.test.", "ns2.a.test."]);
+    let h = health(&[("provider:pdns-a", Healthy), ("provider:pdns-b", Healthy)]);
+    let d = desired_ns(&zone(1), &name(), &providers(), &h, Some(&only_a), &BTreeSet::new());
+    assert_eq!(d.delegated, vec!["pdns-a"]);
+    assert!(d.notes.iter().any(|n| matches!(n, Note::ProviderOut { provider, .. } if provider == "pdns-b")));
+    let synced = BTreeSet::from(["pdns-b".to_string()]);
+    let d = desired_ns(&zone(1), &name(), &providers(), &h, Some(&only_a), &synced);
+    assert_eq!(d.delegated, vec!["pdns-a", "pdns-b"]);
+}
+
+#[test]
+fn no_healthy_provider_keeps_the_live_delegation() {
+    for states in [[Unhealthy, Unhealthy], [Unknown, Unknown], [Unknown, Unhealthy]] {
+        let h = health(&[("provider:pdns-a", states[0]), ("provider:pdns-b", states[1])]);
+        let d = desired_ns(&zone(1), &name(), &providers(), &h, Some(&both_delegated()), &BTreeSet::new());
+        assert_eq!(d.delegation.unwrap().set, both_delegated(), "{states:?}");
+        assert!(d.notes.iter().any(|n| matches!(n, Note::DelegationHeld { .. })));
+    }
+}
+
+#[test]
+fn an_unknown_provider_is_neither_added_nor_removed() {
+    let only_a = ns(&["ns1.a.test.", "ns2.a.test."]);
+    let synced = BTreeSet::from(["pdns-b".to_string()]);
+    let h = health(&[("provider:pdns-a", Healthy), ("provider:pdns-b", Unknown)]);
+    let d = desired_ns(&zone(1), &name(), &providers(), &h, Some(&only_a), &synced);
+    assert_eq!(d.delegated, vec!["pdns-a"]);
+    let d = desired_ns(&zone(1), &name(), &providers(), &h, Some(&both_delegated()), &synced);
+    assert_eq!(d.delegated, vec!["pdns-a", "pdns-b"]);
+}
+
+#[test]
+fn only_healthy_providers_take_writes() {
+    let h = health(&[("provider:pdns-a", Healthy), ("provider:pdns-b", Unhealthy)]);
+    assert_eq!(writable_providers(&zone(1), &h), vec!["pdns-a"]);
+}
