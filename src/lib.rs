@@ -1,0 +1,11 @@
+//! dnsteer: a multi-provider DNS health-steering agent. The binary's command line lives
+//! in `cli`; each stage of the pipeline (probe → health → steer → plan → apply) owns a
+//! module of its own.
+
+pub mod cli;
+pub mod config;
+pub mod connect;
+pub mod health;
+pub mod plan;
+pub mod reconcile;
+pub mod steer;
