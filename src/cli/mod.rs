@@ -1,6 +1,9 @@
 //! The command line: global flags, one subcommand per SPEC entry, exit codes.
 
 mod check;
+mod health_source;
+mod plan;
+mod probe;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +45,12 @@ pub enum LogFormat {
 pub enum Command {
     /// Load and validate the configuration and resolve every secret; touches no provider.
     Check,
+    /// Run probe rounds against every target and print each result.
+    Probe(probe::ProbeArgs),
+    /// Dry run: measure health, steer, read every provider, print the plan. Writes nothing.
+    Plan(plan::PlanArgs),
+    /// Compute the plan and push it to the providers.
+    Apply(plan::ApplyArgs),
 }
 
 /// Logs go to standard error so that standard output stays clean for `--format json`.
@@ -65,5 +74,8 @@ pub fn init_logging(global: &GlobalArgs) {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check => check::run(&cli.global),
+        Command::Probe(args) => probe::run(&cli.global, &args).await,
+        Command::Plan(args) => plan::plan(&cli.global, &args).await,
+        Command::Apply(args) => plan::apply(&cli.global, &args).await,
     }
 }

@@ -89,7 +89,10 @@ pub const MIN_MANAGED_FOR_RATIO: usize = 10;
 /// Steers every zone and diffs the result against `live`. Pure: the adapters are
 /// used only for `normalize`.
 pub fn steer_and_plan(config: &Config, providers: &Providers, health: &HealthView, live: &Live) -> Steered {
-    let mut out = Steered { plan: Plan { errors: live.errors.clone(), ..Plan::default() }, ..Steered::default() };
+    let mut out = Steered::default();
+    // A provider that could not be read matters only where it would have been written:
+    // an unhealthy provider is skipped anyway (its health says why).
+    let mut written: BTreeSet<(String, String)> = BTreeSet::new();
     for zone in &config.zones {
         let Ok(zone_name) = ZoneName::new(&zone.name) else { continue };
         let zone_live: BTreeMap<String, Vec<RecordSet>> = zone
@@ -121,8 +124,12 @@ pub fn steer_and_plan(config: &Config, providers: &Providers, health: &HealthVie
         let mut wanted = records.records.clone();
         wanted.extend(ns.apex.clone());
         for p in steer::writable_providers(zone, health) {
+            written.insert((zone_name.to_string(), p.clone()));
             let (Some(adapter), Some(sets)) = (providers.get(&p), zone_live.get(&p)) else { continue };
             out.plan.extend(&zone_name, &p, plan::diff(sets, &normalized(adapter.as_ref(), &wanted)));
+        }
+        if let Some((at, p)) = &delegation_at {
+            written.insert((at.to_string(), p.clone()));
         }
         if let (Some((at, p)), Some(desired)) = (&delegation_at, &ns.delegation) {
             if let (Some(adapter), Some(sets)) = (providers.get(p), live.get(at, p)) {
@@ -134,6 +141,7 @@ pub fn steer_and_plan(config: &Config, providers: &Providers, health: &HealthVie
             out.limits.entry(at.clone()).or_insert_with(|| limits(config, zone));
         }
     }
+    out.plan.errors = live.errors.iter().filter(|e| written.contains(&(e.zone.clone(), e.provider.clone()))).cloned().collect();
     out.plan.sort();
     out
 }

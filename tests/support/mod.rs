@@ -3,7 +3,10 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod bind;
 pub mod conformance;
+pub mod endpoint;
+pub mod knot;
 pub mod pdns;
 
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};

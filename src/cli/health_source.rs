@@ -1,0 +1,181 @@
+//! Where `plan` and `apply` take health from: measured on the spot (each target probed
+//! back to back), a running daemon's view (`--from`), or forced (`--assume`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use chrono::Utc;
+use clap::Args;
+
+use crate::config::{Config, HealthConfig};
+use crate::health::{Engine, EngineParams, HealthParams, Observation, State};
+use crate::probe::{self, ProbeResult, Prober};
+use crate::steer::HealthView;
+
+#[derive(Debug, Clone, Args)]
+pub struct HealthArgs {
+    /// Force a target's health: `check:NAME=up|down` or `provider:NAME=up|down` (repeatable).
+    #[arg(long = "assume", value_name = "TARGET=up|down")]
+    pub assume: Vec<String>,
+    /// Take health from a running daemon (its HTTP API base URL) instead of probing.
+    #[arg(long, value_name = "URL")]
+    pub from: Option<String>,
+    /// Probe rounds per target when measuring (default: the largest of fall and rise).
+    #[arg(long)]
+    pub rounds: Option<u32>,
+}
+
+/// A target's verdict and how it was reached, for the plan's health table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Verdict {
+    pub name: String,
+    pub state: State,
+    /// `measured`, `assumed` or `daemon`.
+    pub source: &'static str,
+    pub failed: usize,
+    pub probes: usize,
+    pub last_error: Option<String>,
+}
+
+pub fn params(h: &HealthConfig) -> HealthParams {
+    HealthParams {
+        window: h.window,
+        fail_ratio: h.fail_ratio,
+        recover_ratio: h.recover_ratio,
+        fall: h.fall,
+        rise: h.rise,
+        hold: h.hold.get(),
+    }
+}
+
+fn parse_assume(spec: &str) -> anyhow::Result<(String, State)> {
+    let (target, state) = spec.split_once('=').with_context(|| format!("--assume {spec:?}: expected TARGET=up|down"))?;
+    let state = match state {
+        "up" => State::Healthy,
+        "down" => State::Unhealthy,
+        other => bail!("--assume {spec:?}: state must be up or down, not {other:?}"),
+    };
+    if !(target.starts_with("check:") || target.starts_with("provider:")) {
+        bail!("--assume {spec:?}: a target is check:NAME or provider:NAME");
+    }
+    Ok((target.to_string(), state))
+}
+
+/// Every target's health, by the means the flags choose.
+pub async fn resolve(config: &Config, args: &HealthArgs) -> anyhow::Result<(HealthView, Vec<Verdict>)> {
+    let assumed: BTreeMap<String, State> = args.assume.iter().map(|s| parse_assume(s)).collect::<anyhow::Result<_>>()?;
+    let targets = probe::targets_from_config(config).await?;
+    for name in assumed.keys() {
+        if !targets.iter().any(|t| &t.name == name) {
+            bail!("--assume {name}: no such target (targets: {})", targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "));
+        }
+    }
+    let mut verdicts = match &args.from {
+        Some(url) => from_daemon(url).await?,
+        None => {
+            let to_measure: Vec<_> = targets.iter().filter(|t| !assumed.contains_key(&t.name)).collect();
+            measure(config, &to_measure, args.rounds).await
+        }
+    };
+    for (name, state) in &assumed {
+        verdicts.retain(|v| &v.name != name);
+        verdicts.push(Verdict { name: name.clone(), state: *state, source: "assumed", failed: 0, probes: 0, last_error: None });
+    }
+    verdicts.sort_by(|a, b| a.name.cmp(&b.name));
+    let view = verdicts.iter().map(|v| (v.name.clone(), v.state)).collect();
+    Ok((view, verdicts))
+}
+
+async fn measure(config: &Config, targets: &[&probe::Target], rounds: Option<u32>) -> Vec<Verdict> {
+    let mut engine = Engine::new(EngineParams { peer_stale_after: std::time::Duration::from_secs(60) });
+    let mut probers: Vec<Arc<dyn Prober>> = Vec::new();
+    let mut most_rounds = 1;
+    for t in targets {
+        let (_, _, health) = settings(config, &t.name);
+        most_rounds = most_rounds.max(health.fall.max(health.rise));
+        // Settings were validated when the configuration loaded.
+        let _ = engine.register(&t.name, params(&health));
+        probers.extend(t.probers.iter().cloned());
+    }
+    let rounds = rounds.unwrap_or(most_rounds).max(1);
+    tracing::info!(targets = targets.len(), rounds, "measuring health");
+    let results = probe::probe_rounds(&probers, rounds, 16).await;
+    let mut counts: BTreeMap<&str, (usize, usize, Option<String>)> = BTreeMap::new();
+    for r in &results {
+        let entry = counts.entry(r.target.as_str()).or_default();
+        entry.1 += 1;
+        if !r.ok {
+            entry.0 += 1;
+            entry.2 = r.reason.clone();
+        }
+        let _ = engine.handle_observation(&r.target, &observation(r), Utc::now());
+    }
+    let now = Utc::now();
+    targets
+        .iter()
+        .map(|t| {
+            let (failed, probes, last_error) = counts.get(t.name.as_str()).cloned().unwrap_or_default();
+            Verdict { name: t.name.clone(), state: engine.state(&t.name, now), source: "measured", failed, probes, last_error }
+        })
+        .collect()
+}
+
+fn observation(r: &ProbeResult) -> Observation {
+    Observation { at: Utc::now(), ok: r.ok, vantage: "cli".into(), reason: r.reason.clone(), latency: Some(r.latency) }
+}
+
+/// A target's interval, timeout and health settings.
+pub fn settings(config: &Config, target: &str) -> (crate::config::Duration, crate::config::Duration, HealthConfig) {
+    match target.strip_prefix("check:") {
+        Some(check) => config.check_settings(check),
+        None => config.provider_health_settings(),
+    }
+}
+
+async fn from_daemon(url: &str) -> anyhow::Result<Vec<Verdict>> {
+    #[derive(serde::Deserialize)]
+    struct Status {
+        targets: Vec<Target>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Target {
+        name: String,
+        state: State,
+        #[serde(default)]
+        last_error: Option<String>,
+    }
+    dnsteer_providers::http::install_crypto_provider();
+    let status_url = format!("{}/v1/status", url.trim_end_matches('/'));
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
+    let resp = client.get(&status_url).send().await.with_context(|| format!("cannot reach the daemon at {status_url}"))?;
+    if !resp.status().is_success() {
+        bail!("{status_url} answered HTTP {}", resp.status());
+    }
+    let status: Status = resp.json().await.with_context(|| format!("{status_url}: unreadable status"))?;
+    Ok(status
+        .targets
+        .into_iter()
+        .map(|t| Verdict { name: t.name, state: t.state, source: "daemon", failed: 0, probes: 0, last_error: t.last_error })
+        .collect())
+}
+
+/// The health table printed above a plan.
+pub fn render(verdicts: &[Verdict]) -> String {
+    use std::fmt::Write;
+    let width = verdicts.iter().map(|v| v.name.len()).max().unwrap_or(6).max(6);
+    let mut out = format!("{:<width$}  {:<9}  {:<8}  DETAIL\n", "TARGET", "STATE", "SOURCE");
+    for v in verdicts {
+        let detail = match v.source {
+            "measured" => format!(
+                "{}/{} probes failed{}",
+                v.failed,
+                v.probes,
+                v.last_error.as_ref().map(|e| format!("; last: {e}")).unwrap_or_default()
+            ),
+            _ => v.last_error.clone().unwrap_or_default(),
+        };
+        let _ = writeln!(out, "{:<width$}  {:<9}  {:<8}  {detail}", v.name, v.state.to_string(), v.source);
+    }
+    out
+}

@@ -1,0 +1,183 @@
+//! `dnsteer plan` (a dry run that writes nothing) and `dnsteer apply` (the same plan,
+//! confirmed, within the safety limits, then pushed provider by provider).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+use super::health_source::{self, HealthArgs, Verdict};
+use super::GlobalArgs;
+use crate::config;
+use crate::connect::{self, Providers};
+use crate::plan::{check_safety, render_json, render_table, Violation};
+use crate::reconcile::{self, ApplyReport, Steered};
+use crate::steer::Note;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(flatten)]
+    pub health: HealthArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Apply without asking.
+    #[arg(long)]
+    pub yes: bool,
+    /// Apply even past the safety limits (max_change_ratio, NS floors).
+    #[arg(long)]
+    pub force: bool,
+    /// Apply only if the plan's checksum is still this one (as printed by `plan`).
+    #[arg(long, value_name = "C")]
+    pub checksum: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    #[command(flatten)]
+    pub health: HealthArgs,
+}
+
+struct Computed {
+    providers: Providers,
+    steered: Steered,
+    verdicts: Vec<Verdict>,
+    violations: Vec<Violation>,
+}
+
+async fn compute(global: &GlobalArgs, health: &HealthArgs) -> anyhow::Result<Computed> {
+    let loaded = config::load(&global.config).map_err(|e| anyhow::anyhow!("invalid configuration {}:\n{e}", global.config.display()))?;
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let config = loaded.config;
+    let providers = connect::providers(&config)?;
+    let (view, verdicts) = health_source::resolve(&config, health).await?;
+    let live = reconcile::read_live(&config, &providers).await;
+    let steered = reconcile::steer_and_plan(&config, &providers, &view, &live);
+    let violations = check_safety(&steered.plan, &steered.limits);
+    Ok(Computed { providers, steered, verdicts, violations })
+}
+
+fn render_notes(notes: &[(dnsteer_providers::ZoneName, Note)]) -> Vec<String> {
+    notes
+        .iter()
+        .filter_map(|(zone, note)| match note {
+            Note::AllPoolsDown { record, rtype } => {
+                Some(format!("{zone}: every pool of {record} {rtype} is unhealthy: keeping its published values (fail-open)"))
+            }
+            Note::DelegationHeld { reason } => Some(format!("{zone}: {reason}")),
+            Note::ProviderOut { provider, reason } => Some(format!("{zone}: {provider} is out of the delegation: {reason}")),
+            Note::FailedOver { .. } => None, // the change's reason says it
+        })
+        .collect()
+}
+
+fn json(c: &Computed) -> serde_json::Value {
+    let mut value = render_json(&c.steered.plan);
+    value["targets"] = serde_json::to_value(&c.verdicts).expect("verdicts serialise");
+    value["notes"] = serde_json::to_value(render_notes(&c.steered.notes)).expect("notes serialise");
+    value["violations"] = serde_json::to_value(c.violations.iter().map(ToString::to_string).collect::<Vec<_>>()).expect("strings serialise");
+    value
+}
+
+fn print_table(c: &Computed) {
+    let mut out = String::new();
+    out.push_str(&health_source::render(&c.verdicts));
+    out.push('\n');
+    for note in render_notes(&c.steered.notes) {
+        out.push_str(&format!("note: {note}\n"));
+    }
+    out.push_str(&render_table(&c.steered.plan));
+    for v in &c.violations {
+        out.push_str(&format!("needs --force: {v}\n"));
+    }
+    print!("{out}");
+}
+
+pub async fn plan(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCode> {
+    let c = compute(global, &args.health).await?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&json(&c))?),
+        Format::Table => print_table(&c),
+    }
+    Ok(ExitCode::from(if !c.steered.plan.errors.is_empty() {
+        1
+    } else if c.steered.plan.is_empty() {
+        0
+    } else {
+        2
+    }))
+}
+
+pub async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
+    let c = compute(global, &args.health).await?;
+    let plan = &c.steered.plan;
+    let show = |c: &Computed| match args.format {
+        Format::Json => eprintln!("{}", serde_json::to_string_pretty(&json(c)).unwrap_or_default()),
+        Format::Table => print_table(c),
+    };
+    if let Some(expected) = &args.checksum {
+        if *expected != plan.checksum() {
+            show(&c);
+            eprintln!(
+                "error: the plan changed since it was reviewed (checksum now {}, expected {expected}); nothing written",
+                plan.checksum()
+            );
+            return Ok(ExitCode::from(1));
+        }
+    }
+    if plan.is_empty() {
+        show(&c);
+        println!("Nothing to apply.");
+        return Ok(ExitCode::from(if plan.errors.is_empty() { 0 } else { 1 }));
+    }
+    if !c.violations.is_empty() && !args.force {
+        show(&c);
+        eprintln!("error: the plan goes past the safety limits (see above); nothing written. Review it and use --force to apply anyway.");
+        return Ok(ExitCode::from(1));
+    }
+    show(&c);
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            eprintln!("error: no terminal on standard input to confirm, and no --yes: nothing written");
+            return Ok(ExitCode::from(1));
+        }
+        eprint!("Apply these {} changes? [y/N] ", plan.changes.len());
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer).context("reading the answer")?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("Not applied: nothing written.");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let reports = reconcile::apply(plan, &c.providers).await;
+    print_reports(&reports);
+    let ok = reports.iter().all(ApplyReport::ok) && plan.errors.is_empty();
+    Ok(ExitCode::from(if ok { 0 } else { 1 }))
+}
+
+fn print_reports(reports: &[ApplyReport]) {
+    for r in reports {
+        match &r.error {
+            None => println!("applied  {} @ {}: {} of {} changes", r.zone, r.provider, r.applied, r.planned),
+            Some(e) => println!(
+                "FAILED   {} @ {}: {} of {} changes applied, {} not applied: {e}",
+                r.zone,
+                r.provider,
+                r.applied,
+                r.planned,
+                r.planned - r.applied
+            ),
+        }
+    }
+}

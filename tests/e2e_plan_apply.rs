@@ -1,0 +1,316 @@
+//! End to end: the real `dnsteer` binary planning and applying against two real
+//! PowerDNS servers (two providers of `example.test.`), a real BIND holding the parent
+//! `test.` (delegation through TSIG-signed RFC 2136), and HTTP endpoints on 127.0.0.2
+//! and 127.0.0.3 whose health the test switches. Every outcome is checked by asking the
+//! servers themselves with `dig`.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use support::bind::{dig, Bind};
+use support::endpoint::Endpoint;
+use support::pdns::{PowerDns, API_KEY};
+
+const US: &str = "192.0.2.10";
+const EU: &str = "198.51.100.10";
+const NS_A: &str = "ns1.provider-a.test.";
+const NS_B: &str = "ns1.provider-b.test.";
+
+struct World {
+    pdns_a: PowerDns,
+    pdns_b: PowerDns,
+    parent: Bind,
+    us: Endpoint,
+    eu: Endpoint,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    /// Everything healthy and in sync: both providers answer `www` from us-east, both
+    /// list both providers at the apex, and the parent delegates to both.
+    async fn start() -> Self {
+        let us = Endpoint::start("127.0.0.2").await;
+        let eu = Endpoint::start("127.0.0.3").await;
+        let pdns_a = PowerDns::start();
+        let pdns_b = PowerDns::start();
+        for pdns in [&pdns_a, &pdns_b] {
+            pdns.create_zone(
+                "example.test.",
+                &[],
+                serde_json::json!([
+                    {"name": "example.test.", "type": "NS", "ttl": 300, "records": [
+                        {"content": NS_A, "disabled": false}, {"content": NS_B, "disabled": false}]},
+                    {"name": "www.example.test.", "type": "A", "ttl": 30, "records": [{"content": US, "disabled": false}]},
+                    {"name": "mail.example.test.", "type": "A", "ttl": 60, "records": [{"content": "192.0.2.25", "disabled": false}]}
+                ]),
+            );
+        }
+        let parent = Bind::start("test.");
+        parent.nsupdate(&format!("update add example.test. 300 NS {NS_A}\nupdate add example.test. 300 NS {NS_B}"));
+        let world = Self { pdns_a, pdns_b, parent, us, eu, dir: tempfile::tempdir().unwrap() };
+        std::fs::write(world.config_path(), world.config()).unwrap();
+        world
+    }
+
+    fn config(&self) -> String {
+        format!(
+            r#"
+agent: {{ id: e2e }}
+defaults:
+  interval: 1s
+  timeout: 500ms
+  health: {{ window: 3, fail_ratio: 0.5, recover_ratio: 0.1, fall: 2, rise: 2, hold: 1s }}
+providers:
+  pdns-a:
+    kind: powerdns
+    url: {a_api}
+    api_key: {{ env: PDNS_KEY }}
+    nameservers: [ {NS_A} ]
+    probe: [ "{a_dns}" ]
+  pdns-b:
+    kind: powerdns
+    url: {b_api}
+    api_key: {{ env: PDNS_KEY }}
+    nameservers: [ {NS_B} ]
+    probe: [ "{b_dns}" ]
+  parent:
+    kind: rfc2136
+    server: "{parent}"
+    tsig: {{ name: {key}, algorithm: hmac-sha256, secret: {{ env: TSIG_SECRET }} }}
+zones:
+  - name: example.test.
+    providers: [ pdns-a, pdns-b ]
+    delegation: {{ provider: parent, parent: test., min_providers: 1, ttl: 300 }}
+    records:
+      - name: www
+        type: A
+        ttl: 30
+        policy: failover
+        pools:
+          - {{ name: us-east, priority: 1, values: [ {US} ], check: web-us }}
+          - {{ name: eu-west, priority: 2, values: [ {EU} ], check: web-eu }}
+checks:
+  web-us: {{ kind: http, url: "{us}" }}
+  web-eu: {{ kind: http, url: "{eu}" }}
+"#,
+            a_api = self.pdns_a.api_url,
+            b_api = self.pdns_b.api_url,
+            a_dns = self.pdns_a.dns,
+            b_dns = self.pdns_b.dns,
+            parent = self.parent.addr,
+            key = self.parent.key_name,
+            us = self.us.url(),
+            eu = self.eu.url(),
+        )
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("dnsteer.yaml")
+    }
+
+    async fn dnsteer(&self, args: &[&str]) -> Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
+            .arg("--config")
+            .arg(self.config_path())
+            .args(args)
+            .env("PDNS_KEY", API_KEY)
+            .env("TSIG_SECRET", &self.parent.secret_b64)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .expect("run dnsteer")
+    }
+
+    fn www(&self, pdns: &PowerDns) -> Vec<String> {
+        dig(pdns.dns, "www.example.test.", "A")
+    }
+
+    /// The NS set the parent refers resolvers to (a referral: the authority section).
+    fn delegation(&self) -> Vec<String> {
+        let out = std::process::Command::new("dig")
+            .args(["+noall", "+authority", "+norecurse", "+time=2", "+tries=1", "-p", &self.parent.addr.port().to_string()])
+            .arg(format!("@{}", self.parent.addr.ip()))
+            .args(["example.test.", "NS"])
+            .output()
+            .expect("run dig");
+        let mut ns: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
+            .collect();
+        ns.sort();
+        ns
+    }
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn show(out: &Output) -> String {
+    format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", out.status.code(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", show(out)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_in_sync_exits_zero_and_lists_no_changes() {
+    let w = World::start().await;
+    let out = w.dnsteer(&["plan", "--format", "json"]).await;
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let plan = json(&out);
+    assert_eq!(plan["changes"].as_array().unwrap().len(), 0, "{}", show(&out));
+    let healthy: Vec<_> = plan["targets"].as_array().unwrap().iter().filter(|t| t["state"] == "healthy").collect();
+    assert_eq!(healthy.len(), 4, "every target measured healthy: {}", show(&out));
+    assert!(w.us.hits() >= 2, "the us endpoint was really probed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_with_a_region_down_shows_the_failover_and_writes_nothing() {
+    let w = World::start().await;
+    w.us.set_up(false);
+    let out = w.dnsteer(&["plan", "--format", "json"]).await;
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    let plan = json(&out);
+    let changes = plan["changes"].as_array().unwrap();
+    for provider in ["pdns-a", "pdns-b"] {
+        let change = changes
+            .iter()
+            .find(|c| c["provider"] == provider && c["name"] == "www.example.test.")
+            .unwrap_or_else(|| panic!("no www change at {provider}: {}", show(&out)));
+        assert_eq!(change["action"], "update");
+        assert_eq!(change["before"], serde_json::json!([US]));
+        assert_eq!(change["after"], serde_json::json!([EU]));
+        assert!(change["reason"].as_str().unwrap().contains("eu-west"), "{change}");
+    }
+    assert_eq!(changes.len(), 2, "only www changes: {}", show(&out));
+    assert_eq!(plan["summary"]["update"], 2);
+    assert_eq!(plan["checksum"].as_str().unwrap().len(), 16);
+    // A dry run: both providers still answer from us-east.
+    assert_eq!(w.www(&w.pdns_a), vec![US]);
+    assert_eq!(w.www(&w.pdns_b), vec![US]);
+    // The table says the same for people.
+    let out = w.dnsteer(&["plan"]).await;
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("check:web-us") && table.contains("unhealthy"), "{table}");
+    assert!(table.contains(&format!("[{US}] -> 30 [{EU}]")), "{table}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_moves_both_providers_answers_and_converges() {
+    let w = World::start().await;
+    w.us.set_up(false);
+    let out = w.dnsteer(&["apply", "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(w.www(&w.pdns_a), vec![EU]);
+    assert_eq!(w.www(&w.pdns_b), vec![EU]);
+    assert_eq!(dig(w.pdns_a.dns, "mail.example.test.", "A"), vec!["192.0.2.25"], "unmanaged records stay");
+    let again = w.dnsteer(&["plan"]).await;
+    assert_eq!(code(&again), 0, "the plan after an apply must be empty: {}", show(&again));
+
+    // Failback once us-east is healthy again.
+    w.us.set_up(true);
+    let out = w.dnsteer(&["apply", "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(w.www(&w.pdns_a), vec![US]);
+    assert_eq!(w.www(&w.pdns_b), vec![US]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_provider_leaves_the_delegation_and_rejoins_in_sync() {
+    let mut w = World::start().await;
+    assert_eq!(w.delegation(), vec![NS_A, NS_B]);
+    w.pdns_b.stop();
+    w.us.set_up(false);
+    let out = w.dnsteer(&["apply", "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(w.delegation(), vec![NS_A], "pdns-b must leave the parent delegation: {}", show(&out));
+    assert_eq!(dig(w.pdns_a.dns, "example.test.", "NS"), vec![NS_A], "the apex NS follows the delegation");
+    assert_eq!(w.www(&w.pdns_a), vec![EU]);
+
+    // pdns-b comes back holding the stale us-east answer: first repaired, still out.
+    w.pdns_b.resume();
+    assert_eq!(w.www(&w.pdns_b), vec![US]);
+    let out = w.dnsteer(&["apply", "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(w.www(&w.pdns_b), vec![EU], "drift repaired: {}", show(&out));
+    assert_eq!(w.delegation(), vec![NS_A], "not delegated to before it is in sync");
+
+    // In sync now: it rejoins the delegation and both apexes list both providers.
+    let out = w.dnsteer(&["apply", "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(w.delegation(), vec![NS_A, NS_B], "{}", show(&out));
+    assert_eq!(dig(w.pdns_a.dns, "example.test.", "NS"), vec![NS_A, NS_B]);
+    assert_eq!(dig(w.pdns_b.dns, "example.test.", "NS"), vec![NS_A, NS_B]);
+    let out = w.dnsteer(&["plan"]).await;
+    assert_eq!(code(&out), 0, "converged: {}", show(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_pools_down_changes_nothing() {
+    let w = World::start().await;
+    w.us.set_up(false);
+    w.eu.set_up(false);
+    let out = w.dnsteer(&["plan"]).await;
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("fail-open"), "{}", show(&out));
+    let out = w.dnsteer(&["apply", "--yes"]).await;
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(w.www(&w.pdns_a), vec![US]);
+    assert_eq!(w.www(&w.pdns_b), vec![US]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_without_a_terminal_or_yes_writes_nothing() {
+    let w = World::start().await;
+    w.us.set_up(false);
+    let out = w.dnsteer(&["apply"]).await;
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing written"), "{}", show(&out));
+    assert_eq!(w.www(&w.pdns_a), vec![US]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_insists_on_the_reviewed_checksum_and_honours_assume() {
+    let w = World::start().await;
+    let out = w.dnsteer(&["plan", "--format", "json", "--assume", "check:web-us=down"]).await;
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    let checksum = json(&out)["checksum"].as_str().unwrap().to_string();
+    // The reviewed plan was a failover; with us-east up the plan differs: refused.
+    let out = w.dnsteer(&["apply", "--yes", "--checksum", &checksum]).await;
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert_eq!(w.www(&w.pdns_a), vec![US]);
+    let out = w.dnsteer(&["apply", "--yes", "--checksum", &checksum, "--assume", "check:web-us=down"]).await;
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert_eq!(w.www(&w.pdns_a), vec![EU]);
+    assert_eq!(w.www(&w.pdns_b), vec![EU]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_whose_api_fails_does_not_stop_the_others() {
+    let w = World::start().await;
+    w.us.set_up(false);
+    // pdns-b's DNS still answers (healthy) but its API refuses our key.
+    let config = w.config().replacen("api_key: { env: PDNS_KEY }\n    nameservers: [ ns1.provider-b.test. ]", "api_key: { env: WRONG_KEY }\n    nameservers: [ ns1.provider-b.test. ]", 1);
+    std::fs::write(w.config_path(), config).unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
+        .arg("--config")
+        .arg(w.config_path())
+        .args(["apply", "--yes"])
+        .env("PDNS_KEY", API_KEY)
+        .env("WRONG_KEY", "not-the-key")
+        .env("TSIG_SECRET", &w.parent.secret_b64)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("pdns-b") && stdout.contains("authentication failed"), "{}", show(&out));
+    assert_eq!(w.www(&w.pdns_a), vec![EU], "pdns-a still gets its change");
+    assert_eq!(w.www(&w.pdns_b), vec![US]);
+    assert!(!stdout.contains("not-the-key") && !String::from_utf8_lossy(&out.stderr).contains("not-the-key"));
+}
