@@ -1,9 +1,10 @@
 //! The command line: global flags, one subcommand per SPEC entry, exit codes.
 
 mod check;
-mod health_source;
+pub(crate) mod health_source;
 mod plan;
 mod probe;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +52,10 @@ pub enum Command {
     Plan(plan::PlanArgs),
     /// Compute the plan and push it to the providers.
     Apply(plan::ApplyArgs),
+    /// The daemon: probe, decide, apply, serve the HTTP API, coordinate with its peer, alert.
+    Run,
+    /// A running daemon's view: role, targets, last plan, last apply.
+    Status(run::StatusArgs),
 }
 
 /// Logs go to standard error so that standard output stays clean for `--format json`.
@@ -77,5 +82,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Probe(args) => probe::run(&cli.global, &args).await,
         Command::Plan(args) => plan::plan(&cli.global, &args).await,
         Command::Apply(args) => plan::apply(&cli.global, &args).await,
+        Command::Run => run::run(&cli.global).await,
+        Command::Status(args) => run::status(&cli.global, &args).await,
     }
 }

@@ -1,0 +1,158 @@
+//! The daemon's HTTP API (SPEC "HTTP API"): probes of the process, status, the current
+//! plan, and behind the bearer token the operator's controls and the peer endpoints.
+
+use std::sync::Arc;
+
+use axum::extract::State as AxumState;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::Shared;
+use crate::health::State;
+use crate::peer::{SyncRequest, VoteRequest};
+
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/v1/status", get(status))
+        .route("/v1/plan", get(plan))
+        .route("/v1/pause", post(pause))
+        .route("/v1/resume", post(resume))
+        .route("/v1/override", post(set_override))
+        .route("/v1/peer/sync", post(peer_sync))
+        .route("/v1/peer/vote", post(peer_vote))
+        .with_state(shared)
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// Constant-time comparison of the bearer token, so its value cannot be guessed byte by
+/// byte from response times. Without a configured token, every guarded call is refused.
+fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(expected) = shared.api_token.as_deref() else {
+        return Err(error(StatusCode::UNAUTHORIZED, "agent.api_token is not configured: mutating and peer endpoints are disabled"));
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let same_length = given.len() == expected.len();
+    let diff = given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    if same_length && diff == 0 {
+        Ok(())
+    } else {
+        Err(error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"))
+    }
+}
+
+async fn readyz(AxumState(shared): AxumState<Arc<Shared>>) -> Response {
+    if shared.is_ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "first probe round not done\n").into_response()
+    }
+}
+
+async fn metrics(AxumState(shared): AxumState<Arc<Shared>>) -> Response {
+    let body = shared.metrics.encode();
+    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
+}
+
+async fn status(AxumState(shared): AxumState<Arc<Shared>>) -> Json<serde_json::Value> {
+    Json(shared.status_json(Utc::now()))
+}
+
+async fn plan(AxumState(shared): AxumState<Arc<Shared>>) -> Response {
+    match shared.inner().last_plan.clone() {
+        Some(plan) => Json(plan).into_response(),
+        None => error(StatusCode::SERVICE_UNAVAILABLE, "no plan computed yet"),
+    }
+}
+
+async fn pause(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return r;
+    }
+    shared.inner().paused = true;
+    tracing::warn!("writes paused through the API");
+    Json(json!({ "paused": true })).into_response()
+}
+
+async fn resume(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return r;
+    }
+    shared.inner().paused = false;
+    tracing::warn!("writes resumed through the API");
+    shared.steer_now.notify_one();
+    Json(json!({ "paused": false })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverrideRequest {
+    target: String,
+    /// `up`, `down`, or `clear` to drop an override early.
+    state: String,
+    #[serde(rename = "for")]
+    duration: Option<String>,
+}
+
+async fn set_override(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap, body: Option<Json<OverrideRequest>>) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return r;
+    }
+    let Some(Json(req)) = body else {
+        return error(StatusCode::BAD_REQUEST, "expected JSON {target, state: up|down|clear, for: \"10m\"}");
+    };
+    let now = Utc::now();
+    let forced = match req.state.as_str() {
+        "clear" => None,
+        "up" | "down" => {
+            let state = if req.state == "up" { State::Healthy } else { State::Unhealthy };
+            let Some(text) = req.duration.as_deref() else {
+                return error(StatusCode::BAD_REQUEST, "`for` is required with up/down (e.g. \"10m\")");
+            };
+            let Ok(d) = humantime::parse_duration(text) else {
+                return error(StatusCode::BAD_REQUEST, &format!("`for`: {text:?} is not a duration like 30s, 10m, 1h"));
+            };
+            let Ok(delta) = chrono::TimeDelta::from_std(d) else {
+                return error(StatusCode::BAD_REQUEST, "`for` is too long");
+            };
+            Some((state, now + delta))
+        }
+        other => return error(StatusCode::BAD_REQUEST, &format!("state must be up, down or clear, not {other:?}")),
+    };
+    match shared.apply_override(&req.target, forced, now) {
+        Ok(()) => Json(json!({ "target": req.target, "state": shared.inner().engine.state(&req.target, now) })).into_response(),
+        Err(e) => error(StatusCode::NOT_FOUND, &e.to_string()),
+    }
+}
+
+async fn peer_sync(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap, Json(req): Json<SyncRequest>) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return r;
+    }
+    Json(shared.handle_peer_sync(req)).into_response()
+}
+
+async fn peer_vote(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap, Json(req): Json<VoteRequest>) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return r;
+    }
+    let (resp, change) = shared.lease.handle_vote(&req);
+    if let Some(change) = change {
+        shared.on_role_change(change);
+    }
+    Json(resp).into_response()
+}

@@ -1,0 +1,675 @@
+//! `dnsteer run`: the daemon. The only place that spawns tasks, reads the clock and
+//! loops: probe results feed the health engine; a steering loop plans every interval
+//! (and at once on a transition) and, while this daemon holds the lease and writes are
+//! neither paused nor dry-run, applies within the safety limits; the HTTP API serves
+//! status, plan, metrics and the operator's controls; the pair exchanges observations.
+
+mod api;
+mod metrics;
+mod state;
+
+pub use state::{LastApply, PersistedState, StateFile};
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use dnsteer_providers::{Change, RecordSet, RecordType, ZoneName};
+use serde_json::json;
+use tokio::sync::{mpsc, Notify};
+
+use crate::alert::{Alerter, Event, EventKind};
+use crate::cli::health_source::params;
+use crate::config::{self, Config};
+use crate::connect::{self, Providers};
+use crate::health::{Engine, EngineParams, Layer, Observation, State, Transition};
+use crate::peer::{HttpPeerLink, Lease, PeerLease, PeerObservation, Role, RoleChange, SyncRequest, SyncResponse};
+use crate::plan::{check_safety, render_json, Plan, PlannedChange};
+use crate::probe::{self, ProbeResult, Scheduler, ScheduledTarget};
+use crate::reconcile::{self, ApplyReport, Live};
+use crate::steer::{HealthView, Note};
+use metrics::{Metrics, ProbeLabels, ProviderCallLabels, ProviderLabels, StateLabels, TargetLabel};
+
+/// How long a shutdown waits for the write in flight before abandoning it.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+/// The longest a provider that keeps failing is left alone between attempts.
+const MAX_PROVIDER_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Mutable state shared by the loops and the API.
+pub struct Inner {
+    pub engine: Engine,
+    pub paused: bool,
+    pub last_plan: Option<serde_json::Value>,
+    pub last_apply: Option<LastApply>,
+    /// Targets with at least one local result (ready once it holds them all).
+    probed: BTreeSet<String>,
+    /// Providers whose last write failed: when to try again, and the current backoff.
+    backoff: BTreeMap<String, (Instant, Duration)>,
+    /// What the previous cycle's steering said, to turn notes into events once.
+    previous_notes: BTreeSet<String>,
+}
+
+pub struct Shared {
+    pub agent_id: String,
+    api_token: Option<String>,
+    inner: Mutex<Inner>,
+    pub lease: Arc<dyn Lease>,
+    pub metrics: Metrics,
+    pub alerter: Alerter,
+    pub steer_now: Notify,
+    state_file: StateFile,
+    audit_path: PathBuf,
+    outbox: Mutex<Vec<PeerObservation>>,
+    targets: Vec<String>,
+    dry_run: bool,
+}
+
+impl Shared {
+    pub fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_ready(&self) -> bool {
+        let inner = self.inner();
+        self.targets.iter().all(|t| inner.probed.contains(t))
+    }
+
+    fn status_json(&self, now: DateTime<Utc>) -> serde_json::Value {
+        let view = self.lease.view();
+        let inner = self.inner();
+        let targets: Vec<_> = inner
+            .engine
+            .snapshot(now)
+            .into_iter()
+            .map(|t| {
+                json!({
+                    "name": t.name, "state": t.state, "measured_state": t.measured_state,
+                    "failure_ratio": t.failure_ratio, "since": t.since, "last_error": t.last_error,
+                    "override_until": t.override_until,
+                })
+            })
+            .collect();
+        json!({
+            "agent": { "id": self.agent_id, "role": view.role, "term": view.term, "leader": view.leader },
+            "paused": inner.paused,
+            "dry_run": self.dry_run,
+            "ready": self.targets.iter().all(|t| inner.probed.contains(t)),
+            "targets": targets,
+            "last_apply": inner.last_apply,
+            "last_plan": inner.last_plan.as_ref().map(|p| json!({"checksum": p["checksum"], "summary": p["summary"]})),
+        })
+    }
+
+    fn persist(&self) {
+        let state = {
+            let inner = self.inner();
+            PersistedState {
+                version: 0,
+                agent: self.agent_id.clone(),
+                health: inner.engine.save(),
+                term: self.lease.view().term,
+                last_apply: inner.last_apply.clone(),
+            }
+        };
+        if let Err(e) = self.state_file.save(&state) {
+            tracing::error!("{e:#}");
+        }
+    }
+
+    fn apply_override(&self, target: &str, forced: Option<(State, DateTime<Utc>)>, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let transitions = self.inner().engine.set_override(target, forced, now)?;
+        self.on_transitions(&transitions, now);
+        self.persist();
+        self.steer_now.notify_one();
+        Ok(())
+    }
+
+    fn handle_peer_sync(&self, req: SyncRequest) -> SyncResponse {
+        let now = Utc::now();
+        {
+            let mut inner = self.inner();
+            for o in &req.observations {
+                let _ = inner.engine.handle_peer_observation(&o.target, &o.observation, now);
+            }
+        }
+        let outgoing = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|e| e.into_inner()));
+        let (resp, change) = self.lease.handle_sync(&req, outgoing);
+        if let Some(change) = change {
+            self.on_role_change(change);
+        }
+        resp
+    }
+
+    fn on_role_change(&self, change: RoleChange) {
+        let view = self.lease.view();
+        self.metrics.set_role(view.role, view.term);
+        tracing::warn!(from = %change.from, to = %change.to, term = change.term, "lease: {}", change.reason);
+        if change.to == Role::Leader {
+            self.alerter.send(
+                Event::new(EventKind::LeaderChanged, &self.agent_id, Utc::now(), format!("{} now leads (term {}): {}", self.agent_id, change.term, change.reason)),
+            );
+            self.steer_now.notify_one();
+        }
+        self.persist();
+    }
+
+    fn on_transitions(&self, transitions: &[Transition], now: DateTime<Utc>) {
+        let leader = self.lease.view().role == Role::Leader;
+        for t in transitions {
+            tracing::info!(target = %t.target, from = %t.from, to = %t.to, layer = ?t.layer, "health: {}", t.reason);
+            if t.layer != Layer::Effective {
+                continue;
+            }
+            self.metrics.set_state(&t.target, t.to);
+            self.metrics.transitions.get_or_create(&StateLabels { target: t.target.clone(), state: t.to.to_string() }).inc();
+            let kind = match (t.from, t.to) {
+                (_, State::Unhealthy) => Some(EventKind::TargetDown),
+                (State::Unhealthy, State::Healthy) => Some(EventKind::TargetUp),
+                _ => None,
+            };
+            // Only the leader tells on-call: the pair would otherwise page twice.
+            if let (Some(kind), true) = (kind, leader) {
+                self.alerter.send(Event::new(kind, &self.agent_id, now, format!("{} is {}: {}", t.target, t.to, t.reason)).target(&t.target));
+            }
+        }
+    }
+}
+
+/// Runs the daemon until `shutdown` resolves.
+pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output = ()> + Send) -> anyhow::Result<()> {
+    let loaded = config::load(config_path).map_err(|e| anyhow::anyhow!("invalid configuration {}:\n{e}", config_path.display()))?;
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let config = Arc::new(loaded.config);
+    let providers = Arc::new(connect::providers(&config)?);
+    let targets = probe::targets_from_config(&config).await?;
+    let agent = &config.agent;
+
+    let state_file = StateFile::new(&agent.state_file);
+    let saved = match state_file.load() {
+        Ok(saved) => saved,
+        Err(e) => {
+            tracing::error!("{e:#}; starting every target from unknown");
+            None
+        }
+    };
+    let engine_params = EngineParams { peer_stale_after: agent.lease.duration.get() * 3 };
+    let registered: Vec<_> = targets
+        .iter()
+        .map(|t| (t.name.clone(), params(&crate::cli::health_source::settings(&config, &t.name).2)))
+        .collect();
+    let engine = match saved.as_ref() {
+        Some(s) => Engine::restore(s.health.clone(), engine_params.clone(), registered.clone()).unwrap_or_else(|e| {
+            tracing::error!("state file {}: {e}; starting from unknown", state_file.path().display());
+            fresh_engine(engine_params.clone(), &registered)
+        }),
+        None => fresh_engine(engine_params, &registered),
+    };
+    let term = saved.as_ref().map_or(0, |s| s.term);
+    let link = match agent.peers.first() {
+        Some(url) => Some(HttpPeerLink::new(url, agent.api_token.as_ref().map(|s| s.expose().to_string()), agent.lease.duration.get() / 3)?),
+        None => None,
+    };
+    if agent.peers.len() > 1 {
+        tracing::warn!("only the first of agent.peers is used: the pair is two daemons");
+    }
+    let lease: Arc<dyn Lease> = Arc::new(PeerLease::new(&agent.id, agent.lease.duration.get(), term, link, Instant::now()));
+    let alerter = Alerter::new(&config.alerts, &agent.id)?;
+    let audit_path = agent.state_file.with_extension("audit.jsonl");
+
+    let shared = Arc::new(Shared {
+        agent_id: agent.id.clone(),
+        api_token: agent.api_token.as_ref().map(|s| s.expose().to_string()),
+        inner: Mutex::new(Inner {
+            engine,
+            paused: false,
+            last_plan: None,
+            last_apply: saved.and_then(|s| s.last_apply),
+            probed: BTreeSet::new(),
+            backoff: BTreeMap::new(),
+            previous_notes: BTreeSet::new(),
+        }),
+        lease,
+        metrics: Metrics::new(),
+        alerter,
+        steer_now: Notify::new(),
+        state_file,
+        audit_path,
+        outbox: Mutex::new(Vec::new()),
+        targets: targets.iter().map(|t| t.name.clone()).collect(),
+        dry_run: agent.dry_run,
+    });
+    {
+        let view = shared.lease.view();
+        shared.metrics.set_role(view.role, view.term);
+        let now = Utc::now();
+        let inner = shared.inner();
+        for t in &shared.targets {
+            shared.metrics.set_state(t, inner.engine.state(t, now));
+        }
+    }
+    shared.persist();
+
+    let listener = tokio::net::TcpListener::bind(agent.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (agent.listen)", agent.listen))?;
+    tracing::info!(agent = %agent.id, listen = %agent.listen, targets = targets.len(), role = %shared.lease.view().role, "dnsteer running");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = {
+        let mut stop = stop_rx.clone();
+        let app = api::router(shared.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        })
+    };
+
+    let (tx, rx) = mpsc::channel::<ProbeResult>(1024);
+    let scheduled: Vec<ScheduledTarget> = targets.iter().flat_map(|t| t.scheduled()).collect();
+    let scheduler = Scheduler::spawn(scheduled, 64, tx);
+    let observer = tokio::spawn(observe(shared.clone(), rx));
+    let coordinator = tokio::spawn(coordinate(shared.clone(), stop_rx.clone()));
+    let steering = tokio::spawn(steer_loop(shared.clone(), config.clone(), providers.clone(), stop_rx.clone()));
+
+    shutdown.await;
+    tracing::info!("shutting down: finishing the write in flight");
+    let _ = stop_tx.send(true);
+    scheduler.shutdown().await;
+    shared.steer_now.notify_one();
+    if tokio::time::timeout(SHUTDOWN_GRACE, steering).await.is_err() {
+        tracing::error!("the write in flight did not finish within {SHUTDOWN_GRACE:?}: abandoned");
+    }
+    observer.abort();
+    coordinator.abort();
+    let _ = server.await;
+    shared.persist();
+    shared.alerter.flush(Duration::from_secs(3)).await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn fresh_engine(params: EngineParams, targets: &[(String, crate::health::HealthParams)]) -> Engine {
+    let mut engine = Engine::new(params);
+    for (name, p) in targets {
+        if let Err(e) = engine.register(name, p.clone()) {
+            tracing::error!("target {name}: {e}");
+        }
+    }
+    engine
+}
+
+/// Feeds probe results into the health engine.
+async fn observe(shared: Arc<Shared>, mut rx: mpsc::Receiver<ProbeResult>) {
+    while let Some(result) = rx.recv().await {
+        let now = Utc::now();
+        let class = if result.ok { "ok".to_string() } else { result.class.as_str().to_string() };
+        shared.metrics.probes.get_or_create(&ProbeLabels { target: result.target.clone(), result: class }).inc();
+        shared.metrics.probe_duration.get_or_create(&TargetLabel { target: result.target.clone() }).observe(result.latency.as_secs_f64());
+        let observation = Observation {
+            at: now,
+            ok: result.ok,
+            vantage: shared.agent_id.clone(),
+            reason: result.reason.clone(),
+            latency: Some(result.latency),
+        };
+        let transitions = {
+            let mut inner = shared.inner();
+            inner.probed.insert(result.target.clone());
+            inner.engine.handle_observation(&result.target, &observation, now).unwrap_or_default()
+        };
+        shared.outbox.lock().unwrap_or_else(|e| e.into_inner()).push(PeerObservation { target: result.target.clone(), observation });
+        if !transitions.is_empty() {
+            shared.on_transitions(&transitions, now);
+            shared.persist();
+            shared.steer_now.notify_one();
+        }
+    }
+}
+
+/// Runs the lease and exchanges observations with the peer.
+async fn coordinate(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(shared.lease.tick_interval());
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let outgoing = std::mem::take(&mut *shared.outbox.lock().unwrap_or_else(|e| e.into_inner()));
+        // Keep the exchange bounded: the newest observations matter.
+        let outgoing = outgoing.into_iter().rev().take(2000).collect::<Vec<_>>().into_iter().rev().collect();
+        let (incoming, change) = shared.lease.tick(outgoing).await;
+        if !incoming.is_empty() {
+            let now = Utc::now();
+            let mut inner = shared.inner();
+            for o in &incoming {
+                let _ = inner.engine.handle_peer_observation(&o.target, &o.observation, now);
+            }
+        }
+        if let Some(change) = change {
+            shared.on_role_change(change);
+        }
+    }
+}
+
+async fn steer_loop(shared: Arc<Shared>, config: Arc<Config>, providers: Arc<Providers>, stop: tokio::sync::watch::Receiver<bool>) {
+    let interval = config.defaults.interval.get();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        cycle(&shared, &config, &providers).await;
+        if *stop.borrow() {
+            return;
+        }
+        let wake = {
+            let inner = shared.inner();
+            inner.engine.next_override_expiry().and_then(|at| (at - Utc::now()).to_std().ok())
+        };
+        let sleep = wake.map_or(interval, |w| w.min(interval)) + Duration::from_millis(1);
+        tokio::select! {
+            _ = tokio::time::sleep(sleep) => {}
+            _ = shared.steer_now.notified() => {}
+        }
+    }
+}
+
+/// One steering pass: plan, and apply when this daemon may write.
+async fn cycle(shared: &Arc<Shared>, config: &Config, providers: &Providers) {
+    let now = Utc::now();
+    let view: HealthView = {
+        let mut inner = shared.inner();
+        let expired = inner.engine.poll_expired_overrides(now);
+        drop(inner);
+        if !expired.is_empty() {
+            shared.on_transitions(&expired, now);
+            shared.persist();
+        }
+        let inner = shared.inner();
+        shared.targets.iter().map(|t| (t.clone(), inner.engine.state(t, now))).collect()
+    };
+    let live = timed_read(shared, config, providers).await;
+    let steered = reconcile::steer_and_plan(config, providers, &view, &live);
+    let violations = check_safety(&steered.plan, &steered.limits);
+    let leader = shared.lease.view().role == Role::Leader;
+    if leader {
+        notes_to_events(shared, &steered.notes, now);
+    }
+    let mut plan_json = render_json(&steered.plan);
+    plan_json["violations"] = json!(violations.iter().map(ToString::to_string).collect::<Vec<_>>());
+    shared.metrics.plans.inc();
+    shared.metrics.plan_changes.set(steered.plan.changes.len() as i64);
+    shared.inner().last_plan = Some(plan_json);
+    if steered.plan.is_empty() {
+        return;
+    }
+    if !violations.is_empty() {
+        let summary = format!("plan held: {}", violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
+        tracing::warn!("{summary}");
+        if leader {
+            shared.alerter.send(Event::new(EventKind::ApplyFailed, &shared.agent_id, now, summary));
+        }
+        return;
+    }
+    if shared.dry_run {
+        tracing::info!(changes = steered.plan.changes.len(), checksum = %steered.plan.checksum(), "dry run: would apply");
+        return;
+    }
+    if shared.inner().paused {
+        return;
+    }
+    let Some(term) = shared.lease.write_term() else { return };
+    let plan = match fence(shared, config, &steered.plan, &live, term) {
+        Ok(plan) => plan,
+        Err(newer) => {
+            if let Some(change) = shared.lease.step_down(newer, &format!("a provider's fence record holds term {newer}, newer than ours ({term})")) {
+                shared.on_role_change(change);
+            }
+            return;
+        }
+    };
+    let plan = without_backed_off(shared, plan);
+    if plan.is_empty() {
+        return;
+    }
+    // The lease may have lapsed while reading: check again right before writing.
+    if shared.lease.write_term() != Some(term) {
+        return;
+    }
+    let started = Instant::now();
+    let reports = reconcile::apply(&plan, providers).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    after_apply(shared, &plan, &reports, term, now, elapsed);
+}
+
+async fn timed_read(shared: &Shared, config: &Config, providers: &Providers) -> Live {
+    let started = Instant::now();
+    let live = reconcile::read_live(config, providers).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let failed: BTreeSet<&str> = live.errors.iter().map(|e| e.provider.as_str()).collect();
+    for (_, provider) in live.records.keys() {
+        let labels = ProviderCallLabels { provider: provider.clone(), operation: "read".into(), result: "ok".into() };
+        shared.metrics.provider_calls.get_or_create(&labels).inc();
+        shared.metrics.provider_call_duration.get_or_create(&ProviderLabels { provider: provider.clone() }).observe(elapsed);
+    }
+    for provider in failed {
+        let labels = ProviderCallLabels { provider: provider.to_string(), operation: "read".into(), result: "error".into() };
+        shared.metrics.provider_calls.get_or_create(&labels).inc();
+    }
+    live
+}
+
+/// The ownership/fence record of a zone: the pair's lease term, written by the leader
+/// in the same batch as its changes (pair mode only).
+pub fn fence_name(zone: &ZoneName) -> String {
+    format!("_dnsteer-fence.{}", zone.as_str())
+}
+
+fn fence_set(zone: &ZoneName, term: u64) -> RecordSet {
+    RecordSet::new(&fence_name(zone), RecordType::Txt, 60, [format!("\"dnsteer term={term}\"")]).expect("a valid fence record")
+}
+
+fn fence_term(set: &RecordSet) -> Option<u64> {
+    set.values.iter().find_map(|v| v.trim_matches('"').strip_prefix("dnsteer term=")?.parse().ok())
+}
+
+/// Puts a fence change first in every batch to a zone provider, so that a provider with
+/// compare-and-set (RFC 2136 prerequisites, Route 53 batches) refuses the batch of a
+/// deposed leader, and one without it (PowerDNS) is re-read before writing. Returns the
+/// newer term when a provider's fence shows this daemon has been deposed.
+fn fence(shared: &Shared, config: &Config, plan: &Plan, live: &Live, term: u64) -> Result<Plan, u64> {
+    if config.agent.peers.is_empty() {
+        return Ok(plan.clone());
+    }
+    let zones: BTreeSet<ZoneName> = config.zones.iter().filter_map(|z| ZoneName::new(&z.name).ok()).collect();
+    let mut out = Plan { errors: plan.errors.clone(), changes: Vec::new() };
+    let mut fenced: BTreeSet<(ZoneName, String)> = BTreeSet::new();
+    for c in &plan.changes {
+        let key = (c.zone.clone(), c.provider.clone());
+        if zones.contains(&c.zone) && !fenced.contains(&key) {
+            let name = fence_name(&c.zone);
+            let current = live
+                .records
+                .get(&key)
+                .and_then(|sets| sets.iter().find(|s| s.name == name && s.rtype == RecordType::Txt))
+                .cloned();
+            if let Some(newer) = current.as_ref().and_then(fence_term).filter(|t| *t > term) {
+                return Err(newer);
+            }
+            let after = fence_set(&c.zone, term);
+            let change = match current {
+                None => Change::Create { after },
+                Some(before) => Change::Update { before, after },
+            };
+            out.changes.push(PlannedChange {
+                zone: c.zone.clone(),
+                provider: c.provider.clone(),
+                change,
+                reason: format!("fence: {} writes under lease term {term}", shared.agent_id),
+            });
+            fenced.insert(key);
+        }
+        out.changes.push(c.clone());
+    }
+    Ok(out)
+}
+
+/// Drops the changes of providers still waiting out a backoff after failures.
+fn without_backed_off(shared: &Shared, mut plan: Plan) -> Plan {
+    let inner = shared.inner();
+    let now = Instant::now();
+    plan.changes.retain(|c| inner.backoff.get(&c.provider).is_none_or(|(until, _)| *until <= now));
+    plan
+}
+
+fn after_apply(shared: &Shared, plan: &Plan, reports: &[ApplyReport], term: u64, now: DateTime<Utc>, elapsed: f64) {
+    let checksum = plan.checksum();
+    let mut errors = Vec::new();
+    for r in reports {
+        let ok = r.ok();
+        let labels = ProviderCallLabels { provider: r.provider.clone(), operation: "apply".into(), result: if ok { "ok" } else { "error" }.into() };
+        shared.metrics.provider_calls.get_or_create(&labels).inc();
+        shared.metrics.provider_call_duration.get_or_create(&ProviderLabels { provider: r.provider.clone() }).observe(elapsed);
+        shared.metrics.applied_changes.get_or_create(&ProviderLabels { provider: r.provider.clone() }).inc_by(r.applied as u64);
+        let changes: Vec<_> = plan.changes.iter().filter(|c| c.zone == r.zone && c.provider == r.provider).collect();
+        audit(shared, term, &checksum, r, &changes, now);
+        let mut inner = shared.inner();
+        match &r.error {
+            None => {
+                if inner.backoff.remove(&r.provider).is_some() {
+                    tracing::info!(provider = %r.provider, "provider writes recovered");
+                }
+            }
+            Some(e) => {
+                errors.push(format!("{} @ {}: {e}", r.zone, r.provider));
+                let next = inner.backoff.get(&r.provider).map_or(Duration::from_secs(1), |(_, b)| (*b * 2).min(MAX_PROVIDER_BACKOFF));
+                let first = !inner.backoff.contains_key(&r.provider);
+                inner.backoff.insert(r.provider.clone(), (Instant::now() + next, next));
+                drop(inner);
+                tracing::error!(provider = %r.provider, zone = %r.zone, applied = r.applied, planned = r.planned, retry_in = ?next, "apply failed: {e}");
+                if first {
+                    // One alert per outage: the next one comes after a recovery.
+                    let summary = format!("writes to {} for {} failed ({} of {} applied): {e}", r.provider, r.zone, r.applied, r.planned);
+                    shared.alerter.send(Event::new(EventKind::ApplyFailed, &shared.agent_id, now, summary).zone(r.zone.as_str()).target(&format!("provider:{}", r.provider)));
+                }
+                if e.contains("changed concurrently") && changes.first().is_some_and(|c| c.change.subject().name.starts_with("_dnsteer-fence.")) {
+                    if let Some(change) = shared.lease.step_down(term + 1, "a provider refused our fence: another daemon leads") {
+                        shared.on_role_change(change);
+                    }
+                }
+            }
+        }
+    }
+    let ok = errors.is_empty();
+    let applied: usize = reports.iter().map(|r| r.applied).sum();
+    if ok {
+        shared.metrics.last_apply_success.set(now.timestamp_millis() as f64 / 1000.0);
+    }
+    shared.inner().last_apply = Some(LastApply { at: now, ok, changes: applied, checksum: Some(checksum), errors });
+    shared.persist();
+}
+
+/// One JSON line per applied batch, for the audit trail.
+fn audit(shared: &Shared, term: u64, checksum: &str, report: &ApplyReport, changes: &[&PlannedChange], now: DateTime<Utc>) {
+    let line = json!({
+        "at": now, "agent": shared.agent_id, "term": term, "checksum": checksum,
+        "zone": report.zone.as_str(), "provider": report.provider,
+        "result": if report.ok() { "ok" } else { "failed" }, "error": report.error,
+        "applied": report.applied, "planned": report.planned,
+        "changes": changes.iter().map(|c| json!({
+            "action": c.change.action(), "name": c.change.subject().name, "type": c.change.subject().rtype.as_str(),
+            "before": c.change.before().map(|s| &s.values), "after": c.change.after().map(|s| &s.values),
+            "ttl": c.change.subject().ttl, "reason": c.reason,
+        })).collect::<Vec<_>>(),
+    });
+    tracing::info!(target: "dnsteer::audit", "{line}");
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&shared.audit_path)?;
+        writeln!(f, "{line}")
+    };
+    if let Err(e) = write() {
+        tracing::error!("cannot append to the audit log {}: {e}", shared.audit_path.display());
+    }
+}
+
+/// Turns what steering noticed into events, once per change of situation.
+fn notes_to_events(shared: &Shared, notes: &[(ZoneName, Note)], now: DateTime<Utc>) {
+    let mut current = BTreeSet::new();
+    let mut events = Vec::new();
+    for (zone, note) in notes {
+        let (key, kind, target, summary) = match note {
+            Note::FailedOver { record, rtype, pool } => (
+                format!("failover|{zone}|{record}|{rtype}"),
+                EventKind::Failover,
+                format!("{record} {rtype}"),
+                format!("{record} {rtype} answers from pool {pool}, not its preferred pool"),
+            ),
+            Note::AllPoolsDown { record, rtype } => (
+                format!("allpools|{zone}|{record}|{rtype}"),
+                EventKind::AllPoolsDown,
+                format!("{record} {rtype}"),
+                format!("every pool of {record} {rtype} is unhealthy: keeping its published values (fail-open)"),
+            ),
+            Note::ProviderOut { provider, reason } if reason.contains("not yet in sync") => (
+                format!("drift|{zone}|{provider}"),
+                EventKind::ProviderDrift,
+                format!("provider:{provider}"),
+                format!("{provider} is healthy but its records differ: repairing before it rejoins the delegation"),
+            ),
+            Note::ProviderOut { provider, reason } => (
+                format!("out|{zone}|{provider}"),
+                EventKind::Failover,
+                format!("provider:{provider}"),
+                format!("{provider} leaves the delegation of {zone}: {reason}"),
+            ),
+            Note::DelegationHeld { reason } => (format!("held|{zone}"), EventKind::AllPoolsDown, zone.to_string(), reason.clone()),
+        };
+        if !shared.inner().previous_notes.contains(&key) {
+            events.push(Event::new(kind, &shared.agent_id, now, summary).zone(zone.as_str()).target(&target));
+        }
+        current.insert(key);
+    }
+    let previous = std::mem::replace(&mut shared.inner().previous_notes, current.clone());
+    for gone in previous.difference(&current) {
+        let mut parts = gone.split('|');
+        let (kind, zone) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let rest: Vec<_> = parts.collect();
+        let what = rest.join(" ");
+        let event = match kind {
+            "failover" => Some((EventKind::Failback, rest.join(" "), format!("{what} is back on its preferred pool"))),
+            "out" => Some((EventKind::Failback, format!("provider:{what}"), format!("{what} is back in the delegation of {zone}"))),
+            _ => None,
+        };
+        if let Some((kind, target, summary)) = event {
+            events.push(Event::new(kind, &shared.agent_id, now, summary).zone(zone).target(&target));
+        }
+    }
+    for e in events {
+        shared.alerter.send(e);
+    }
+}
+
+/// Resolves when the process gets SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
