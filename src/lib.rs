@@ -2,6 +2,7 @@
 //! in `cli`; each stage of the pipeline (probe → health → steer → plan → apply) owns a
 //! module of its own.
 
+pub mod alert;
 pub mod cli;
 pub mod config;
 pub mod connect;

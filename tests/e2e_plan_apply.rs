@@ -9,147 +9,46 @@ mod support;
 use std::path::PathBuf;
 use std::process::Output;
 
-use support::bind::{dig, Bind};
-use support::endpoint::Endpoint;
-use support::pdns::{PowerDns, API_KEY};
+use support::bind::dig;
+use support::world::{code, show, World as Servers, EU, NS_A, NS_B, QUICK, US};
 
-const US: &str = "192.0.2.10";
-const EU: &str = "198.51.100.10";
-const NS_A: &str = "ns1.provider-a.test.";
-const NS_B: &str = "ns1.provider-b.test.";
-
+/// The world with the quick-deciding configuration every test here uses.
 struct World {
-    pdns_a: PowerDns,
-    pdns_b: PowerDns,
-    parent: Bind,
-    us: Endpoint,
-    eu: Endpoint,
-    dir: tempfile::TempDir,
+    servers: Servers,
+    config: PathBuf,
+}
+
+impl std::ops::Deref for World {
+    type Target = Servers;
+    fn deref(&self) -> &Servers {
+        &self.servers
+    }
+}
+
+impl std::ops::DerefMut for World {
+    fn deref_mut(&mut self) -> &mut Servers {
+        &mut self.servers
+    }
 }
 
 impl World {
-    /// Everything healthy and in sync: both providers answer `www` from us-east, both
-    /// list both providers at the apex, and the parent delegates to both.
     async fn start() -> Self {
-        let us = Endpoint::start("127.0.0.2").await;
-        let eu = Endpoint::start("127.0.0.3").await;
-        let pdns_a = PowerDns::start();
-        let pdns_b = PowerDns::start();
-        for pdns in [&pdns_a, &pdns_b] {
-            pdns.create_zone(
-                "example.test.",
-                &[],
-                serde_json::json!([
-                    {"name": "example.test.", "type": "NS", "ttl": 300, "records": [
-                        {"content": NS_A, "disabled": false}, {"content": NS_B, "disabled": false}]},
-                    {"name": "www.example.test.", "type": "A", "ttl": 30, "records": [{"content": US, "disabled": false}]},
-                    {"name": "mail.example.test.", "type": "A", "ttl": 60, "records": [{"content": "192.0.2.25", "disabled": false}]}
-                ]),
-            );
-        }
-        let parent = Bind::start("test.");
-        parent.nsupdate(&format!("update add example.test. 300 NS {NS_A}\nupdate add example.test. 300 NS {NS_B}"));
-        let world = Self { pdns_a, pdns_b, parent, us, eu, dir: tempfile::tempdir().unwrap() };
-        std::fs::write(world.config_path(), world.config()).unwrap();
-        world
+        let servers = Servers::start().await;
+        let config = servers.write_config("dnsteer.yaml", &servers.config("{ id: e2e }", QUICK, ""));
+        Self { servers, config }
     }
 
     fn config(&self) -> String {
-        format!(
-            r#"
-agent: {{ id: e2e }}
-defaults:
-  interval: 1s
-  timeout: 500ms
-  health: {{ window: 3, fail_ratio: 0.5, recover_ratio: 0.1, fall: 2, rise: 2, hold: 1s }}
-providers:
-  pdns-a:
-    kind: powerdns
-    url: {a_api}
-    api_key: {{ env: PDNS_KEY }}
-    nameservers: [ {NS_A} ]
-    probe: [ "{a_dns}" ]
-  pdns-b:
-    kind: powerdns
-    url: {b_api}
-    api_key: {{ env: PDNS_KEY }}
-    nameservers: [ {NS_B} ]
-    probe: [ "{b_dns}" ]
-  parent:
-    kind: rfc2136
-    server: "{parent}"
-    tsig: {{ name: {key}, algorithm: hmac-sha256, secret: {{ env: TSIG_SECRET }} }}
-zones:
-  - name: example.test.
-    providers: [ pdns-a, pdns-b ]
-    delegation: {{ provider: parent, parent: test., min_providers: 1, ttl: 300 }}
-    records:
-      - name: www
-        type: A
-        ttl: 30
-        policy: failover
-        pools:
-          - {{ name: us-east, priority: 1, values: [ {US} ], check: web-us }}
-          - {{ name: eu-west, priority: 2, values: [ {EU} ], check: web-eu }}
-checks:
-  web-us: {{ kind: http, url: "{us}" }}
-  web-eu: {{ kind: http, url: "{eu}" }}
-"#,
-            a_api = self.pdns_a.api_url,
-            b_api = self.pdns_b.api_url,
-            a_dns = self.pdns_a.dns,
-            b_dns = self.pdns_b.dns,
-            parent = self.parent.addr,
-            key = self.parent.key_name,
-            us = self.us.url(),
-            eu = self.eu.url(),
-        )
+        std::fs::read_to_string(&self.config).unwrap()
     }
 
     fn config_path(&self) -> PathBuf {
-        self.dir.path().join("dnsteer.yaml")
+        self.config.clone()
     }
 
     async fn dnsteer(&self, args: &[&str]) -> Output {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
-            .arg("--config")
-            .arg(self.config_path())
-            .args(args)
-            .env("PDNS_KEY", API_KEY)
-            .env("TSIG_SECRET", &self.parent.secret_b64)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .await
-            .expect("run dnsteer")
+        self.servers.dnsteer(&self.config, args).await
     }
-
-    fn www(&self, pdns: &PowerDns) -> Vec<String> {
-        dig(pdns.dns, "www.example.test.", "A")
-    }
-
-    /// The NS set the parent refers resolvers to (a referral: the authority section).
-    fn delegation(&self) -> Vec<String> {
-        let out = std::process::Command::new("dig")
-            .args(["+noall", "+authority", "+norecurse", "+time=2", "+tries=1", "-p", &self.parent.addr.port().to_string()])
-            .arg(format!("@{}", self.parent.addr.ip()))
-            .args(["example.test.", "NS"])
-            .output()
-            .expect("run dig");
-        let mut ns: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(4).map(str::to_string))
-            .collect();
-        ns.sort();
-        ns
-    }
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
-fn show(out: &Output) -> String {
-    format!("exit {:?}\nstdout:\n{}\nstderr:\n{}", out.status.code(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
 fn json(out: &Output) -> serde_json::Value {
@@ -301,7 +200,7 @@ async fn a_provider_whose_api_fails_does_not_stop_the_others() {
         .arg("--config")
         .arg(w.config_path())
         .args(["apply", "--yes"])
-        .env("PDNS_KEY", API_KEY)
+        .env("PDNS_KEY", support::pdns::API_KEY)
         .env("WRONG_KEY", "not-the-key")
         .env("TSIG_SECRET", &w.parent.secret_b64)
         .output()

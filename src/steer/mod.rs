@@ -218,9 +218,12 @@ pub fn desired_ns(
         }
     }
     if !chosen.iter().any(|p| state(p) == State::Healthy) {
-        out.notes.push(Note::DelegationHeld {
-            reason: "no provider of the zone is healthy: the delegation is kept as it is".into(),
-        });
+        // Still undecided at start-up is not news; every provider failing is.
+        if zone.providers.iter().any(|p| state(p) == State::Unhealthy) {
+            out.notes.push(Note::DelegationHeld {
+                reason: "no provider of the zone is healthy: the delegation is kept as it is".into(),
+            });
+        }
         return held(out, zone, zone_name, &live_values, &ns_of, live_delegation);
     }
     // Never under min_providers: keep providers already delegated to (in zone order),

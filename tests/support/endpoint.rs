@@ -13,6 +13,7 @@ pub struct Endpoint {
     pub addr: SocketAddr,
     up: Arc<AtomicBool>,
     hits: Arc<AtomicUsize>,
+    fail_one_in: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -25,12 +26,16 @@ impl Endpoint {
         let addr = listener.local_addr().unwrap();
         let up = Arc::new(AtomicBool::new(true));
         let hits = Arc::new(AtomicUsize::new(0));
-        let (state, count) = (up.clone(), hits.clone());
+        let fail_one_in = Arc::new(AtomicUsize::new(0));
+        let (state, count, flaky) = (up.clone(), hits.clone(), fail_one_in.clone());
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut sock, _)) = listener.accept().await else { return };
-                let healthy = state.load(Ordering::SeqCst);
-                count.fetch_add(1, Ordering::SeqCst);
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                let every = flaky.load(Ordering::SeqCst);
+                let healthy = state.load(Ordering::SeqCst) && !(every > 0 && n % every == 0);
                 tokio::spawn(async move {
                     let mut buf = [0u8; 2048];
                     let mut got = Vec::new();
@@ -40,13 +45,17 @@ impl Endpoint {
                             Ok(n) => got.extend_from_slice(&buf[..n]),
                         }
                     }
-                    let (status, body) = if healthy { ("200 OK", "ok") } else { ("503 Service Unavailable", "down") };
+                    let (status, body) = if healthy {
+                        ("200 OK", "ok")
+                    } else {
+                        ("503 Service Unavailable", "down")
+                    };
                     let reply = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
                     let _ = sock.write_all(reply.as_bytes()).await;
                 });
             }
         });
-        Self { addr, up, hits, task }
+        Self { addr, up, hits, fail_one_in, task }
     }
 
     pub fn url(&self) -> String {
@@ -55,6 +64,11 @@ impl Endpoint {
 
     pub fn set_up(&self, up: bool) {
         self.up.store(up, Ordering::SeqCst);
+    }
+
+    /// Makes every `n`th request fail (0: none), e.g. 5 for a 20% failure rate.
+    pub fn fail_one_in(&self, n: usize) {
+        self.fail_one_in.store(n, Ordering::SeqCst);
     }
 
     pub fn hits(&self) -> usize {

@@ -5,9 +5,15 @@
 
 pub mod bind;
 pub mod conformance;
+pub mod daemon;
 pub mod endpoint;
+pub mod http_fake;
 pub mod knot;
+pub mod moto;
 pub mod pdns;
+pub mod receiver;
+pub mod route53_fake;
+pub mod world;
 
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -63,7 +69,13 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn start(name: &str, command: Vec<String>, dir: &Path, ready_addr: SocketAddr) -> Self {
-        let mut server = Self { name: name.to_string(), command, dir: dir.to_path_buf(), child: None, ready_addr };
+        let mut server = Self {
+            name: name.to_string(),
+            command,
+            dir: dir.to_path_buf(),
+            child: None,
+            ready_addr,
+        };
         server.resume();
         server
     }
@@ -90,7 +102,10 @@ impl ServerProcess {
                 let log = std::fs::read_to_string(&log_path).unwrap_or_default();
                 panic!("{name} exited at start ({status}):\n{log}");
             }
-            assert!(start.elapsed() < Duration::from_secs(20), "{name} did not start within 20 s");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{name} did not start within 20 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -116,5 +131,7 @@ impl Drop for ServerProcess {
 
 /// Replaces each `@KEY@` in a template.
 pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    values.iter().fold(template.to_string(), |t, (k, v)| t.replace(&format!("@{k}@"), v))
+    values.iter().fold(template.to_string(), |t, (k, v)| {
+        t.replace(&format!("@{k}@"), v)
+    })
 }

@@ -1,0 +1,278 @@
+//! End to end: `dnsteer run` daemons against real PowerDNS, BIND and HTTP endpoints on
+//! loopback. Failures are injected by switching endpoints and stopping processes; every
+//! outcome is checked with `dig` against the servers, the daemons' own API, and the
+//! alerts a local receiver got.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use support::daemon::{eventually, Daemon};
+use support::receiver::Receiver;
+use support::world::{World, EU, NS_A, NS_B, US};
+
+const TOKEN: &str = "tok-s3cr3t-daemon-4471";
+const HOOK_SECRET: &str = "hook-s3cr3t-9921";
+/// Interval 0.2 s, fall/rise 2 over a window of 3, hold 1 s.
+const FAST: &str = "{ interval: 200ms, timeout: 150ms, health: { window: 3, fail_ratio: 0.5, recover_ratio: 0.1, fall: 2, rise: 2, hold: 1s } }";
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn agent(id: &str, listen: &str, state: &PathBuf, peers: &[String], lease: &str) -> String {
+    format!(
+        "{{ id: {id}, listen: \"{listen}\", state_file: \"{}\", api_token: {{ env: DNSTEER_API_TOKEN }}, peers: [{}], lease: {{ duration: {lease} }} }}",
+        state.display(),
+        peers.iter().map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join(", ")
+    )
+}
+
+fn alerts(receiver: &Receiver) -> String {
+    format!("alerts:\n  - {{ kind: webhook, url: \"{}\", secret: {{ env: HOOK_SECRET }} }}\n", receiver.url())
+}
+
+fn listen() -> String {
+    format!("127.0.0.1:{}", support::free_port())
+}
+
+fn env(world: &World) -> Vec<(&'static str, String)> {
+    let mut env = world.env();
+    env.push(("DNSTEER_API_TOKEN", TOKEN.to_string()));
+    env.push(("HOOK_SECRET", HOOK_SECRET.to_string()));
+    env
+}
+
+fn start(world: &World, name: &str, config: &str, listen: &str) -> Daemon {
+    let path = world.write_config(&format!("{name}.yaml"), config);
+    Daemon::start(&path, listen, &env(world), world.dir.path().join(format!("{name}.log")))
+}
+
+async fn www_everywhere(world: &World, value: &str) -> bool {
+    world.www(&world.pdns_a) == [value] && world.www(&world.pdns_b) == [value]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_fails_over_and_back_and_tells_on_call() {
+    let world = World::start().await;
+    let receiver = Receiver::start().await;
+    let addr = listen();
+    let state = world.dir.path().join("a.state.json");
+    let mut d = start(&world, "a", &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, &alerts(&receiver)), &addr);
+    eventually("ready", LIMIT, || async { (d.get("/readyz").await.0 == 200).then_some(()) }).await;
+
+    let died = Instant::now();
+    world.us.set_up(false);
+    eventually("failover to eu-west at both providers", LIMIT, || async { www_everywhere(&world, EU).await.then_some(()) }).await;
+    let failover = died.elapsed();
+    eprintln!("FIGURE failover after an endpoint died (interval 0.2 s, fall 2): {failover:?}");
+
+    let back = Instant::now();
+    world.us.set_up(true);
+    eventually("failback to us-east", LIMIT, || async { www_everywhere(&world, US).await.then_some(()) }).await;
+    eprintln!("FIGURE failback after recovery (rise 2, hold 1 s): {:?}", back.elapsed());
+    assert_eq!(world.dig_mail(), vec!["192.0.2.25"], "unmanaged records stay");
+
+    let wanted = ["target_down", "failover", "target_up", "failback"];
+    let events = eventually("alerts delivered", LIMIT, || async {
+        let events = receiver.events();
+        wanted.iter().all(|w| events.iter().any(|e| e == w)).then_some(events)
+    })
+    .await;
+    for r in receiver.received() {
+        let signature = r.headers.get("x-dnsteer-signature").expect("signed");
+        let mut mac = Hmac::<Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).unwrap();
+        mac.update(&r.body);
+        assert_eq!(signature, &format!("sha256={}", hex::encode(mac.finalize().into_bytes())), "signature verifies");
+        let body = r.json();
+        assert_eq!(body["agent"], "steer-a");
+        assert!(body["timestamp"].is_number() || body["at"].is_string(), "a time inside the signed body: {body}");
+    }
+    eprintln!("alerts: {events:?}");
+
+    // The audit log has one line per applied batch, with the plan checksum.
+    let audit = std::fs::read_to_string(state.with_extension("audit.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(audit.lines().next().unwrap()).unwrap();
+    assert_eq!(line["agent"], "steer-a");
+    assert_eq!(line["result"], "ok");
+    assert!(line["checksum"].as_str().is_some_and(|c| c.len() == 16));
+
+    // Nothing secret anywhere: log, status, plan, state, audit, alerts.
+    let status = d.get("/v1/status").await.1;
+    let plan = d.get("/v1/plan").await.1;
+    let metrics = d.get("/metrics").await.1;
+    assert!(metrics.contains("dnsteer_target_state"), "{metrics}");
+    assert_eq!(d.terminate().code(), Some(0), "clean exit on SIGTERM:\n{}", d.log_text());
+    let mut everything = vec![d.log_text(), status, plan, metrics, audit, std::fs::read_to_string(&state).unwrap()];
+    everything.extend(receiver.received().iter().map(|r| String::from_utf8_lossy(&r.body).to_string() + &format!("{:?}", r.headers)));
+    for secret in [TOKEN, HOOK_SECRET, support::pdns::API_KEY, world.parent.secret_b64.as_str()] {
+        for text in &everything {
+            assert!(!text.contains(secret), "a secret leaked into:\n{text}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flaky_endpoint_changes_nothing() {
+    let world = World::start().await;
+    let addr = listen();
+    let state = world.dir.path().join("s.json");
+    let defaults = "{ interval: 100ms, timeout: 80ms, health: { window: 10, fail_ratio: 0.5, recover_ratio: 0.1, fall: 3, rise: 3, hold: 1s } }";
+    let d = start(&world, "a", &world.config(&agent("steer-a", &addr, &state, &[], "2s"), defaults, ""), &addr);
+    world.us.fail_one_in(5);
+    let seen = world.us.hits();
+    eventually("60 probes of the flaky endpoint", LIMIT, || async { (world.us.hits() >= seen + 60).then_some(()) }).await;
+    assert_eq!(d.target_state("check:web-us").await, "healthy");
+    let status = d.status().await;
+    assert!(status["last_apply"].is_null(), "nothing was applied: {status}");
+    assert_eq!(world.www(&world.pdns_a), vec![US]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_pools_down_changes_nothing_and_alerts() {
+    let world = World::start().await;
+    let receiver = Receiver::start().await;
+    let addr = listen();
+    let state = world.dir.path().join("s.json");
+    let d = start(&world, "a", &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, &alerts(&receiver)), &addr);
+    eventually("ready", LIMIT, || async { (d.get("/readyz").await.0 == 200).then_some(()) }).await;
+    world.us.set_up(false);
+    world.eu.set_up(false);
+    eventually("all_pools_down alert", LIMIT, || async { receiver.events().contains(&"all_pools_down".to_string()).then_some(()) }).await;
+    assert_eq!(d.target_state("check:web-us").await, "unhealthy", "the alert comes only once every pool is down");
+    assert_eq!(d.target_state("check:web-eu").await, "unhealthy");
+    assert_eq!(world.www(&world.pdns_a), vec![US], "fail-open: the published answer stays");
+    assert_eq!(world.www(&world.pdns_b), vec![US]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_provider_leaves_the_delegation_and_returns_in_sync() {
+    let mut world = World::start().await;
+    let addr = listen();
+    let state = world.dir.path().join("s.json");
+    let _d = start(&world, "a", &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, ""), &addr);
+    world.pdns_b.stop();
+    eventually("pdns-b out of the delegation", LIMIT, || async { (world.delegation() == [NS_A]).then_some(()) }).await;
+    world.us.set_up(false);
+    eventually("failover at pdns-a", LIMIT, || async { (world.www(&world.pdns_a) == [EU]).then_some(()) }).await;
+    world.pdns_b.resume();
+    eventually("pdns-b repaired and back in the delegation", LIMIT, || async {
+        (world.delegation() == [NS_A, NS_B]).then_some(())
+    })
+    .await;
+    assert_eq!(world.www(&world.pdns_b), vec![EU], "brought in sync before it rejoined");
+    assert_eq!(support::bind::dig(world.pdns_b.dns, "example.test.", "NS"), vec![NS_A, NS_B]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_stops_writes_and_resume_restarts_them() {
+    let world = World::start().await;
+    let addr = listen();
+    let state = world.dir.path().join("s.json");
+    let d = start(&world, "a", &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, ""), &addr);
+    assert_eq!(d.post("/v1/pause", None, serde_json::json!({})).await.0, 401, "no token, no pause");
+    assert_eq!(d.post("/v1/pause", Some("wrong"), serde_json::json!({})).await.0, 401);
+    assert_eq!(d.post("/v1/pause", Some(TOKEN), serde_json::json!({})).await.0, 200);
+    world.us.set_up(false);
+    eventually("a pending failover in the plan", LIMIT, || async {
+        let plan: serde_json::Value = serde_json::from_str(&d.get("/v1/plan").await.1).ok()?;
+        (plan["summary"]["update"].as_u64()? >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(world.www(&world.pdns_a), vec![US], "paused: nothing written");
+    assert_eq!(d.status().await["paused"], true);
+    assert_eq!(d.post("/v1/resume", Some(TOKEN), serde_json::json!({})).await.0, 200);
+    eventually("failover once resumed", LIMIT, || async { www_everywhere(&world, EU).await.then_some(()) }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_forces_health_for_a_while() {
+    let world = World::start().await;
+    let addr = listen();
+    let state = world.dir.path().join("s.json");
+    let d = start(&world, "a", &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, ""), &addr);
+    eventually("ready", LIMIT, || async { (d.get("/readyz").await.0 == 200).then_some(()) }).await;
+    let body = serde_json::json!({"target": "check:web-us", "state": "down", "for": "10m"});
+    assert_eq!(d.post("/v1/override", Some(TOKEN), body).await.0, 200);
+    eventually("failover forced by the operator", LIMIT, || async { www_everywhere(&world, EU).await.then_some(()) }).await;
+    let bad = serde_json::json!({"target": "check:nope", "state": "down", "for": "10m"});
+    assert_eq!(d.post("/v1/override", Some(TOKEN), bad).await.0, 404);
+    let clear = serde_json::json!({"target": "check:web-us", "state": "clear"});
+    assert_eq!(d.post("/v1/override", Some(TOKEN), clear).await.0, 200);
+    eventually("back once the override is cleared", LIMIT, || async { www_everywhere(&world, US).await.then_some(()) }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_health_and_does_not_flap_back() {
+    let world = World::start().await;
+    let addr = listen();
+    let state = world.dir.path().join("s.json");
+    // A long hold: after the restart, health can only be what was saved.
+    let defaults = "{ interval: 200ms, timeout: 150ms, health: { window: 3, fail_ratio: 0.5, recover_ratio: 0.1, fall: 2, rise: 2, hold: 60s } }";
+    let config = world.config(&agent("steer-a", &addr, &state, &[], "2s"), defaults, "");
+    let mut d = start(&world, "a", &config, &addr);
+    world.us.set_up(false);
+    eventually("failover", LIMIT, || async { www_everywhere(&world, EU).await.then_some(()) }).await;
+    assert_eq!(d.terminate().code(), Some(0));
+    let saved = std::fs::read_to_string(&state).unwrap();
+    assert!(saved.contains("check:web-us"), "{saved}");
+
+    world.us.set_up(true);
+    let d = start(&world, "b", &config, &addr);
+    // Right away, before any new probe could decide: the saved verdicts.
+    assert_eq!(d.target_state("check:web-us").await, "unhealthy");
+    assert_eq!(d.target_state("check:web-eu").await, "healthy");
+    // Healthy again, but within hold it must not flap back.
+    eventually("several probes after the restart", LIMIT, || async {
+        let status = d.status().await;
+        (status["targets"].as_array()?.iter().any(|t| t["name"] == "check:web-us" && t["failure_ratio"] == 0.0)).then_some(())
+    })
+    .await;
+    assert_eq!(d.target_state("check:web-us").await, "unhealthy", "hold 60 s is kept across the restart");
+    assert_eq!(world.www(&world.pdns_a), vec![EU]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_state_file_is_reported_and_health_starts_unknown() {
+    let world = World::start().await;
+    let addr = listen();
+    let state = world.dir.path().join("s.json");
+    std::fs::write(&state, "{ this is not json").unwrap();
+    let d = start(&world, "a", &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, ""), &addr);
+    let status = d.status().await;
+    assert!(status["targets"].as_array().unwrap().iter().all(|t| t["state"] == "unknown" || t["state"] == "healthy"), "{status}");
+    eventually("the corruption reported in the log", LIMIT, || async { d.log_text().contains("corrupt").then_some(()) }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_takes_over_when_the_leader_is_killed() {
+    let world = World::start().await;
+    let (addr_a, addr_b) = (listen(), listen());
+    let (state_a, state_b) = (world.dir.path().join("a.json"), world.dir.path().join("b.json"));
+    let lease = "1s";
+    let config_a = world.config(&agent("steer-a", &addr_a, &state_a, &[format!("http://{addr_b}")], lease), FAST, "");
+    let config_b = world.config(&agent("steer-b", &addr_b, &state_b, &[format!("http://{addr_a}")], lease), FAST, "");
+    let mut a = start(&world, "a", &config_a, &addr_a);
+    let mut b = start(&world, "b", &config_b, &addr_b);
+    let leader = eventually("one leader", LIMIT, || async {
+        let (ra, rb) = (a.status().await["agent"]["role"].clone(), b.status().await["agent"]["role"].clone());
+        match (ra.as_str()?, rb.as_str()?) {
+            ("leader", "standby") => Some("a"),
+            ("standby", "leader") => Some("b"),
+            _ => None,
+        }
+    })
+    .await;
+    let (dead, live) = if leader == "a" { (&mut a, &b) } else { (&mut b, &a) };
+    let term = live.status().await["agent"]["term"].as_u64().unwrap();
+    let killed = Instant::now();
+    dead.kill();
+    eventually("the standby leads", LIMIT, || async { (live.status().await["agent"]["role"] == "leader").then_some(()) }).await;
+    eprintln!("FIGURE takeover after SIGKILL of the leader (lease 1 s): {:?}", killed.elapsed());
+    assert!(live.status().await["agent"]["term"].as_u64().unwrap() > term, "a new, higher term");
+    world.us.set_up(false);
+    eventually("the new leader steers", LIMIT, || async { www_everywhere(&world, EU).await.then_some(()) }).await;
+    // The fence record carries the new leader's term.
+    let fence = support::bind::dig(world.pdns_a.dns, "_dnsteer-fence.example.test.", "TXT");
+    assert!(fence.iter().any(|v| v.contains("dnsteer term=")), "{fence:?}");
+}
