@@ -24,17 +24,6 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 8] = [
-        Self::TargetDown,
-        Self::TargetUp,
-        Self::Failover,
-        Self::Failback,
-        Self::AllPoolsDown,
-        Self::ApplyFailed,
-        Self::LeaderChanged,
-        Self::ProviderDrift,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::TargetDown => "target_down",
