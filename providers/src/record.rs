@@ -199,6 +199,8 @@ pub fn normalize_value(rtype: &RecordType, value: &str) -> Result<String, Record
             Ok(format!("{pref} {host}"))
         }
         _ if v.is_empty() => Err(bad()),
+        // Spaces inside a TXT string are data; only the ends are trimmed.
+        RecordType::Txt => Ok(v.to_string()),
         _ => Ok(v.split_whitespace().collect::<Vec<_>>().join(" ")),
     }
 }
