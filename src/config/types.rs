@@ -1,0 +1,603 @@
+//! The configuration's shape (SPEC "Configuration (YAML)"), as serde reads it.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use dnsteer_providers::RecordType;
+use serde::{Deserialize, Serialize};
+
+use super::{Duration, Secret};
+
+/// The whole configuration file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub agent: AgentConfig,
+    #[serde(default)]
+    pub defaults: DefaultsConfig,
+    pub providers: BTreeMap<String, ProviderConfig>,
+    pub zones: Vec<ZoneConfig>,
+    #[serde(default)]
+    pub checks: BTreeMap<String, CheckConfig>,
+    #[serde(default)]
+    pub alerts: Vec<AlertConfig>,
+}
+
+impl Config {
+    /// A check's interval, timeout and health settings, its overrides applied over
+    /// `defaults`. A name that is not a check gets the defaults.
+    pub fn check_settings(&self, name: &str) -> (Duration, Duration, HealthConfig) {
+        let d = &self.defaults;
+        match self.checks.get(name) {
+            Some(check) => (
+                check.interval().unwrap_or(d.interval),
+                check.timeout().unwrap_or(d.timeout),
+                d.health.with(check.health()),
+            ),
+            None => self.provider_health_settings(),
+        }
+    }
+
+    /// The interval, timeout and health settings of every provider's health target:
+    /// providers use `defaults`.
+    pub fn provider_health_settings(&self) -> (Duration, Duration, HealthConfig) {
+        let d = &self.defaults;
+        (d.interval, d.timeout, d.health.clone())
+    }
+}
+
+/// `agent:` — this daemon.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// Unique within the pair.
+    pub id: String,
+    /// Where the HTTP API listens.
+    pub listen: SocketAddr,
+    /// Health and hysteresis state, kept across restarts.
+    pub state_file: PathBuf,
+    /// Bearer token for mutating and peer endpoints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_token: Option<Secret>,
+    /// Base URLs of the other daemon(s) of the pair.
+    pub peers: Vec<String>,
+    pub lease: LeaseConfig,
+    /// Decide and plan, never write.
+    pub dry_run: bool,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            id: "dnsteer".to_string(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9310)),
+            state_file: PathBuf::from("./dnsteer-state.json"),
+            api_token: None,
+            peers: Vec::new(),
+            lease: LeaseConfig::default(),
+            dry_run: false,
+        }
+    }
+}
+
+/// `agent.lease:` — the pair's leader lease.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LeaseConfig {
+    pub duration: Duration,
+}
+
+impl Default for LeaseConfig {
+    fn default() -> Self {
+        Self {
+            duration: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `defaults:` — what every check (and every provider's health target) inherits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DefaultsConfig {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub health: HealthConfig,
+}
+
+impl Default for DefaultsConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(2),
+            health: HealthConfig::default(),
+        }
+    }
+}
+
+/// The decision engine's settings for one target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// The last N results per target.
+    pub window: usize,
+    /// Failure ratio over the window at or above which the target counts as failing.
+    pub fail_ratio: f64,
+    /// Failure ratio at or under which the target counts as passing.
+    pub recover_ratio: f64,
+    /// Consecutive failing evaluations before unhealthy.
+    pub fall: u32,
+    /// Consecutive passing evaluations before healthy.
+    pub rise: u32,
+    /// Least time in a state before leaving it.
+    pub hold: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            window: 10,
+            fail_ratio: 0.5,
+            recover_ratio: 0.1,
+            fall: 3,
+            rise: 3,
+            hold: Duration::from_secs(60),
+        }
+    }
+}
+
+impl HealthConfig {
+    /// These settings with `o`'s fields put over them.
+    pub fn with(&self, o: &HealthOverride) -> HealthConfig {
+        HealthConfig {
+            window: o.window.unwrap_or(self.window),
+            fail_ratio: o.fail_ratio.unwrap_or(self.fail_ratio),
+            recover_ratio: o.recover_ratio.unwrap_or(self.recover_ratio),
+            fall: o.fall.unwrap_or(self.fall),
+            rise: o.rise.unwrap_or(self.rise),
+            hold: o.hold.unwrap_or(self.hold),
+        }
+    }
+}
+
+/// A check's `health:`: any subset of [`HealthConfig`]'s fields.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthOverride {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail_ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recover_ratio: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fall: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rise: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Duration>,
+}
+
+impl HealthOverride {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Providers
+
+/// `providers.NAME:` — one adapter, picked by `kind`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ProviderConfig {
+    Powerdns(PowerDnsConfig),
+    Rfc2136(Rfc2136Config),
+    Route53(Route53Config),
+    Route53domains(Route53DomainsConfig),
+    Cloudflare(CloudflareConfig),
+}
+
+impl ProviderConfig {
+    /// Every `kind` value, as written in the configuration.
+    pub const KINDS: &'static [&'static str] = &["powerdns", "rfc2136", "route53", "route53domains", "cloudflare"];
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Powerdns(_) => "powerdns",
+            Self::Rfc2136(_) => "rfc2136",
+            Self::Route53(_) => "route53",
+            Self::Route53domains(_) => "route53domains",
+            Self::Cloudflare(_) => "cloudflare",
+        }
+    }
+
+    /// The NS names this provider serves zones from (empty for a registrar).
+    pub fn nameservers(&self) -> &[String] {
+        match self {
+            Self::Powerdns(p) => &p.nameservers,
+            Self::Rfc2136(p) => &p.nameservers,
+            Self::Route53(p) => &p.nameservers,
+            Self::Route53domains(_) => &[],
+            Self::Cloudflare(p) => &p.nameservers,
+        }
+    }
+
+    /// The `host:port` addresses probed for this provider's health (empty: the
+    /// nameserver names, resolved at start).
+    pub fn probe(&self) -> &[String] {
+        match self {
+            Self::Powerdns(p) => &p.probe,
+            Self::Rfc2136(p) => &p.probe,
+            Self::Route53(p) => &p.probe,
+            Self::Route53domains(_) => &[],
+            Self::Cloudflare(p) => &p.probe,
+        }
+    }
+
+    /// Whether this kind can host a zone (a registrar can only delegate).
+    pub fn serves_zones(&self) -> bool {
+        !matches!(self, Self::Route53domains(_))
+    }
+}
+
+/// `kind: powerdns` — the PowerDNS Authoritative HTTP API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerDnsConfig {
+    pub url: String,
+    pub api_key: Secret,
+    #[serde(default = "default_server_id")]
+    pub server_id: String,
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    #[serde(default)]
+    pub probe: Vec<String>,
+}
+
+fn default_server_id() -> String {
+    "localhost".to_string()
+}
+
+/// `kind: rfc2136` — any server taking TSIG-signed RFC 2136 updates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rfc2136Config {
+    /// `host:port` of the primary taking updates (and answering AXFR).
+    pub server: String,
+    pub tsig: TsigConfig,
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    #[serde(default)]
+    pub probe: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsigConfig {
+    /// The key's name, a DNS name.
+    pub name: String,
+    pub algorithm: TsigAlgorithm,
+    pub secret: Secret,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TsigAlgorithm {
+    HmacSha256,
+    HmacSha384,
+    HmacSha512,
+}
+
+/// `kind: route53` — Amazon Route 53 hosted zones.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route53Config {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosted_zone_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<u32>,
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    #[serde(default)]
+    pub probe: Vec<String>,
+}
+
+/// `kind: route53domains` — delegation at the Route 53 registrar.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route53DomainsConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<Secret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+/// `kind: cloudflare` — the Cloudflare v4 API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloudflareConfig {
+    pub api_token: Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    #[serde(default)]
+    pub probe: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------
+// Zones
+
+/// `zones[]:` — one zone served by one or more providers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneConfig {
+    pub name: String,
+    pub providers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation: Option<DelegationConfig>,
+    #[serde(default)]
+    pub records: Vec<RecordConfig>,
+    /// Share (0..1) of the managed record sets one apply may change without `--force`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_change_ratio: Option<f64>,
+}
+
+impl ZoneConfig {
+    /// The zone's normalised name (validated at load).
+    pub fn zone_name(&self) -> Result<dnsteer_providers::ZoneName, dnsteer_providers::record::RecordError> {
+        dnsteer_providers::ZoneName::new(&self.name)
+    }
+}
+
+/// `zones[].delegation:` — where the zone's NS set is written at the parent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DelegationConfig {
+    pub provider: String,
+    /// The parent zone; omitted for a registrar kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    #[serde(default = "default_min_providers")]
+    pub min_providers: usize,
+    #[serde(default = "default_delegation_ttl")]
+    pub ttl: u32,
+}
+
+fn default_min_providers() -> usize {
+    1
+}
+
+fn default_delegation_ttl() -> u32 {
+    300
+}
+
+/// `zones[].records[]:` — one steered record set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordConfig {
+    /// Relative to the zone; `@` is the apex; a name ending in `.` is absolute.
+    pub name: String,
+    /// A, AAAA or CNAME.
+    #[serde(rename = "type")]
+    pub rtype: RecordType,
+    #[serde(default = "default_record_ttl")]
+    pub ttl: u32,
+    #[serde(default)]
+    pub policy: RecordPolicy,
+    pub pools: Vec<PoolConfig>,
+}
+
+fn default_record_ttl() -> u32 {
+    60
+}
+
+/// How a record's pools become its answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordPolicy {
+    /// The healthy pool with the best (lowest) priority.
+    #[default]
+    Failover,
+    /// Every healthy pool's values.
+    AllHealthy,
+    /// Healthy pools by weight.
+    Weighted,
+}
+
+/// `zones[].records[].pools[]:` — values that stand or fall together.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    pub name: String,
+    /// Lower is preferred.
+    #[serde(default = "default_one")]
+    pub priority: u32,
+    #[serde(default = "default_one")]
+    pub weight: u32,
+    pub values: Vec<String>,
+    /// The check whose health this pool follows; without one the pool is always up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+}
+
+fn default_one() -> u32 {
+    1
+}
+
+// ---------------------------------------------------------------------------------
+// Checks
+
+/// `checks.NAME:` — a regional endpoint's health check, picked by `kind`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum CheckConfig {
+    Http(HttpCheckConfig),
+    Tcp(TcpCheckConfig),
+    Dns(DnsCheckConfig),
+}
+
+impl CheckConfig {
+    pub const KINDS: &'static [&'static str] = &["http", "tcp", "dns"];
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Http(_) => "http",
+            Self::Tcp(_) => "tcp",
+            Self::Dns(_) => "dns",
+        }
+    }
+
+    /// The check's own interval, if it overrides `defaults.interval`.
+    pub fn interval(&self) -> Option<Duration> {
+        match self {
+            Self::Http(c) => c.interval,
+            Self::Tcp(c) => c.interval,
+            Self::Dns(c) => c.interval,
+        }
+    }
+
+    /// The check's own timeout, if it overrides `defaults.timeout`.
+    pub fn timeout(&self) -> Option<Duration> {
+        match self {
+            Self::Http(c) => c.timeout,
+            Self::Tcp(c) => c.timeout,
+            Self::Dns(c) => c.timeout,
+        }
+    }
+
+    /// The check's overrides of `defaults.health`.
+    pub fn health(&self) -> &HealthOverride {
+        match self {
+            Self::Http(c) => &c.health,
+            Self::Tcp(c) => &c.health,
+            Self::Dns(c) => &c.health,
+        }
+    }
+}
+
+/// `kind: http` — a GET that must answer one of `expect_status`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheckConfig {
+    pub url: String,
+    #[serde(default = "default_expect_status")]
+    pub expect_status: Vec<u16>,
+    /// A substring the body must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Host header (and TLS server name) instead of the URL's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub follow_redirects: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "HealthOverride::is_empty")]
+    pub health: HealthOverride,
+}
+
+fn default_expect_status() -> Vec<u16> {
+    vec![200]
+}
+
+/// `kind: tcp` — a TCP connect.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpCheckConfig {
+    /// `host:port`.
+    pub address: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "HealthOverride::is_empty")]
+    pub health: HealthOverride,
+}
+
+/// `kind: dns` — a query to one server that must answer (with `expect`, if given).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsCheckConfig {
+    /// `host:port` of the server asked.
+    pub server: String,
+    pub query: DnsQueryConfig,
+    /// Values the answer must hold (any order); empty: any answer will do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "HealthOverride::is_empty")]
+    pub health: HealthOverride,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsQueryConfig {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rtype: RecordType,
+}
+
+// ---------------------------------------------------------------------------------
+// Alerts
+
+/// `alerts[]:` — where events are sent, picked by `kind`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum AlertConfig {
+    /// A JSON POST signed with `X-Dnsteer-Signature` when `secret` is set.
+    Webhook(WebhookAlertConfig),
+    /// A Slack incoming webhook; its URL is a secret.
+    Slack(SlackAlertConfig),
+    /// PagerDuty Events API v2.
+    Pagerduty(PagerDutyAlertConfig),
+}
+
+impl AlertConfig {
+    pub const KINDS: &'static [&'static str] = &["webhook", "slack", "pagerduty"];
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Webhook(_) => "webhook",
+            Self::Slack(_) => "slack",
+            Self::Pagerduty(_) => "pagerduty",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookAlertConfig {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Secret>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackAlertConfig {
+    pub url: Secret,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerDutyAlertConfig {
+    pub routing_key: Secret,
+}
