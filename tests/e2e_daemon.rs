@@ -5,7 +5,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
@@ -20,7 +20,7 @@ const HOOK_SECRET: &str = "hook-s3cr3t-9921";
 const FAST: &str = "{ interval: 200ms, timeout: 150ms, health: { window: 3, fail_ratio: 0.5, recover_ratio: 0.1, fall: 2, rise: 2, hold: 1s } }";
 const LIMIT: Duration = Duration::from_secs(20);
 
-fn agent(id: &str, listen: &str, state: &PathBuf, peers: &[String], lease: &str) -> String {
+fn agent(id: &str, listen: &str, state: &Path, peers: &[String], lease: &str) -> String {
     format!(
         "{{ id: {id}, listen: \"{listen}\", state_file: \"{}\", api_token: {{ env: DNSTEER_API_TOKEN }}, peers: [{}], lease: {{ duration: {lease} }} }}",
         state.display(),

@@ -37,9 +37,9 @@ fn error(status: StatusCode, message: &str) -> Response {
 
 /// Constant-time comparison of the bearer token, so its value cannot be guessed byte by
 /// byte from response times. Without a configured token, every guarded call is refused.
-fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+fn refused(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     let Some(expected) = shared.api_token.as_deref() else {
-        return Err(error(StatusCode::UNAUTHORIZED, "agent.api_token is not configured: mutating and peer endpoints are disabled"));
+        return Some(error(StatusCode::UNAUTHORIZED, "agent.api_token is not configured: mutating and peer endpoints are disabled"));
     };
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -49,9 +49,9 @@ fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
     let same_length = given.len() == expected.len();
     let diff = given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
     if same_length && diff == 0 {
-        Ok(())
+        None
     } else {
-        Err(error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"))
+        Some(error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"))
     }
 }
 
@@ -80,7 +80,7 @@ async fn plan(AxumState(shared): AxumState<Arc<Shared>>) -> Response {
 }
 
 async fn pause(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+    if let Some(r) = refused(&shared, &headers) {
         return r;
     }
     shared.inner().paused = true;
@@ -89,7 +89,7 @@ async fn pause(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap) ->
 }
 
 async fn resume(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+    if let Some(r) = refused(&shared, &headers) {
         return r;
     }
     shared.inner().paused = false;
@@ -109,7 +109,7 @@ struct OverrideRequest {
 }
 
 async fn set_override(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap, body: Option<Json<OverrideRequest>>) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+    if let Some(r) = refused(&shared, &headers) {
         return r;
     }
     let Some(Json(req)) = body else {
@@ -140,14 +140,14 @@ async fn set_override(AxumState(shared): AxumState<Arc<Shared>>, headers: Header
 }
 
 async fn peer_sync(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap, Json(req): Json<SyncRequest>) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+    if let Some(r) = refused(&shared, &headers) {
         return r;
     }
     Json(shared.handle_peer_sync(req)).into_response()
 }
 
 async fn peer_vote(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap, Json(req): Json<VoteRequest>) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+    if let Some(r) = refused(&shared, &headers) {
         return r;
     }
     let (resp, change) = shared.lease.handle_vote(&req);

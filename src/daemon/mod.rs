@@ -557,7 +557,7 @@ fn after_apply(shared: &Shared, plan: &Plan, reports: &[ApplyReport], term: u64,
                 if first {
                     // One alert per outage: the next one comes after a recovery.
                     let summary = format!("writes to {} for {} failed ({} of {} applied): {e}", r.provider, r.zone, r.applied, r.planned);
-                    shared.alerter.send(Event::new(EventKind::ApplyFailed, &shared.agent_id, now, summary).zone(r.zone.as_str()).target(&format!("provider:{}", r.provider)));
+                    shared.alerter.send(Event::new(EventKind::ApplyFailed, &shared.agent_id, now, summary).zone(r.zone.as_str()).target(format!("provider:{}", r.provider)));
                 }
                 if e.contains("changed concurrently") && changes.first().is_some_and(|c| c.change.subject().name.starts_with("_dnsteer-fence.")) {
                     if let Some(change) = shared.lease.step_down(term + 1, "a provider refused our fence: another daemon leads") {
