@@ -12,7 +12,10 @@ use std::time::Duration;
 pub enum ProviderError {
     /// The provider asked us to slow down. Retry no sooner than `retry_after`.
     #[error("{provider}: rate limited{}", retry_after.map(|d| format!(", retry after {}", humantime::format_duration(d))).unwrap_or_default())]
-    RateLimited { provider: String, retry_after: Option<Duration> },
+    RateLimited {
+        provider: String,
+        retry_after: Option<Duration>,
+    },
 
     /// A failure that may pass by itself (timeout, connection refused, 5xx). Retry later.
     #[error("{provider}: transient failure: {message}")]
@@ -39,6 +42,16 @@ pub enum ProviderError {
     #[error("{provider}: zone {zone} not found")]
     ZoneNotFound { provider: String, zone: String },
 
+    /// A batch the provider takes in several non-atomic steps stopped part way: the
+    /// first `applied` changes (in the order given) are live, the rest are not. Re-read
+    /// and plan again.
+    #[error("{provider}: partially applied ({applied} changes applied): {message}")]
+    PartiallyApplied {
+        provider: String,
+        applied: usize,
+        message: String,
+    },
+
     /// The reply could not be understood: a bug here or at the provider.
     #[error("{provider}: unexpected response: {message}")]
     Protocol { provider: String, message: String },
@@ -60,6 +73,7 @@ impl ProviderError {
             | Self::Conflict { provider, .. }
             | Self::Unsupported { provider, .. }
             | Self::ZoneNotFound { provider, .. }
+            | Self::PartiallyApplied { provider, .. }
             | Self::Protocol { provider, .. } => provider,
         }
     }

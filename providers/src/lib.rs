@@ -8,8 +8,11 @@ pub mod powerdns;
 pub mod provider;
 pub mod record;
 pub mod rfc2136;
+pub mod route53;
 
 pub use error::ProviderError;
 pub use powerdns::PowerDnsProvider;
 pub use provider::{Applied, Capabilities, Provider};
 pub use record::{Change, RecordSet, RecordType, ZoneName};
+pub use rfc2136::{Rfc2136Provider, TsigAlgorithmName, TsigKey};
+pub use route53::{AwsCredentials, Route53Provider};

@@ -1,0 +1,616 @@
+//! Amazon Route 53 hosted zones, through the Route 53 REST API (2013-04-01) signed with
+//! SigV4 (`sigv4.rs`: the `aws-sigv4` crate with a thin reqwest client, not the SDK).
+//!
+//! - Reads: ListResourceRecordSets, every page. Alias record sets and record sets with
+//!   a routing policy (`SetIdentifier`) are read but exposed under their own types
+//!   (`ALIAS-A`, `A[set-id]`, `ALIAS-A[set-id]`), so a plan never takes one for the
+//!   plain set of the same name and type, and never overwrites one: a plain set
+//!   configured where an alias lives is refused by Route 53 ("already exists") and
+//!   reported as a conflict. The adapter refuses to write those types.
+//! - Writes: ChangeResourceRecordSets. Create = CREATE; Delete = DELETE with the exact
+//!   values read; Update = DELETE of the exact `before` + CREATE of `after`, in the same
+//!   batch. Route 53 refuses a whole batch whose DELETE does not match the live set or
+//!   whose CREATE meets an existing set: that is the compare-and-set, reported as
+//!   `Conflict`. Batches are split to Route 53's limits (1,000 ResourceRecord
+//!   elements, 32,000 characters of values per request); each request is atomic.
+//! - Then GetChange until INSYNC (bounded by `change_timeout`).
+//! - Every request, polls included, spends the account's token bucket (default 5
+//!   requests/s, Route 53's documented per-account limit); Throttling and
+//!   PriorRequestNotComplete are retried with jitter by the shared HTTP layer.
+//! - Fencing: `apply_fenced` carries the daemon pair's fence record (a TXT record at
+//!   `_dnsteer-lease.<zone>` holding the leader's term) in every request of the batch,
+//!   as a compare-and-set on the term: a leader whose term was superseded writes
+//!   nothing.
+
+mod client;
+pub mod sigv4;
+mod types;
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use crate::error::ProviderError;
+use crate::http::{account_limiter, AccountLimiter, HttpClient, HttpConfig};
+use crate::provider::{Applied, Capabilities, Provider};
+use crate::record::{normalize_name, Change, RecordSet, RecordType, ZoneName};
+
+pub(crate) use client::classify;
+use client::{PageStart, Route53Client};
+pub use sigv4::AwsCredentials;
+use types::{unescape_name, ResourceRecordSet, WireChange};
+
+/// Route 53's public endpoint.
+pub const DEFAULT_ENDPOINT: &str = "https://route53.amazonaws.com";
+/// Route 53's documented limit: five requests per second per AWS account.
+pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 5;
+/// ResourceRecord elements per ChangeResourceRecordSets request.
+pub const MAX_RECORDS_PER_REQUEST: usize = 1000;
+/// Characters of Value elements per ChangeResourceRecordSets request.
+pub const MAX_VALUE_CHARS_PER_REQUEST: usize = 32_000;
+/// The owner name of the daemon pair's fence record, below the zone apex.
+pub const FENCE_LABEL: &str = "_dnsteer-lease";
+/// The fence record's TTL: it is never meant to be resolved.
+pub const FENCE_TTL: u32 = 60;
+
+/// Settings of one Route 53 adapter.
+#[derive(Clone, Debug)]
+pub struct Route53Options {
+    /// API endpoint (an emulator's URL in tests).
+    pub endpoint: String,
+    /// The hosted zone to write; looked up by the zone's name when absent.
+    pub hosted_zone_id: Option<String>,
+    /// The account's request budget, shared by every adapter with the same access key.
+    pub requests_per_second: NonZeroU32,
+    /// How long `apply` waits for a change to be INSYNC.
+    pub change_timeout: Duration,
+    /// Pause between GetChange polls.
+    pub poll_interval: Duration,
+    /// `maxitems` per ListResourceRecordSets page (Route 53's default, 300, when absent).
+    pub page_size: Option<u32>,
+    /// Timeouts and retries of each request.
+    pub http: HttpConfig,
+}
+
+impl Default for Route53Options {
+    fn default() -> Self {
+        Self {
+            endpoint: DEFAULT_ENDPOINT.to_string(),
+            hosted_zone_id: None,
+            requests_per_second: NonZeroU32::new(DEFAULT_REQUESTS_PER_SECOND).unwrap(),
+            change_timeout: Duration::from_secs(60),
+            poll_interval: Duration::from_millis(1500),
+            page_size: None,
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+/// The term the daemon pair's leader writes with: `previous` is the term the fence
+/// record holds now (None when there is no fence record yet), `term` the one it must
+/// hold after the batch. A batch whose fence does not match is refused whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fence {
+    pub previous: Option<u64>,
+    pub term: u64,
+}
+
+impl Fence {
+    /// The fence record's owner name in `zone`.
+    pub fn name(zone: &ZoneName) -> String {
+        format!("{FENCE_LABEL}.{}", zone.as_str())
+    }
+
+    /// The fence record set holding `term`.
+    pub fn record(zone: &ZoneName, term: u64) -> RecordSet {
+        RecordSet {
+            name: Self::name(zone),
+            rtype: RecordType::Txt,
+            ttl: FENCE_TTL,
+            values: vec![format!("\"term={term}\"")],
+        }
+    }
+}
+
+/// The Route 53 adapter.
+pub struct Route53Provider {
+    name: String,
+    client: Route53Client,
+    options: Route53Options,
+    capabilities: Capabilities,
+    /// Hosted zone ids by zone name, looked up once.
+    zone_ids: Mutex<HashMap<ZoneName, String>>,
+}
+
+impl std::fmt::Debug for Route53Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Route53Provider")
+            .field("name", &self.name)
+            .field("endpoint", &self.options.endpoint)
+            .field("hosted_zone_id", &self.options.hosted_zone_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One token bucket per (endpoint, access key, rate): Route 53 limits requests per
+/// account, so adapters sharing credentials share the budget.
+pub(crate) fn shared_limiter(endpoint: &str, access_key_id: &str, per_second: NonZeroU32) -> AccountLimiter {
+    static LIMITERS: OnceLock<Mutex<HashMap<(String, String, u32), AccountLimiter>>> = OnceLock::new();
+    let mut map = LIMITERS.get_or_init(Default::default).lock().expect("lock poisoned");
+    map.entry((endpoint.to_string(), access_key_id.to_string(), per_second.get()))
+        // A burst of one: never more than `per_second` requests in any one-second window.
+        .or_insert_with(|| account_limiter(per_second, NonZeroU32::new(1).unwrap()))
+        .clone()
+}
+
+impl Route53Provider {
+    pub fn new(name: &str, credentials: AwsCredentials, options: Route53Options) -> Result<Self, ProviderError> {
+        let limiter = shared_limiter(
+            &options.endpoint,
+            credentials.access_key_id(),
+            options.requests_per_second,
+        );
+        let http = HttpClient::new(name, options.http.clone(), limiter)?;
+        let client = Route53Client::new(
+            name,
+            &options.endpoint,
+            sigv4::Signer::new(credentials, "route53"),
+            http,
+        );
+        Ok(Self {
+            name: name.to_string(),
+            client,
+            options,
+            zone_ids: Mutex::default(),
+            capabilities: Capabilities {
+                record_types: vec![
+                    RecordType::A,
+                    RecordType::Aaaa,
+                    RecordType::Cname,
+                    RecordType::Ns,
+                    RecordType::Txt,
+                    RecordType::Mx,
+                    RecordType::Srv,
+                    RecordType::Caa,
+                    RecordType::Ptr,
+                ],
+                min_ttl: 0,
+                max_batch: 1000,
+                atomic: true,
+            },
+        })
+    }
+
+    /// The hosted zone id of `zone`: the configured one, or the only public hosted zone
+    /// of that name (the only one at all when every match is private).
+    pub async fn hosted_zone_id(&self, zone: &ZoneName) -> Result<String, ProviderError> {
+        if let Some(id) = &self.options.hosted_zone_id {
+            return Ok(bare_zone_id(id));
+        }
+        if let Some(id) = self.zone_ids.lock().expect("lock poisoned").get(zone) {
+            return Ok(id.clone());
+        }
+        let zones = self.client.hosted_zones_named(zone.as_str()).await?;
+        let public: Vec<_> = zones
+            .iter()
+            .filter(|z| !z.config.as_ref().is_some_and(|c| c.private_zone))
+            .collect();
+        let chosen = match (public.as_slice(), zones.as_slice()) {
+            ([one], _) => one.id.clone(),
+            ([], [one]) => one.id.clone(),
+            ([], []) => {
+                return Err(ProviderError::ZoneNotFound {
+                    provider: self.name.clone(),
+                    zone: zone.to_string(),
+                })
+            }
+            _ => {
+                return Err(ProviderError::Rejected {
+                    provider: self.name.clone(),
+                    message: format!("{} hosted zones are named {zone}: set hosted_zone_id", zones.len()),
+                })
+            }
+        };
+        let id = bare_zone_id(&chosen);
+        self.zone_ids
+            .lock()
+            .expect("lock poisoned")
+            .insert(zone.clone(), id.clone());
+        Ok(id)
+    }
+
+    /// Applies `changes` with the fence record riding in every request: each request
+    /// deletes the fence value it expects and creates the current term, so Route 53
+    /// refuses the request (nothing of it applied) if another leader moved the fence.
+    pub async fn apply_fenced(
+        &self,
+        zone: &ZoneName,
+        fence: Fence,
+        changes: &[Change],
+    ) -> Result<Applied, ProviderError> {
+        self.apply_inner(zone, changes, Some(fence)).await
+    }
+
+    async fn apply_inner(
+        &self,
+        zone: &ZoneName,
+        changes: &[Change],
+        fence: Option<Fence>,
+    ) -> Result<Applied, ProviderError> {
+        if changes.is_empty() && fence.is_none() {
+            return Ok(Applied::default());
+        }
+        let zone_id = self.hosted_zone_id(zone).await?;
+        let wire: Vec<Vec<WireChange>> = changes.iter().map(|c| self.wire(c)).collect::<Result<_, _>>()?;
+        let batches = self.split(&wire, fence.map(|_| fence_reserve(zone)))?;
+        let mut applied = 0;
+        let mut change_ids = Vec::new();
+        let mut fence_now = fence.and_then(|f| f.previous);
+        for (i, batch) in batches.iter().enumerate() {
+            let mut request: Vec<WireChange> = Vec::new();
+            if let Some(f) = fence {
+                request.extend(fence_changes(zone, fence_now, f.term));
+            }
+            request.extend(batch.iter().flat_map(|&k| wire[k].iter().cloned()));
+            match self.client.change(&zone_id, &request).await {
+                Ok(info) => change_ids.push(info.id),
+                Err(e @ ProviderError::Conflict { .. }) => {
+                    // A retried request (or a repeated apply) whose first copy landed is
+                    // refused as a conflict: if the batch is live as asked, it is done.
+                    let mine: Vec<&Change> = batch.iter().map(|&k| &changes[k]).collect();
+                    if fence.is_none() && self.already_live(zone, &mine).await? {
+                        tracing::debug!(provider = %self.name, "change batch already live");
+                    } else {
+                        return Err(self.partial(e, applied, i));
+                    }
+                }
+                Err(e) => return Err(self.partial(e, applied, i)),
+            }
+            fence_now = fence.map(|f| f.term);
+            applied += batch.len();
+        }
+        // Every request was accepted: a slow INSYNC is reported as it is (the records
+        // are written), not as a partial apply.
+        self.wait_in_sync(&change_ids).await?;
+        Ok(Applied { changes: changes.len() })
+    }
+
+    /// An error after `done_batches` requests went through: the earlier requests are
+    /// applied and stay so; say how many changes that is.
+    fn partial(&self, error: ProviderError, applied: usize, done_batches: usize) -> ProviderError {
+        if done_batches == 0 || applied == 0 {
+            return error;
+        }
+        ProviderError::PartiallyApplied {
+            provider: self.name.clone(),
+            applied,
+            message: format!("{applied} changes applied in {done_batches} earlier atomic request(s), then: {error}"),
+        }
+    }
+
+    /// Whether every change of a batch is already what the zone holds.
+    async fn already_live(&self, zone: &ZoneName, changes: &[&Change]) -> Result<bool, ProviderError> {
+        let live = self.records(zone).await?;
+        Ok(changes.iter().all(|c| {
+            let subject = c.subject();
+            let current = live.iter().find(|s| s.key() == subject.key());
+            match c.after() {
+                Some(after) => current == Some(after),
+                None => current.is_none(),
+            }
+        }))
+    }
+
+    /// The Route 53 changes one plan change is made of.
+    fn wire(&self, change: &Change) -> Result<Vec<WireChange>, ProviderError> {
+        let one = |action: &'static str, set: &RecordSet| -> Result<WireChange, ProviderError> {
+            if let RecordType::Other(t) = &set.rtype {
+                if t.starts_with("ALIAS-") || t.contains('[') {
+                    return Err(ProviderError::Unsupported {
+                        provider: self.name.clone(),
+                        message: format!("{} {t}: alias and routing-policy record sets are left alone", set.name),
+                    });
+                }
+            }
+            if set.values.is_empty() {
+                return Err(ProviderError::Rejected {
+                    provider: self.name.clone(),
+                    message: format!("{} {}: a record set needs at least one value", set.name, set.rtype),
+                });
+            }
+            Ok(WireChange {
+                action,
+                name: set.name.clone(),
+                rtype: set.rtype.as_str().to_string(),
+                ttl: set.ttl,
+                values: set.values.clone(),
+            })
+        };
+        Ok(match change {
+            Change::Create { after } => vec![one("CREATE", after)?],
+            Change::Delete { before } => vec![one("DELETE", before)?],
+            Change::Update { before, after } => vec![one("DELETE", before)?, one("CREATE", after)?],
+        })
+    }
+
+    /// Groups changes (indexes into `wire`) into requests within Route 53's limits,
+    /// keeping each plan change (an Update's DELETE and CREATE) in one request.
+    fn split(
+        &self,
+        wire: &[Vec<WireChange>],
+        reserve: Option<(usize, usize)>,
+    ) -> Result<Vec<Vec<usize>>, ProviderError> {
+        let (reserved_records, reserved_chars) = reserve.unwrap_or((0, 0));
+        let (max_records, max_chars) = (
+            MAX_RECORDS_PER_REQUEST - reserved_records,
+            MAX_VALUE_CHARS_PER_REQUEST - reserved_chars,
+        );
+        let mut batches: Vec<Vec<usize>> = Vec::new();
+        let (mut records, mut chars) = (0, 0);
+        for (k, parts) in wire.iter().enumerate() {
+            let r: usize = parts.iter().map(WireChange::record_count).sum();
+            let c: usize = parts.iter().map(WireChange::value_chars).sum();
+            if r > max_records || c > max_chars {
+                return Err(ProviderError::Rejected {
+                    provider: self.name.clone(),
+                    message: format!(
+                        "{} {}: {r} records / {c} characters of values exceed what one Route 53 request may carry",
+                        parts[0].name, parts[0].rtype
+                    ),
+                });
+            }
+            match batches.last_mut() {
+                Some(last) if records + r <= max_records && chars + c <= max_chars => {
+                    last.push(k);
+                    records += r;
+                    chars += c;
+                }
+                _ => {
+                    batches.push(vec![k]);
+                    records = r;
+                    chars = c;
+                }
+            }
+        }
+        if batches.is_empty() {
+            batches.push(Vec::new()); // a fence-only request
+        }
+        Ok(batches)
+    }
+
+    async fn wait_in_sync(&self, change_ids: &[String]) -> Result<(), ProviderError> {
+        let deadline = Instant::now() + self.options.change_timeout;
+        for id in change_ids {
+            loop {
+                let info = self.client.get_change(id).await?;
+                if info.status.eq_ignore_ascii_case("INSYNC") {
+                    break;
+                }
+                if Instant::now() + self.options.poll_interval > deadline {
+                    return Err(ProviderError::Transient {
+                        provider: self.name.clone(),
+                        message: format!(
+                            "change {id} was accepted (the records are written) but is still {} after {:?}: Route 53 is slow to propagate",
+                            info.status, self.options.change_timeout
+                        ),
+                    });
+                }
+                tokio::time::sleep(self.options.poll_interval).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn to_record_set(&self, rrs: ResourceRecordSet) -> Option<RecordSet> {
+        let raw_name = unescape_name(&rrs.name);
+        let skip = |why: String| {
+            tracing::warn!(provider = %self.name, name = %raw_name, rtype = %rrs.rtype, "record set not read: {why}");
+            None
+        };
+        let name = match normalize_name(&raw_name) {
+            Ok(n) => n,
+            Err(e) => return skip(e.to_string()),
+        };
+        let base: RecordType = rrs.rtype.parse().unwrap_or_else(|never| match never {});
+        let suffix = rrs
+            .set_identifier
+            .as_ref()
+            .map(|id| format!("[{id}]"))
+            .unwrap_or_default();
+        if let Some(alias) = &rrs.alias_target {
+            let value = format!(
+                "{} {} evaluate-target-health={}",
+                alias.hosted_zone_id,
+                unescape_name(&alias.dns_name).to_ascii_lowercase(),
+                alias.evaluate_target_health
+            );
+            let rtype = RecordType::Other(format!("ALIAS-{}{suffix}", base.as_str()));
+            return Some(RecordSet {
+                name,
+                rtype,
+                ttl: 0,
+                values: vec![value],
+            });
+        }
+        let values: Vec<String> = rrs
+            .resource_records
+            .map(|r| r.items.into_iter().map(|v| v.value).collect())
+            .unwrap_or_default();
+        if !suffix.is_empty() {
+            let rtype = RecordType::Other(format!("{}{suffix}", base.as_str()));
+            let mut values = values;
+            values.sort();
+            return Some(RecordSet {
+                name,
+                rtype,
+                ttl: rrs.ttl.unwrap_or(0),
+                values,
+            });
+        }
+        if values.is_empty() {
+            // A traffic-policy instance's record set: nothing dnsteer can read or write.
+            return skip("no values".into());
+        }
+        match RecordSet::new(&name, base, rrs.ttl.unwrap_or(0), &values) {
+            Ok(set) => Some(set),
+            Err(e) => skip(e.to_string()),
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for Route53Provider {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    async fn records(&self, zone: &ZoneName) -> Result<Vec<RecordSet>, ProviderError> {
+        let zone_id = self.hosted_zone_id(zone).await?;
+        let mut start = PageStart::default();
+        let mut sets = Vec::new();
+        loop {
+            let page = self
+                .client
+                .record_sets_page(&zone_id, &start, self.options.page_size)
+                .await?;
+            sets.extend(
+                page.resource_record_sets
+                    .items
+                    .into_iter()
+                    .filter_map(|r| self.to_record_set(r)),
+            );
+            if !page.is_truncated {
+                break;
+            }
+            let next = PageStart {
+                name: page.next_record_name,
+                rtype: page.next_record_type,
+                identifier: page.next_record_identifier,
+            };
+            if next.name.is_none() {
+                return Err(ProviderError::Protocol {
+                    provider: self.name.clone(),
+                    message: "a truncated ListResourceRecordSets page without NextRecordName".into(),
+                });
+            }
+            start = next;
+        }
+        sets.sort();
+        sets.dedup_by(|a, b| a.key() == b.key());
+        Ok(sets)
+    }
+
+    /// TXT values are stored quoted by Route 53 (each string at most 255 characters):
+    /// desired values are quoted (and long ones split) the same way so plans converge.
+    fn normalize(&self, desired: Vec<RecordSet>) -> Vec<RecordSet> {
+        desired
+            .into_iter()
+            .map(|mut rs| {
+                if matches!(rs.rtype, RecordType::Txt) || rs.rtype == RecordType::Other("SPF".into()) {
+                    rs.values = rs.values.iter().map(|v| quote_txt(v)).collect();
+                    rs.values.sort();
+                    rs.values.dedup();
+                }
+                rs
+            })
+            .collect()
+    }
+
+    async fn apply(&self, zone: &ZoneName, changes: &[Change]) -> Result<Applied, ProviderError> {
+        self.apply_inner(zone, changes, None).await
+    }
+}
+
+/// `/hostedzone/Z123` or `Z123` → `Z123`.
+fn bare_zone_id(id: &str) -> String {
+    id.trim()
+        .trim_start_matches('/')
+        .trim_start_matches("hostedzone/")
+        .to_string()
+}
+
+/// The fence's share of a request (records, characters), kept free in every request.
+fn fence_reserve(zone: &ZoneName) -> (usize, usize) {
+    let longest = Fence::record(zone, u64::MAX).values[0].chars().count();
+    (2, 2 * longest)
+}
+
+/// The DELETE (of the term expected) and CREATE (of the current term) that make the
+/// fence a compare-and-set inside a request.
+fn fence_changes(zone: &ZoneName, expected: Option<u64>, term: u64) -> Vec<WireChange> {
+    let wire = |action: &'static str, t: u64| {
+        let set = Fence::record(zone, t);
+        WireChange {
+            action,
+            name: set.name,
+            rtype: "TXT".into(),
+            ttl: set.ttl,
+            values: set.values,
+        }
+    };
+    let mut out = Vec::new();
+    if let Some(previous) = expected {
+        out.push(wire("DELETE", previous));
+    }
+    out.push(wire("CREATE", term));
+    out
+}
+
+/// A TXT value as Route 53 stores it: already quoted strings are kept; anything else
+/// becomes quoted strings of at most 255 characters, `"` and `\` escaped.
+pub fn quote_txt(value: &str) -> String {
+    let v = value.trim();
+    if v.starts_with('"') && v.ends_with('"') && v.len() >= 2 {
+        return v.to_string();
+    }
+    let escaped: Vec<String> = v
+        .chars()
+        .map(|c| match c {
+            '"' => "\\\"".to_string(),
+            '\\' => "\\\\".to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    let mut strings = Vec::new();
+    let mut current = String::new();
+    let mut len = 0;
+    for piece in escaped {
+        if len + 1 > 255 {
+            strings.push(format!("\"{current}\""));
+            current.clear();
+            len = 0;
+        }
+        current.push_str(&piece);
+        len += 1;
+    }
+    strings.push(format!("\"{current}\""));
+    strings.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn txt_values_are_quoted_and_split() {
+        assert_eq!(quote_txt("hello world"), "\"hello world\"");
+        assert_eq!(quote_txt("\"already\""), "\"already\"");
+        assert_eq!(quote_txt("say \"hi\""), "\"say \\\"hi\\\"\"");
+        let long = "x".repeat(300);
+        let quoted = quote_txt(&long);
+        assert_eq!(quoted, format!("\"{}\" \"{}\"", "x".repeat(255), "x".repeat(45)));
+    }
+
+    #[test]
+    fn zone_ids_are_bare() {
+        assert_eq!(bare_zone_id("/hostedzone/Z123"), "Z123");
+        assert_eq!(bare_zone_id("Z123"), "Z123");
+    }
+}
