@@ -276,3 +276,38 @@ async fn the_standby_takes_over_when_the_leader_is_killed() {
     let fence = support::bind::dig(world.pdns_a.dns, "_dnsteer-fence.example.test.", "TXT");
     assert!(fence.iter().any(|v| v.contains("dnsteer term=")), "{fence:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_provider_api_is_retried_alerted_once_and_spares_the_others() {
+    let world = World::start().await;
+    let receiver = Receiver::start().await;
+    let addr = listen();
+    let state = world.dir.path().join("s.json");
+    // pdns-b answers DNS (healthy) but refuses our API key.
+    let config = world
+        .config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, &alerts(&receiver))
+        .replacen(
+            "api_key: { env: PDNS_KEY }\n    nameservers: [ ns1.provider-b.test. ]",
+            "api_key: { env: WRONG_KEY }\n    nameservers: [ ns1.provider-b.test. ]",
+            1,
+        );
+    let path = world.write_config("a.yaml", &config);
+    let mut vars = env(&world);
+    vars.push(("WRONG_KEY", "not-the-key".to_string()));
+    let d = Daemon::start(&path, &addr, &vars, world.dir.path().join("a.log"));
+    eventually("ready", LIMIT, || async { (d.get("/readyz").await.0 == 200).then_some(()) }).await;
+    world.us.set_up(false);
+    eventually("pdns-a still fails over", LIMIT, || async { (world.www(&world.pdns_a) == [EU]).then_some(()) }).await;
+    let failed_reads = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with("dnsteer_provider_calls_total") && l.contains("provider=\"pdns-b\"") && l.contains("operation=\"read\"") && l.contains("result=\"error\""))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    eventually("pdns-b retried on later cycles", LIMIT, || async { (failed_reads(&d.get("/metrics").await.1) >= 3).then_some(()) }).await;
+    assert_eq!(world.www(&world.pdns_b), vec![US], "nothing reached pdns-b");
+    let apply_failed = receiver.events().iter().filter(|e| *e == "apply_failed").count();
+    assert_eq!(apply_failed, 1, "one apply_failed per outage: {:?}", receiver.events());
+    assert!(!d.log_text().contains("not-the-key"));
+}

@@ -50,6 +50,8 @@ pub struct Inner {
     backoff: BTreeMap<String, (Instant, Duration)>,
     /// What the previous cycle's steering said, to turn notes into events once.
     previous_notes: BTreeSet<String>,
+    /// Providers in an API outage (a failed read or write): alerted once, on entry.
+    failing: BTreeSet<String>,
 }
 
 pub struct Shared {
@@ -232,6 +234,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
             probed: BTreeSet::new(),
             backoff: BTreeMap::new(),
             previous_notes: BTreeSet::new(),
+            failing: BTreeSet::new(),
         }),
         lease,
         metrics: Metrics::new(),
@@ -399,6 +402,7 @@ async fn cycle(shared: &Arc<Shared>, config: &Config, providers: &Providers) {
     let steered = reconcile::steer_and_plan(config, providers, &view, &live);
     let violations = check_safety(&steered.plan, &steered.limits);
     let leader = shared.lease.view().role == Role::Leader;
+    track_outages(shared, &steered.plan, &live, leader, now);
     if leader {
         notes_to_events(shared, &steered.notes, now);
     }
@@ -521,6 +525,36 @@ fn fence(shared: &Shared, config: &Config, plan: &Plan, live: &Live, term: u64) 
     Ok(out)
 }
 
+/// A provider whose zone cannot be read where it would be written is in an API
+/// outage: one `apply_failed` alert when it starts; it ends once the provider is read
+/// again with nothing left to write (or a write succeeds).
+fn track_outages(shared: &Shared, plan: &Plan, live: &Live, leader: bool, now: DateTime<Utc>) {
+    let mut inner = shared.inner();
+    for e in &plan.errors {
+        if inner.failing.insert(e.provider.clone()) && leader {
+            let summary = format!("cannot read {} from {}: {}", e.zone, e.provider, e.error);
+            tracing::error!("{summary}");
+            shared.alerter.send(
+                Event::new(EventKind::ApplyFailed, &shared.agent_id, now, summary).zone(e.zone.clone()).target(format!("provider:{}", e.provider)),
+            );
+        }
+    }
+    let erroring: BTreeSet<&str> = plan.errors.iter().map(|e| e.provider.as_str()).collect();
+    let pending: BTreeSet<&str> = plan.changes.iter().map(|c| c.provider.as_str()).collect();
+    let recovered: Vec<String> = inner
+        .failing
+        .iter()
+        .filter(|p| !erroring.contains(p.as_str()) && !pending.contains(p.as_str()))
+        .filter(|p| live.records.keys().any(|(_, q)| q == *p))
+        .cloned()
+        .collect();
+    for p in recovered {
+        tracing::info!(provider = %p, "provider API recovered");
+        inner.failing.remove(&p);
+        inner.backoff.remove(&p);
+    }
+}
+
 /// Drops the changes of providers still waiting out a backoff after failures.
 fn without_backed_off(shared: &Shared, mut plan: Plan) -> Plan {
     let inner = shared.inner();
@@ -543,15 +577,16 @@ fn after_apply(shared: &Shared, plan: &Plan, reports: &[ApplyReport], term: u64,
         let mut inner = shared.inner();
         match &r.error {
             None => {
-                if inner.backoff.remove(&r.provider).is_some() {
+                inner.backoff.remove(&r.provider);
+                if inner.failing.remove(&r.provider) {
                     tracing::info!(provider = %r.provider, "provider writes recovered");
                 }
             }
             Some(e) => {
                 errors.push(format!("{} @ {}: {e}", r.zone, r.provider));
                 let next = inner.backoff.get(&r.provider).map_or(Duration::from_secs(1), |(_, b)| (*b * 2).min(MAX_PROVIDER_BACKOFF));
-                let first = !inner.backoff.contains_key(&r.provider);
                 inner.backoff.insert(r.provider.clone(), (Instant::now() + next, next));
+                let first = inner.failing.insert(r.provider.clone());
                 drop(inner);
                 tracing::error!(provider = %r.provider, zone = %r.zone, applied = r.applied, planned = r.planned, retry_in = ?next, "apply failed: {e}");
                 if first {
