@@ -9,6 +9,7 @@ pub mod provider;
 pub mod record;
 pub mod rfc2136;
 pub mod route53;
+pub mod route53domains;
 
 pub use error::ProviderError;
 pub use powerdns::PowerDnsProvider;
@@ -16,3 +17,4 @@ pub use provider::{Applied, Capabilities, Provider};
 pub use record::{Change, RecordSet, RecordType, ZoneName};
 pub use rfc2136::{Rfc2136Provider, TsigAlgorithmName, TsigKey};
 pub use route53::{AwsCredentials, Route53Provider};
+pub use route53domains::Route53DomainsProvider;
