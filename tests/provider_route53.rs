@@ -137,7 +137,15 @@ fn our_sigv4_matches_botocore() {
             service,
         )
     };
-    let cases: Vec<(&'static str, &str, String, Vec<(&str, &str)>, &str)> = vec![
+    // (service, method, url, headers, body)
+    type Case = (
+        &'static str,
+        &'static str,
+        String,
+        Vec<(&'static str, &'static str)>,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
         (
             "route53",
             "GET",

@@ -2,6 +2,7 @@
 //! the one HTTP layer (timeouts, retries, rate limits) all HTTP adapters share, and
 //! one module per DNS provider.
 
+pub mod cloudflare;
 pub mod error;
 pub mod http;
 pub mod powerdns;
@@ -11,6 +12,7 @@ pub mod rfc2136;
 pub mod route53;
 pub mod route53domains;
 
+pub use cloudflare::CloudflareProvider;
 pub use error::ProviderError;
 pub use powerdns::PowerDnsProvider;
 pub use provider::{Applied, Capabilities, Provider};

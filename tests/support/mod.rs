@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod bind;
+pub mod cloudflare_fake;
 pub mod conformance;
 pub mod daemon;
 pub mod endpoint;
@@ -131,7 +132,7 @@ impl Drop for ServerProcess {
 
 /// Replaces each `@KEY@` in a template.
 pub fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    values.iter().fold(template.to_string(), |t, (k, v)| {
-        t.replace(&format!("@{k}@"), v)
-    })
+    values
+        .iter()
+        .fold(template.to_string(), |t, (k, v)| t.replace(&format!("@{k}@"), v))
 }

@@ -240,16 +240,15 @@ fn change(s: &mut State, req: &Request) -> Response {
         let mut values = c.values.clone();
         values.sort();
         match c.action.as_str() {
-            "CREATE" => {
-                if work.contains_key(&key) {
-                    problems.push(format!(
-                        "Tried to create resource record set [name='{}', type='{}'] but it already exists",
-                        c.name, c.rtype
-                    ));
-                } else {
-                    work.insert(key, FakeSet { ttl: c.ttl, values });
+            "CREATE" => match work.entry(key) {
+                std::collections::btree_map::Entry::Occupied(_) => problems.push(format!(
+                    "Tried to create resource record set [name='{}', type='{}'] but it already exists",
+                    c.name, c.rtype
+                )),
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(FakeSet { ttl: c.ttl, values });
                 }
-            }
+            },
             "DELETE" => match work.get(&key) {
                 None => problems.push(format!(
                     "Tried to delete resource record set [name='{}', type='{}'] but it was not found",

@@ -138,7 +138,8 @@ impl std::fmt::Debug for Route53Provider {
 /// One token bucket per (endpoint, access key, rate): Route 53 limits requests per
 /// account, so adapters sharing credentials share the budget.
 pub(crate) fn shared_limiter(endpoint: &str, access_key_id: &str, per_second: NonZeroU32) -> AccountLimiter {
-    static LIMITERS: OnceLock<Mutex<HashMap<(String, String, u32), AccountLimiter>>> = OnceLock::new();
+    type Key = (String, String, u32);
+    static LIMITERS: OnceLock<Mutex<HashMap<Key, AccountLimiter>>> = OnceLock::new();
     let mut map = LIMITERS.get_or_init(Default::default).lock().expect("lock poisoned");
     map.entry((endpoint.to_string(), access_key_id.to_string(), per_second.get()))
         // A burst of one: never more than `per_second` requests in any one-second window.
