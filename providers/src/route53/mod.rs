@@ -13,6 +13,9 @@
 //!   whose CREATE meets an existing set: that is the compare-and-set, reported as
 //!   `Conflict`. Batches are split to Route 53's limits (1,000 ResourceRecord
 //!   elements, 32,000 characters of values per request); each request is atomic.
+//!   The one exception: the apex NS set is replaced with an UPSERT (Route 53 will not
+//!   let the NS set it made with the zone be deleted), checked against a fresh read
+//!   just before instead.
 //! - Then GetChange until INSYNC (bounded by `change_timeout`).
 //! - Every request, polls included, spends the account's token bucket (default 5
 //!   requests/s, Route 53's documented per-account limit); Throttling and
@@ -245,7 +248,8 @@ impl Route53Provider {
             return Ok(Applied::default());
         }
         let zone_id = self.hosted_zone_id(zone).await?;
-        let wire: Vec<Vec<WireChange>> = changes.iter().map(|c| self.wire(c)).collect::<Result<_, _>>()?;
+        let wire: Vec<Vec<WireChange>> = changes.iter().map(|c| self.wire(zone, c)).collect::<Result<_, _>>()?;
+        self.check_upserts(zone, changes).await?;
         let batches = self.split(&wire, fence.map(|_| fence_reserve(zone)))?;
         let mut applied = 0;
         let mut change_ids = Vec::new();
@@ -306,7 +310,35 @@ impl Route53Provider {
     }
 
     /// The Route 53 changes one plan change is made of.
-    fn wire(&self, change: &Change) -> Result<Vec<WireChange>, ProviderError> {
+    /// The apex NS set is replaced with an UPSERT (see `wire`), which Route 53 does not
+    /// compare: check its `before` against a fresh read instead (a one-round-trip
+    /// window, as for providers without compare-and-set).
+    async fn check_upserts(&self, zone: &ZoneName, changes: &[Change]) -> Result<(), ProviderError> {
+        let upserts: Vec<&Change> = changes.iter().filter(|c| is_apex_ns_update(zone, c)).collect();
+        if upserts.is_empty() {
+            return Ok(());
+        }
+        let live = self.records(zone).await?;
+        for change in upserts {
+            let subject = change.subject();
+            let current = live.iter().find(|s| s.key() == subject.key());
+            if current != change.before() && current != change.after() {
+                return Err(ProviderError::Conflict {
+                    provider: self.name.clone(),
+                    message: format!(
+                        "{} {} changed concurrently: expected [{}], found [{}]",
+                        subject.name,
+                        subject.rtype,
+                        change.before().map(|s| s.values.join(", ")).unwrap_or_default(),
+                        current.map(|s| s.values.join(", ")).unwrap_or_default()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn wire(&self, zone: &ZoneName, change: &Change) -> Result<Vec<WireChange>, ProviderError> {
         let one = |action: &'static str, set: &RecordSet| -> Result<WireChange, ProviderError> {
             if let RecordType::Other(t) = &set.rtype {
                 if t.starts_with("ALIAS-") || t.contains('[') {
@@ -333,6 +365,10 @@ impl Route53Provider {
         Ok(match change {
             Change::Create { after } => vec![one("CREATE", after)?],
             Change::Delete { before } => vec![one("DELETE", before)?],
+            // The NS set Route 53 made with the hosted zone is replaced, not deleted:
+            // Route 53 refuses to leave a zone without its apex NS set, even for the
+            // length of a batch.
+            Change::Update { after, .. } if is_apex_ns_update(zone, change) => vec![one("UPSERT", after)?],
             Change::Update { before, after } => vec![one("DELETE", before)?, one("CREATE", after)?],
         })
     }
@@ -527,6 +563,10 @@ impl Provider for Route53Provider {
     async fn apply(&self, zone: &ZoneName, changes: &[Change]) -> Result<Applied, ProviderError> {
         self.apply_inner(zone, changes, None).await
     }
+}
+
+fn is_apex_ns_update(zone: &ZoneName, change: &Change) -> bool {
+    matches!(change, Change::Update { after, .. } if after.rtype == RecordType::Ns && after.name == zone.as_str())
 }
 
 /// `/hostedzone/Z123` or `Z123` → `Z123`.
