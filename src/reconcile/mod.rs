@@ -220,6 +220,10 @@ async fn apply_one(zone: ZoneName, provider: String, adapter: Option<Arc<dyn Pro
         match result {
             Ok(_) => report.applied += chunk.len(),
             Err(e) => {
+                // A provider that cannot apply a batch atomically says how far it got.
+                if let ProviderError::PartiallyApplied { applied, .. } = &e {
+                    report.applied += applied;
+                }
                 report.error = Some(e.to_string());
                 break;
             }
