@@ -1,6 +1,7 @@
 //! The command line: global flags, one subcommand per SPEC entry, exit codes.
 
 mod check;
+mod demo;
 pub(crate) mod health_source;
 mod plan;
 mod probe;
@@ -56,6 +57,9 @@ pub enum Command {
     Run,
     /// A running daemon's view: role, targets, last plan, last apply.
     Status(run::StatusArgs),
+    /// A self-contained failover walk-through on loopback, nothing installed: in-process DNS
+    /// providers (PowerDNS API stand-ins) and HTTP endpoints, a region and a provider failing.
+    Demo(demo::DemoArgs),
 }
 
 /// Logs go to standard error so that standard output stays clean for `--format json`.
@@ -84,5 +88,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => plan::apply(&cli.global, &args).await,
         Command::Run => run::run(&cli.global).await,
         Command::Status(args) => run::status(&cli.global, &args).await,
+        Command::Demo(args) => demo::run(&cli.global, &args).await,
     }
 }
