@@ -592,7 +592,11 @@ impl Provider for CloudflareProvider {
                     ),
                 });
             }
-            pending.push((change, self.operations(change, current)));
+            let ops = self.operations(change, current);
+            // Nothing to send (a TTL difference Cloudflare keeps for proxied records).
+            if ops.operations() > 0 {
+                pending.push((change, ops));
+            }
         }
         let already = changes.len() - pending.len();
 
