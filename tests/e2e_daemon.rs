@@ -274,7 +274,8 @@ async fn the_standby_takes_over_when_the_leader_is_killed() {
     eventually("the new leader steers", LIMIT, || async { www_everywhere(&world, EU).await.then_some(()) }).await;
     // The fence record carries the new leader's term.
     let fence = support::bind::dig(world.pdns_a.dns, "_dnsteer-fence.example.test.", "TXT");
-    assert!(fence.iter().any(|v| v.contains("dnsteer term=")), "{fence:?}");
+    let new_term = live.status().await["agent"]["term"].as_u64().unwrap();
+    assert_eq!(fence, vec![format!("\"term={new_term}\"")], "the fence holds the new leader's term");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,4 +311,30 @@ async fn a_failing_provider_api_is_retried_alerted_once_and_spares_the_others() 
     let apply_failed = receiver.events().iter().filter(|e| *e == "apply_failed").count();
     assert_eq!(apply_failed, 1, "one apply_failed per outage: {:?}", receiver.events());
     assert!(!d.log_text().contains("not-the-key"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposed_leader_sees_a_newer_fence_and_writes_nothing() {
+    use dnsteer_providers::{Change, Fence, PowerDnsProvider, Provider, ZoneName};
+    let world = World::start().await;
+    // Another daemon of the pair already wrote this zone under a much newer term.
+    let zone = ZoneName::new("example.test.").unwrap();
+    let http = dnsteer_providers::http::HttpConfig::default();
+    let pdns = PowerDnsProvider::new("pdns-a", &world.pdns_a.api_url, "localhost", support::pdns::API_KEY, http).unwrap();
+    pdns.apply(&zone, &[Change::Create { after: Fence::record(&zone, 999) }]).await.unwrap();
+
+    let addr = listen();
+    let state = world.dir.path().join("s.json");
+    // Its peer is unreachable: this daemon takes a lease of its own, a low term.
+    let peer = format!("http://{}", listen());
+    let d = start(&world, "a", &world.config(&agent("steer-a", &addr, &state, &[peer], "1s"), FAST, ""), &addr);
+    world.us.set_up(false);
+    eventually("the fence seen and leadership given up", LIMIT, || async {
+        d.log_text().contains("newer than ours").then_some(())
+    })
+    .await;
+    assert_eq!(d.target_state("check:web-us").await, "unhealthy");
+    assert_eq!(world.www(&world.pdns_a), vec![US], "a deposed leader writes nothing");
+    assert_eq!(world.www(&world.pdns_b), vec![US], "not even where there is no fence");
+    assert!(d.status().await["agent"]["term"].as_u64().unwrap() >= 999, "it adopts the newer term");
 }

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dnsteer_providers::http::HttpConfig;
-use dnsteer_providers::route53::{Fence, Route53Options};
+use dnsteer_providers::route53::Route53Options;
+use dnsteer_providers::Fence;
 use dnsteer_providers::{
     AwsCredentials, Change, Provider, ProviderError, RecordSet, RecordType, Route53Provider, ZoneName,
 };
@@ -637,7 +638,7 @@ async fn fake_fence_rides_in_every_request_and_stops_a_superseded_leader() {
     // Term 1 takes the fence (no fence record yet) with its first batch.
     p.apply_fenced(
         &z,
-        Fence {
+        &Fence {
             previous: None,
             term: 1,
         },
@@ -646,13 +647,13 @@ async fn fake_fence_rides_in_every_request_and_stops_a_superseded_leader() {
     .await
     .unwrap();
     assert_eq!(
-        fake.get("_dnsteer-lease.example.test.", "TXT").unwrap().values,
+        fake.get("_dnsteer-fence.example.test.", "TXT").unwrap().values,
         vec!["\"term=1\""]
     );
     // Term 1 writes again, keeping its term.
     p.apply_fenced(
         &z,
-        Fence {
+        &Fence {
             previous: Some(1),
             term: 1,
         },
@@ -663,7 +664,7 @@ async fn fake_fence_rides_in_every_request_and_stops_a_superseded_leader() {
     // Term 2 takes over.
     p.apply_fenced(
         &z,
-        Fence {
+        &Fence {
             previous: Some(1),
             term: 2,
         },
@@ -675,7 +676,7 @@ async fn fake_fence_rides_in_every_request_and_stops_a_superseded_leader() {
     let err = p
         .apply_fenced(
             &z,
-            Fence {
+            &Fence {
                 previous: Some(1),
                 term: 1,
             },
@@ -686,19 +687,19 @@ async fn fake_fence_rides_in_every_request_and_stops_a_superseded_leader() {
     assert!(matches!(err, ProviderError::Conflict { .. }), "{err:?}");
     assert!(fake.get("f4.example.test.", "A").is_none());
     assert_eq!(
-        fake.get("_dnsteer-lease.example.test.", "TXT").unwrap().values,
+        fake.get("_dnsteer-fence.example.test.", "TXT").unwrap().values,
         vec!["\"term=2\""]
     );
     // Every accepted request carried the fence.
     for batch in &fake.state.lock().unwrap().batches {
         assert!(
-            batch.iter().any(|(_, n, _)| n == "_dnsteer-lease.example.test."),
+            batch.iter().any(|(_, n, _)| n == "_dnsteer-fence.example.test."),
             "{batch:?}"
         );
     }
     assert_eq!(
         Fence::record(&z, 2),
-        set("_dnsteer-lease.example.test.", RecordType::Txt, 60, &["\"term=2\""])
+        set("_dnsteer-fence.example.test.", RecordType::Txt, 60, &["\"term=2\""])
     );
 }
 

@@ -4,6 +4,7 @@
 
 pub mod cloudflare;
 pub mod error;
+pub mod fence;
 pub mod http;
 pub mod powerdns;
 pub mod provider;
@@ -14,6 +15,7 @@ pub mod route53domains;
 
 pub use cloudflare::CloudflareProvider;
 pub use error::ProviderError;
+pub use fence::Fence;
 pub use powerdns::PowerDnsProvider;
 pub use provider::{Applied, Capabilities, Provider};
 pub use record::{Change, RecordSet, RecordType, ZoneName};

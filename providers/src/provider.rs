@@ -7,6 +7,7 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 
 use crate::error::ProviderError;
+use crate::fence::Fence;
 use crate::record::{Change, RecordSet, RecordType, ZoneName};
 
 /// What a provider can store and how it takes changes.
@@ -55,4 +56,17 @@ pub trait Provider: Send + Sync + Debug {
     /// Applies `changes` to `zone` as one batch (at most `max_batch` changes). Where the
     /// provider is atomic, an error means nothing of the batch was applied.
     async fn apply(&self, zone: &ZoneName, changes: &[Change]) -> Result<Applied, ProviderError>;
+
+    /// Applies `changes` as `apply` does, with the pair's fence record checked and set
+    /// in the same batch. The default puts the fence change first in the batch: a
+    /// compare-and-set where the adapter has one, a re-read check where it does not.
+    /// An adapter that splits a batch into several requests overrides this so that
+    /// every request carries the fence.
+    async fn apply_fenced(&self, zone: &ZoneName, fence: &Fence, changes: &[Change]) -> Result<Applied, ProviderError> {
+        let mut batch = Vec::with_capacity(changes.len() + 1);
+        batch.push(fence.change(zone));
+        batch.extend_from_slice(changes);
+        let applied = self.apply(zone, &batch).await?;
+        Ok(Applied { changes: applied.changes.saturating_sub(1) })
+    }
 }

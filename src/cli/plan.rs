@@ -160,7 +160,7 @@ pub async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<Exit
             return Ok(ExitCode::from(1));
         }
     }
-    let reports = reconcile::apply(plan, &c.providers).await;
+    let reports = reconcile::apply(plan, &c.providers, &reconcile::Fences::new()).await;
     print_reports(&reports);
     let ok = reports.iter().all(ApplyReport::ok) && plan.errors.is_empty();
     Ok(ExitCode::from(if ok { 0 } else { 1 }))

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use dnsteer_providers::{Change, RecordSet, RecordType, ZoneName};
+use dnsteer_providers::{Fence, ZoneName};
 use serde_json::json;
 use tokio::sync::{mpsc, Notify};
 
@@ -29,7 +29,7 @@ use crate::health::{Engine, EngineParams, Layer, Observation, State, Transition}
 use crate::peer::{HttpPeerLink, Lease, PeerLease, PeerObservation, Role, RoleChange, SyncRequest, SyncResponse};
 use crate::plan::{check_safety, render_json, Plan, PlannedChange};
 use crate::probe::{self, ProbeResult, Scheduler, ScheduledTarget};
-use crate::reconcile::{self, ApplyReport, Live};
+use crate::reconcile::{self, ApplyReport, Fences, Live};
 use crate::steer::{HealthView, Note};
 use metrics::{Metrics, ProbeLabels, ProviderCallLabels, ProviderLabels, StateLabels, TargetLabel};
 
@@ -430,16 +430,17 @@ async fn cycle(shared: &Arc<Shared>, config: &Config, providers: &Providers) {
         return;
     }
     let Some(term) = shared.lease.write_term() else { return };
-    let plan = match fence(shared, config, &steered.plan, &live, term) {
-        Ok(plan) => plan,
+    let fences = match fences(config, &steered.plan, &live, term) {
+        Ok(fences) => fences,
         Err(newer) => {
-            if let Some(change) = shared.lease.step_down(newer, &format!("a provider's fence record holds term {newer}, newer than ours ({term})")) {
+            let reason = format!("a provider's fence record holds term {newer}, newer than ours ({term})");
+            if let Some(change) = shared.lease.step_down(newer, &reason) {
                 shared.on_role_change(change);
             }
             return;
         }
     };
-    let plan = without_backed_off(shared, plan);
+    let plan = without_backed_off(shared, steered.plan.clone());
     if plan.is_empty() {
         return;
     }
@@ -448,7 +449,7 @@ async fn cycle(shared: &Arc<Shared>, config: &Config, providers: &Providers) {
         return;
     }
     let started = Instant::now();
-    let reports = reconcile::apply(&plan, providers).await;
+    let reports = reconcile::apply(&plan, providers, &fences).await;
     let elapsed = started.elapsed().as_secs_f64();
     after_apply(shared, &plan, &reports, term, now, elapsed);
 }
@@ -470,57 +471,26 @@ async fn timed_read(shared: &Shared, config: &Config, providers: &Providers) -> 
     live
 }
 
-/// The ownership/fence record of a zone: the pair's lease term, written by the leader
-/// in the same batch as its changes (pair mode only).
-pub fn fence_name(zone: &ZoneName) -> String {
-    format!("_dnsteer-fence.{}", zone.as_str())
-}
-
-fn fence_set(zone: &ZoneName, term: u64) -> RecordSet {
-    RecordSet::new(&fence_name(zone), RecordType::Txt, 60, [format!("\"dnsteer term={term}\"")]).expect("a valid fence record")
-}
-
-fn fence_term(set: &RecordSet) -> Option<u64> {
-    set.values.iter().find_map(|v| v.trim_matches('"').strip_prefix("dnsteer term=")?.parse().ok())
-}
-
-/// Puts a fence change first in every batch to a zone provider, so that a provider with
-/// compare-and-set (RFC 2136 prerequisites, Route 53 batches) refuses the batch of a
-/// deposed leader, and one without it (PowerDNS) is re-read before writing. Returns the
-/// newer term when a provider's fence shows this daemon has been deposed.
-fn fence(shared: &Shared, config: &Config, plan: &Plan, live: &Live, term: u64) -> Result<Plan, u64> {
+/// The fence of every (zone, provider) group the plan writes, in pair mode: the live
+/// fence's term moves to ours. The delegation's parent zone carries none (it is not
+/// ours to add records to); it is written only under a live lease. Returns the newer
+/// term when a provider's fence shows this daemon has been deposed.
+fn fences(config: &Config, plan: &Plan, live: &Live, term: u64) -> Result<Fences, u64> {
+    let mut out = Fences::new();
     if config.agent.peers.is_empty() {
-        return Ok(plan.clone());
+        return Ok(out);
     }
     let zones: BTreeSet<ZoneName> = config.zones.iter().filter_map(|z| ZoneName::new(&z.name).ok()).collect();
-    let mut out = Plan { errors: plan.errors.clone(), changes: Vec::new() };
-    let mut fenced: BTreeSet<(ZoneName, String)> = BTreeSet::new();
-    for c in &plan.changes {
+    for c in plan.changes.iter().filter(|c| zones.contains(&c.zone)) {
         let key = (c.zone.clone(), c.provider.clone());
-        if zones.contains(&c.zone) && !fenced.contains(&key) {
-            let name = fence_name(&c.zone);
-            let current = live
-                .records
-                .get(&key)
-                .and_then(|sets| sets.iter().find(|s| s.name == name && s.rtype == RecordType::Txt))
-                .cloned();
-            if let Some(newer) = current.as_ref().and_then(fence_term).filter(|t| *t > term) {
-                return Err(newer);
-            }
-            let after = fence_set(&c.zone, term);
-            let change = match current {
-                None => Change::Create { after },
-                Some(before) => Change::Update { before, after },
-            };
-            out.changes.push(PlannedChange {
-                zone: c.zone.clone(),
-                provider: c.provider.clone(),
-                change,
-                reason: format!("fence: {} writes under lease term {term}", shared.agent_id),
-            });
-            fenced.insert(key);
+        if out.contains_key(&key) {
+            continue;
         }
-        out.changes.push(c.clone());
+        let previous = live.records.get(&key).and_then(|sets| Fence::term_in(&c.zone, sets));
+        if let Some(newer) = previous.filter(|p| *p > term) {
+            return Err(newer);
+        }
+        out.insert(key, Fence { previous, term });
     }
     Ok(out)
 }
@@ -593,11 +563,6 @@ fn after_apply(shared: &Shared, plan: &Plan, reports: &[ApplyReport], term: u64,
                     // One alert per outage: the next one comes after a recovery.
                     let summary = format!("writes to {} for {} failed ({} of {} applied): {e}", r.provider, r.zone, r.applied, r.planned);
                     shared.alerter.send(Event::new(EventKind::ApplyFailed, &shared.agent_id, now, summary).zone(r.zone.as_str()).target(format!("provider:{}", r.provider)));
-                }
-                if e.contains("changed concurrently") && changes.first().is_some_and(|c| c.change.subject().name.starts_with("_dnsteer-fence.")) {
-                    if let Some(change) = shared.lease.step_down(term + 1, "a provider refused our fence: another daemon leads") {
-                        shared.on_role_change(change);
-                    }
                 }
             }
         }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use dnsteer_providers::{Applied, Change, Provider, ProviderError, RecordSet, RecordType, ZoneName};
+use dnsteer_providers::{Applied, Change, Fence, Provider, ProviderError, RecordSet, RecordType, ZoneName};
 use tokio::task::JoinSet;
 
 use crate::config::{Config, ZoneConfig};
@@ -185,9 +185,13 @@ impl ApplyReport {
     }
 }
 
+/// The fence each (zone, provider) batch carries, in pair mode (see `docs/pair.md`).
+pub type Fences = BTreeMap<(ZoneName, String), Fence>;
+
 /// Applies the plan: each (zone, provider) in batches of at most its `max_batch`, the
-/// providers concurrently, stopping a provider at its first failed batch.
-pub async fn apply(plan: &Plan, providers: &Providers) -> Vec<ApplyReport> {
+/// providers concurrently, stopping a provider at its first failed batch. A group with
+/// a fence carries it in every batch.
+pub async fn apply(plan: &Plan, providers: &Providers, fences: &Fences) -> Vec<ApplyReport> {
     let mut groups: BTreeMap<(ZoneName, String), Vec<Change>> = BTreeMap::new();
     for c in &plan.changes {
         groups.entry((c.zone.clone(), c.provider.clone())).or_default().push(c.change.clone());
@@ -195,7 +199,8 @@ pub async fn apply(plan: &Plan, providers: &Providers) -> Vec<ApplyReport> {
     let mut tasks = JoinSet::new();
     for ((zone, provider), changes) in groups {
         let adapter = providers.get(&provider).cloned();
-        tasks.spawn(async move { apply_one(zone, provider, adapter, changes).await });
+        let fence = fences.get(&(zone.clone(), provider.clone())).copied();
+        tasks.spawn(async move { apply_one(zone, provider, adapter, changes, fence).await });
     }
     let mut reports = Vec::new();
     while let Some(joined) = tasks.join_next().await {
@@ -208,17 +213,30 @@ pub async fn apply(plan: &Plan, providers: &Providers) -> Vec<ApplyReport> {
     reports
 }
 
-async fn apply_one(zone: ZoneName, provider: String, adapter: Option<Arc<dyn Provider>>, changes: Vec<Change>) -> ApplyReport {
+async fn apply_one(
+    zone: ZoneName,
+    provider: String,
+    adapter: Option<Arc<dyn Provider>>,
+    changes: Vec<Change>,
+    mut fence: Option<Fence>,
+) -> ApplyReport {
     let mut report = ApplyReport { zone, provider, planned: changes.len(), applied: 0, error: None };
     let Some(adapter) = adapter else {
         report.error = Some("no such provider".into());
         return report;
     };
-    let batch = adapter.capabilities().max_batch.max(1);
+    // Leave room for the fence change in each batch.
+    let batch = adapter.capabilities().max_batch.saturating_sub(usize::from(fence.is_some())).max(1);
     for chunk in changes.chunks(batch) {
-        let result: Result<Applied, ProviderError> = adapter.apply(&report.zone, chunk).await;
+        let result: Result<Applied, ProviderError> = match &fence {
+            Some(f) => adapter.apply_fenced(&report.zone, f, chunk).await,
+            None => adapter.apply(&report.zone, chunk).await,
+        };
         match result {
-            Ok(_) => report.applied += chunk.len(),
+            Ok(_) => {
+                report.applied += chunk.len();
+                fence = fence.map(|f| f.next());
+            }
             Err(e) => {
                 // A provider that cannot apply a batch atomically says how far it got.
                 if let ProviderError::PartiallyApplied { applied, .. } = &e {

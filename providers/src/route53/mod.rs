@@ -21,7 +21,7 @@
 //!   requests/s, Route 53's documented per-account limit); Throttling and
 //!   PriorRequestNotComplete are retried with jitter by the shared HTTP layer.
 //! - Fencing: `apply_fenced` carries the daemon pair's fence record (a TXT record at
-//!   `_dnsteer-lease.<zone>` holding the leader's term) in every request of the batch,
+//!   `_dnsteer-fence.<zone>` holding the leader's term) in every request of the batch,
 //!   as a compare-and-set on the term: a leader whose term was superseded writes
 //!   nothing.
 
@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use crate::error::ProviderError;
+use crate::fence::Fence;
 use crate::http::{account_limiter, AccountLimiter, HttpClient, HttpConfig};
 use crate::provider::{Applied, Capabilities, Provider};
 use crate::record::{normalize_name, Change, RecordSet, RecordType, ZoneName};
@@ -54,10 +55,6 @@ pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 5;
 pub const MAX_RECORDS_PER_REQUEST: usize = 1000;
 /// Characters of Value elements per ChangeResourceRecordSets request.
 pub const MAX_VALUE_CHARS_PER_REQUEST: usize = 32_000;
-/// The owner name of the daemon pair's fence record, below the zone apex.
-pub const FENCE_LABEL: &str = "_dnsteer-lease";
-/// The fence record's TTL: it is never meant to be resolved.
-pub const FENCE_TTL: u32 = 60;
 
 /// Settings of one Route 53 adapter.
 #[derive(Clone, Debug)]
@@ -88,32 +85,6 @@ impl Default for Route53Options {
             poll_interval: Duration::from_millis(1500),
             page_size: None,
             http: HttpConfig::default(),
-        }
-    }
-}
-
-/// The term the daemon pair's leader writes with: `previous` is the term the fence
-/// record holds now (None when there is no fence record yet), `term` the one it must
-/// hold after the batch. A batch whose fence does not match is refused whole.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fence {
-    pub previous: Option<u64>,
-    pub term: u64,
-}
-
-impl Fence {
-    /// The fence record's owner name in `zone`.
-    pub fn name(zone: &ZoneName) -> String {
-        format!("{FENCE_LABEL}.{}", zone.as_str())
-    }
-
-    /// The fence record set holding `term`.
-    pub fn record(zone: &ZoneName, term: u64) -> RecordSet {
-        RecordSet {
-            name: Self::name(zone),
-            rtype: RecordType::Txt,
-            ttl: FENCE_TTL,
-            values: vec![format!("\"term={term}\"")],
         }
     }
 }
@@ -224,18 +195,6 @@ impl Route53Provider {
             .expect("lock poisoned")
             .insert(zone.clone(), id.clone());
         Ok(id)
-    }
-
-    /// Applies `changes` with the fence record riding in every request: each request
-    /// deletes the fence value it expects and creates the current term, so Route 53
-    /// refuses the request (nothing of it applied) if another leader moved the fence.
-    pub async fn apply_fenced(
-        &self,
-        zone: &ZoneName,
-        fence: Fence,
-        changes: &[Change],
-    ) -> Result<Applied, ProviderError> {
-        self.apply_inner(zone, changes, Some(fence)).await
     }
 
     async fn apply_inner(
@@ -562,6 +521,13 @@ impl Provider for Route53Provider {
 
     async fn apply(&self, zone: &ZoneName, changes: &[Change]) -> Result<Applied, ProviderError> {
         self.apply_inner(zone, changes, None).await
+    }
+
+    /// Every request of a split batch deletes the fence value it expects and creates
+    /// the current term, so Route 53 refuses any request (nothing of it applied) once
+    /// another leader moved the fence.
+    async fn apply_fenced(&self, zone: &ZoneName, fence: &Fence, changes: &[Change]) -> Result<Applied, ProviderError> {
+        self.apply_inner(zone, changes, Some(*fence)).await
     }
 }
 
