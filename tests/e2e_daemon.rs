@@ -29,7 +29,10 @@ fn agent(id: &str, listen: &str, state: &Path, peers: &[String], lease: &str) ->
 }
 
 fn alerts(receiver: &Receiver) -> String {
-    format!("alerts:\n  - {{ kind: webhook, url: \"{}\", secret: {{ env: HOOK_SECRET }} }}\n", receiver.url())
+    format!(
+        "alerts:\n  - {{ kind: webhook, url: \"{}\", secret: {{ env: HOOK_SECRET }} }}\n",
+        receiver.url()
+    )
 }
 
 fn listen() -> String {
@@ -58,19 +61,36 @@ async fn the_daemon_fails_over_and_back_and_tells_on_call() {
     let receiver = Receiver::start().await;
     let addr = listen();
     let state = world.dir.path().join("a.state.json");
-    let mut d = start(&world, "a", &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, &alerts(&receiver)), &addr);
-    eventually("ready", LIMIT, || async { (d.get("/readyz").await.0 == 200).then_some(()) }).await;
+    let mut d = start(
+        &world,
+        "a",
+        &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, &alerts(&receiver)),
+        &addr,
+    );
+    eventually("ready", LIMIT, || async {
+        (d.get("/readyz").await.0 == 200).then_some(())
+    })
+    .await;
 
     let died = Instant::now();
     world.us.set_up(false);
-    eventually("failover to eu-west at both providers", LIMIT, || async { www_everywhere(&world, EU).await.then_some(()) }).await;
+    eventually("failover to eu-west at both providers", LIMIT, || async {
+        www_everywhere(&world, EU).await.then_some(())
+    })
+    .await;
     let failover = died.elapsed();
     eprintln!("FIGURE failover after an endpoint died (interval 0.2 s, fall 2): {failover:?}");
 
     let back = Instant::now();
     world.us.set_up(true);
-    eventually("failback to us-east", LIMIT, || async { www_everywhere(&world, US).await.then_some(()) }).await;
-    eprintln!("FIGURE failback after recovery (rise 2, hold 1 s): {:?}", back.elapsed());
+    eventually("failback to us-east", LIMIT, || async {
+        www_everywhere(&world, US).await.then_some(())
+    })
+    .await;
+    eprintln!(
+        "FIGURE failback after recovery (rise 2, hold 1 s): {:?}",
+        back.elapsed()
+    );
     assert_eq!(world.dig_mail(), vec!["192.0.2.25"], "unmanaged records stay");
 
     let wanted = ["target_down", "failover", "target_up", "failback"];
@@ -83,10 +103,17 @@ async fn the_daemon_fails_over_and_back_and_tells_on_call() {
         let signature = r.headers.get("x-dnsteer-signature").expect("signed");
         let mut mac = Hmac::<Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).unwrap();
         mac.update(&r.body);
-        assert_eq!(signature, &format!("sha256={}", hex::encode(mac.finalize().into_bytes())), "signature verifies");
+        assert_eq!(
+            signature,
+            &format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+            "signature verifies"
+        );
         let body = r.json();
         assert_eq!(body["agent"], "steer-a");
-        assert!(body["timestamp"].is_number() || body["at"].is_string(), "a time inside the signed body: {body}");
+        assert!(
+            body["timestamp"].is_number() || body["at"].is_string(),
+            "a time inside the signed body: {body}"
+        );
     }
     eprintln!("alerts: {events:?}");
 
@@ -102,10 +129,32 @@ async fn the_daemon_fails_over_and_back_and_tells_on_call() {
     let plan = d.get("/v1/plan").await.1;
     let metrics = d.get("/metrics").await.1;
     assert!(metrics.contains("dnsteer_target_state"), "{metrics}");
-    assert_eq!(d.terminate().code(), Some(0), "clean exit on SIGTERM:\n{}", d.log_text());
-    let mut everything = vec![d.log_text(), status, plan, metrics, audit, std::fs::read_to_string(&state).unwrap()];
-    everything.extend(receiver.received().iter().map(|r| String::from_utf8_lossy(&r.body).to_string() + &format!("{:?}", r.headers)));
-    for secret in [TOKEN, HOOK_SECRET, support::pdns::API_KEY, world.parent.secret_b64.as_str()] {
+    assert_eq!(
+        d.terminate().code(),
+        Some(0),
+        "clean exit on SIGTERM:\n{}",
+        d.log_text()
+    );
+    let mut everything = vec![
+        d.log_text(),
+        status,
+        plan,
+        metrics,
+        audit,
+        std::fs::read_to_string(&state).unwrap(),
+    ];
+    everything.extend(
+        receiver
+            .received()
+            .iter()
+            .map(|r| String::from_utf8_lossy(&r.body).to_string() + &format!("{:?}", r.headers)),
+    );
+    for secret in [
+        TOKEN,
+        HOOK_SECRET,
+        support::pdns::API_KEY,
+        world.parent.secret_b64.as_str(),
+    ] {
         for text in &everything {
             assert!(!text.contains(secret), "a secret leaked into:\n{text}");
         }
@@ -118,10 +167,18 @@ async fn a_flaky_endpoint_changes_nothing() {
     let addr = listen();
     let state = world.dir.path().join("s.json");
     let defaults = "{ interval: 100ms, timeout: 80ms, health: { window: 10, fail_ratio: 0.5, recover_ratio: 0.1, fall: 3, rise: 3, hold: 1s } }";
-    let d = start(&world, "a", &world.config(&agent("steer-a", &addr, &state, &[], "2s"), defaults, ""), &addr);
+    let d = start(
+        &world,
+        "a",
+        &world.config(&agent("steer-a", &addr, &state, &[], "2s"), defaults, ""),
+        &addr,
+    );
     world.us.fail_one_in(5);
     let seen = world.us.hits();
-    eventually("60 probes of the flaky endpoint", LIMIT, || async { (world.us.hits() >= seen + 60).then_some(()) }).await;
+    eventually("60 probes of the flaky endpoint", LIMIT, || async {
+        (world.us.hits() >= seen + 60).then_some(())
+    })
+    .await;
     assert_eq!(d.target_state("check:web-us").await, "healthy");
     let status = d.status().await;
     assert!(status["last_apply"].is_null(), "nothing was applied: {status}");
@@ -134,14 +191,33 @@ async fn all_pools_down_changes_nothing_and_alerts() {
     let receiver = Receiver::start().await;
     let addr = listen();
     let state = world.dir.path().join("s.json");
-    let d = start(&world, "a", &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, &alerts(&receiver)), &addr);
-    eventually("ready", LIMIT, || async { (d.get("/readyz").await.0 == 200).then_some(()) }).await;
+    let d = start(
+        &world,
+        "a",
+        &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, &alerts(&receiver)),
+        &addr,
+    );
+    eventually("ready", LIMIT, || async {
+        (d.get("/readyz").await.0 == 200).then_some(())
+    })
+    .await;
     world.us.set_up(false);
     world.eu.set_up(false);
-    eventually("all_pools_down alert", LIMIT, || async { receiver.events().contains(&"all_pools_down".to_string()).then_some(()) }).await;
-    assert_eq!(d.target_state("check:web-us").await, "unhealthy", "the alert comes only once every pool is down");
+    eventually("all_pools_down alert", LIMIT, || async {
+        receiver.events().contains(&"all_pools_down".to_string()).then_some(())
+    })
+    .await;
+    assert_eq!(
+        d.target_state("check:web-us").await,
+        "unhealthy",
+        "the alert comes only once every pool is down"
+    );
     assert_eq!(d.target_state("check:web-eu").await, "unhealthy");
-    assert_eq!(world.www(&world.pdns_a), vec![US], "fail-open: the published answer stays");
+    assert_eq!(
+        world.www(&world.pdns_a),
+        vec![US],
+        "fail-open: the published answer stays"
+    );
     assert_eq!(world.www(&world.pdns_b), vec![US]);
 }
 
@@ -150,18 +226,32 @@ async fn a_killed_provider_leaves_the_delegation_and_returns_in_sync() {
     let mut world = World::start().await;
     let addr = listen();
     let state = world.dir.path().join("s.json");
-    let _d = start(&world, "a", &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, ""), &addr);
+    let _d = start(
+        &world,
+        "a",
+        &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, ""),
+        &addr,
+    );
     world.pdns_b.stop();
-    eventually("pdns-b out of the delegation", LIMIT, || async { (world.delegation() == [NS_A]).then_some(()) }).await;
+    eventually("pdns-b out of the delegation", LIMIT, || async {
+        (world.delegation() == [NS_A]).then_some(())
+    })
+    .await;
     world.us.set_up(false);
-    eventually("failover at pdns-a", LIMIT, || async { (world.www(&world.pdns_a) == [EU]).then_some(()) }).await;
+    eventually("failover at pdns-a", LIMIT, || async {
+        (world.www(&world.pdns_a) == [EU]).then_some(())
+    })
+    .await;
     world.pdns_b.resume();
     eventually("pdns-b repaired and back in the delegation", LIMIT, || async {
         (world.delegation() == [NS_A, NS_B]).then_some(())
     })
     .await;
     assert_eq!(world.www(&world.pdns_b), vec![EU], "brought in sync before it rejoined");
-    assert_eq!(support::bind::dig(world.pdns_b.dns, "example.test.", "NS"), vec![NS_A, NS_B]);
+    assert_eq!(
+        support::bind::dig(world.pdns_b.dns, "example.test.", "NS"),
+        vec![NS_A, NS_B]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,8 +259,17 @@ async fn pause_stops_writes_and_resume_restarts_them() {
     let world = World::start().await;
     let addr = listen();
     let state = world.dir.path().join("s.json");
-    let d = start(&world, "a", &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, ""), &addr);
-    assert_eq!(d.post("/v1/pause", None, serde_json::json!({})).await.0, 401, "no token, no pause");
+    let d = start(
+        &world,
+        "a",
+        &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, ""),
+        &addr,
+    );
+    assert_eq!(
+        d.post("/v1/pause", None, serde_json::json!({})).await.0,
+        401,
+        "no token, no pause"
+    );
     assert_eq!(d.post("/v1/pause", Some("wrong"), serde_json::json!({})).await.0, 401);
     assert_eq!(d.post("/v1/pause", Some(TOKEN), serde_json::json!({})).await.0, 200);
     world.us.set_up(false);
@@ -182,7 +281,10 @@ async fn pause_stops_writes_and_resume_restarts_them() {
     assert_eq!(world.www(&world.pdns_a), vec![US], "paused: nothing written");
     assert_eq!(d.status().await["paused"], true);
     assert_eq!(d.post("/v1/resume", Some(TOKEN), serde_json::json!({})).await.0, 200);
-    eventually("failover once resumed", LIMIT, || async { www_everywhere(&world, EU).await.then_some(()) }).await;
+    eventually("failover once resumed", LIMIT, || async {
+        www_everywhere(&world, EU).await.then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,16 +292,30 @@ async fn an_override_forces_health_for_a_while() {
     let world = World::start().await;
     let addr = listen();
     let state = world.dir.path().join("s.json");
-    let d = start(&world, "a", &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, ""), &addr);
-    eventually("ready", LIMIT, || async { (d.get("/readyz").await.0 == 200).then_some(()) }).await;
+    let d = start(
+        &world,
+        "a",
+        &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, ""),
+        &addr,
+    );
+    eventually("ready", LIMIT, || async {
+        (d.get("/readyz").await.0 == 200).then_some(())
+    })
+    .await;
     let body = serde_json::json!({"target": "check:web-us", "state": "down", "for": "10m"});
     assert_eq!(d.post("/v1/override", Some(TOKEN), body).await.0, 200);
-    eventually("failover forced by the operator", LIMIT, || async { www_everywhere(&world, EU).await.then_some(()) }).await;
+    eventually("failover forced by the operator", LIMIT, || async {
+        www_everywhere(&world, EU).await.then_some(())
+    })
+    .await;
     let bad = serde_json::json!({"target": "check:nope", "state": "down", "for": "10m"});
     assert_eq!(d.post("/v1/override", Some(TOKEN), bad).await.0, 404);
     let clear = serde_json::json!({"target": "check:web-us", "state": "clear"});
     assert_eq!(d.post("/v1/override", Some(TOKEN), clear).await.0, 200);
-    eventually("back once the override is cleared", LIMIT, || async { www_everywhere(&world, US).await.then_some(()) }).await;
+    eventually("back once the override is cleared", LIMIT, || async {
+        www_everywhere(&world, US).await.then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -212,7 +328,10 @@ async fn a_restart_keeps_health_and_does_not_flap_back() {
     let config = world.config(&agent("steer-a", &addr, &state, &[], "2s"), defaults, "");
     let mut d = start(&world, "a", &config, &addr);
     world.us.set_up(false);
-    eventually("failover", LIMIT, || async { www_everywhere(&world, EU).await.then_some(()) }).await;
+    eventually("failover", LIMIT, || async {
+        www_everywhere(&world, EU).await.then_some(())
+    })
+    .await;
     assert_eq!(d.terminate().code(), Some(0));
     let saved = std::fs::read_to_string(&state).unwrap();
     assert!(saved.contains("check:web-us"), "{saved}");
@@ -225,10 +344,18 @@ async fn a_restart_keeps_health_and_does_not_flap_back() {
     // Healthy again, but within hold it must not flap back.
     eventually("several probes after the restart", LIMIT, || async {
         let status = d.status().await;
-        (status["targets"].as_array()?.iter().any(|t| t["name"] == "check:web-us" && t["failure_ratio"] == 0.0)).then_some(())
+        (status["targets"]
+            .as_array()?
+            .iter()
+            .any(|t| t["name"] == "check:web-us" && t["failure_ratio"] == 0.0))
+        .then_some(())
     })
     .await;
-    assert_eq!(d.target_state("check:web-us").await, "unhealthy", "hold 60 s is kept across the restart");
+    assert_eq!(
+        d.target_state("check:web-us").await,
+        "unhealthy",
+        "hold 60 s is kept across the restart"
+    );
     assert_eq!(world.www(&world.pdns_a), vec![EU]);
 }
 
@@ -238,10 +365,25 @@ async fn a_corrupt_state_file_is_reported_and_health_starts_unknown() {
     let addr = listen();
     let state = world.dir.path().join("s.json");
     std::fs::write(&state, "{ this is not json").unwrap();
-    let d = start(&world, "a", &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, ""), &addr);
+    let d = start(
+        &world,
+        "a",
+        &world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, ""),
+        &addr,
+    );
     let status = d.status().await;
-    assert!(status["targets"].as_array().unwrap().iter().all(|t| t["state"] == "unknown" || t["state"] == "healthy"), "{status}");
-    eventually("the corruption reported in the log", LIMIT, || async { d.log_text().contains("corrupt").then_some(()) }).await;
+    assert!(
+        status["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["state"] == "unknown" || t["state"] == "healthy"),
+        "{status}"
+    );
+    eventually("the corruption reported in the log", LIMIT, || async {
+        d.log_text().contains("corrupt").then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -250,12 +392,23 @@ async fn the_standby_takes_over_when_the_leader_is_killed() {
     let (addr_a, addr_b) = (listen(), listen());
     let (state_a, state_b) = (world.dir.path().join("a.json"), world.dir.path().join("b.json"));
     let lease = "1s";
-    let config_a = world.config(&agent("steer-a", &addr_a, &state_a, &[format!("http://{addr_b}")], lease), FAST, "");
-    let config_b = world.config(&agent("steer-b", &addr_b, &state_b, &[format!("http://{addr_a}")], lease), FAST, "");
+    let config_a = world.config(
+        &agent("steer-a", &addr_a, &state_a, &[format!("http://{addr_b}")], lease),
+        FAST,
+        "",
+    );
+    let config_b = world.config(
+        &agent("steer-b", &addr_b, &state_b, &[format!("http://{addr_a}")], lease),
+        FAST,
+        "",
+    );
     let mut a = start(&world, "a", &config_a, &addr_a);
     let mut b = start(&world, "b", &config_b, &addr_b);
     let leader = eventually("one leader", LIMIT, || async {
-        let (ra, rb) = (a.status().await["agent"]["role"].clone(), b.status().await["agent"]["role"].clone());
+        let (ra, rb) = (
+            a.status().await["agent"]["role"].clone(),
+            b.status().await["agent"]["role"].clone(),
+        );
         match (ra.as_str()?, rb.as_str()?) {
             ("leader", "standby") => Some("a"),
             ("standby", "leader") => Some("b"),
@@ -267,15 +420,31 @@ async fn the_standby_takes_over_when_the_leader_is_killed() {
     let term = live.status().await["agent"]["term"].as_u64().unwrap();
     let killed = Instant::now();
     dead.kill();
-    eventually("the standby leads", LIMIT, || async { (live.status().await["agent"]["role"] == "leader").then_some(()) }).await;
-    eprintln!("FIGURE takeover after SIGKILL of the leader (lease 1 s): {:?}", killed.elapsed());
-    assert!(live.status().await["agent"]["term"].as_u64().unwrap() > term, "a new, higher term");
+    eventually("the standby leads", LIMIT, || async {
+        (live.status().await["agent"]["role"] == "leader").then_some(())
+    })
+    .await;
+    eprintln!(
+        "FIGURE takeover after SIGKILL of the leader (lease 1 s): {:?}",
+        killed.elapsed()
+    );
+    assert!(
+        live.status().await["agent"]["term"].as_u64().unwrap() > term,
+        "a new, higher term"
+    );
     world.us.set_up(false);
-    eventually("the new leader steers", LIMIT, || async { www_everywhere(&world, EU).await.then_some(()) }).await;
+    eventually("the new leader steers", LIMIT, || async {
+        www_everywhere(&world, EU).await.then_some(())
+    })
+    .await;
     // The fence record carries the new leader's term.
     let fence = support::bind::dig(world.pdns_a.dns, "_dnsteer-fence.example.test.", "TXT");
     let new_term = live.status().await["agent"]["term"].as_u64().unwrap();
-    assert_eq!(fence, vec![format!("\"term={new_term}\"")], "the fence holds the new leader's term");
+    assert_eq!(
+        fence,
+        vec![format!("\"term={new_term}\"")],
+        "the fence holds the new leader's term"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,17 +465,31 @@ async fn a_failing_provider_api_is_retried_alerted_once_and_spares_the_others() 
     let mut vars = env(&world);
     vars.push(("WRONG_KEY", "not-the-key".to_string()));
     let d = Daemon::start(&path, &addr, &vars, world.dir.path().join("a.log"));
-    eventually("ready", LIMIT, || async { (d.get("/readyz").await.0 == 200).then_some(()) }).await;
+    eventually("ready", LIMIT, || async {
+        (d.get("/readyz").await.0 == 200).then_some(())
+    })
+    .await;
     world.us.set_up(false);
-    eventually("pdns-a still fails over", LIMIT, || async { (world.www(&world.pdns_a) == [EU]).then_some(()) }).await;
+    eventually("pdns-a still fails over", LIMIT, || async {
+        (world.www(&world.pdns_a) == [EU]).then_some(())
+    })
+    .await;
     let failed_reads = |metrics: &str| -> u64 {
         metrics
             .lines()
-            .find(|l| l.starts_with("dnsteer_provider_calls_total") && l.contains("provider=\"pdns-b\"") && l.contains("operation=\"read\"") && l.contains("result=\"error\""))
+            .find(|l| {
+                l.starts_with("dnsteer_provider_calls_total")
+                    && l.contains("provider=\"pdns-b\"")
+                    && l.contains("operation=\"read\"")
+                    && l.contains("result=\"error\"")
+            })
             .and_then(|l| l.rsplit(' ').next()?.parse().ok())
             .unwrap_or(0)
     };
-    eventually("pdns-b retried on later cycles", LIMIT, || async { (failed_reads(&d.get("/metrics").await.1) >= 3).then_some(()) }).await;
+    eventually("pdns-b retried on later cycles", LIMIT, || async {
+        (failed_reads(&d.get("/metrics").await.1) >= 3).then_some(())
+    })
+    .await;
     assert_eq!(world.www(&world.pdns_b), vec![US], "nothing reached pdns-b");
     let apply_failed = receiver.events().iter().filter(|e| *e == "apply_failed").count();
     assert_eq!(apply_failed, 1, "one apply_failed per outage: {:?}", receiver.events());
@@ -320,14 +503,33 @@ async fn a_deposed_leader_sees_a_newer_fence_and_writes_nothing() {
     // Another daemon of the pair already wrote this zone under a much newer term.
     let zone = ZoneName::new("example.test.").unwrap();
     let http = dnsteer_providers::http::HttpConfig::default();
-    let pdns = PowerDnsProvider::new("pdns-a", &world.pdns_a.api_url, "localhost", support::pdns::API_KEY, http).unwrap();
-    pdns.apply(&zone, &[Change::Create { after: Fence::record(&zone, 999) }]).await.unwrap();
+    let pdns = PowerDnsProvider::new(
+        "pdns-a",
+        &world.pdns_a.api_url,
+        "localhost",
+        support::pdns::API_KEY,
+        http,
+    )
+    .unwrap();
+    pdns.apply(
+        &zone,
+        &[Change::Create {
+            after: Fence::record(&zone, 999),
+        }],
+    )
+    .await
+    .unwrap();
 
     let addr = listen();
     let state = world.dir.path().join("s.json");
     // Its peer is unreachable: this daemon takes a lease of its own, a low term.
     let peer = format!("http://{}", listen());
-    let d = start(&world, "a", &world.config(&agent("steer-a", &addr, &state, &[peer], "1s"), FAST, ""), &addr);
+    let d = start(
+        &world,
+        "a",
+        &world.config(&agent("steer-a", &addr, &state, &[peer], "1s"), FAST, ""),
+        &addr,
+    );
     world.us.set_up(false);
     eventually("the fence seen and leadership given up", LIMIT, || async {
         d.log_text().contains("newer than ours").then_some(())
@@ -336,5 +538,8 @@ async fn a_deposed_leader_sees_a_newer_fence_and_writes_nothing() {
     assert_eq!(d.target_state("check:web-us").await, "unhealthy");
     assert_eq!(world.www(&world.pdns_a), vec![US], "a deposed leader writes nothing");
     assert_eq!(world.www(&world.pdns_b), vec![US], "not even where there is no fence");
-    assert!(d.status().await["agent"]["term"].as_u64().unwrap() >= 999, "it adopts the newer term");
+    assert!(
+        d.status().await["agent"]["term"].as_u64().unwrap() >= 999,
+        "it adopts the newer term"
+    );
 }

@@ -62,7 +62,12 @@ async fn plan_in_sync_exits_zero_and_lists_no_changes() {
     assert_eq!(code(&out), 0, "{}", show(&out));
     let plan = json(&out);
     assert_eq!(plan["changes"].as_array().unwrap().len(), 0, "{}", show(&out));
-    let healthy: Vec<_> = plan["targets"].as_array().unwrap().iter().filter(|t| t["state"] == "healthy").collect();
+    let healthy: Vec<_> = plan["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["state"] == "healthy")
+        .collect();
     assert_eq!(healthy.len(), 4, "every target measured healthy: {}", show(&out));
     assert!(w.us.hits() >= 2, "the us endpoint was really probed");
 }
@@ -107,9 +112,18 @@ async fn apply_moves_both_providers_answers_and_converges() {
     assert_eq!(code(&out), 0, "{}", show(&out));
     assert_eq!(w.www(&w.pdns_a), vec![EU]);
     assert_eq!(w.www(&w.pdns_b), vec![EU]);
-    assert_eq!(dig(w.pdns_a.dns, "mail.example.test.", "A"), vec!["192.0.2.25"], "unmanaged records stay");
+    assert_eq!(
+        dig(w.pdns_a.dns, "mail.example.test.", "A"),
+        vec!["192.0.2.25"],
+        "unmanaged records stay"
+    );
     let again = w.dnsteer(&["plan"]).await;
-    assert_eq!(code(&again), 0, "the plan after an apply must be empty: {}", show(&again));
+    assert_eq!(
+        code(&again),
+        0,
+        "the plan after an apply must be empty: {}",
+        show(&again)
+    );
 
     // Failback once us-east is healthy again.
     w.us.set_up(true);
@@ -127,8 +141,17 @@ async fn a_stopped_provider_leaves_the_delegation_and_rejoins_in_sync() {
     w.us.set_up(false);
     let out = w.dnsteer(&["apply", "--yes"]).await;
     assert_eq!(code(&out), 0, "{}", show(&out));
-    assert_eq!(w.delegation(), vec![NS_A], "pdns-b must leave the parent delegation: {}", show(&out));
-    assert_eq!(dig(w.pdns_a.dns, "example.test.", "NS"), vec![NS_A], "the apex NS follows the delegation");
+    assert_eq!(
+        w.delegation(),
+        vec![NS_A],
+        "pdns-b must leave the parent delegation: {}",
+        show(&out)
+    );
+    assert_eq!(
+        dig(w.pdns_a.dns, "example.test.", "NS"),
+        vec![NS_A],
+        "the apex NS follows the delegation"
+    );
     assert_eq!(w.www(&w.pdns_a), vec![EU]);
 
     // pdns-b comes back holding the stale us-east answer: first repaired, still out.
@@ -156,7 +179,11 @@ async fn all_pools_down_changes_nothing() {
     w.eu.set_up(false);
     let out = w.dnsteer(&["plan"]).await;
     assert_eq!(code(&out), 0, "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("fail-open"), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("fail-open"),
+        "{}",
+        show(&out)
+    );
     let out = w.dnsteer(&["apply", "--yes"]).await;
     assert_eq!(code(&out), 0, "{}", show(&out));
     assert_eq!(w.www(&w.pdns_a), vec![US]);
@@ -169,21 +196,36 @@ async fn apply_without_a_terminal_or_yes_writes_nothing() {
     w.us.set_up(false);
     let out = w.dnsteer(&["apply"]).await;
     assert_eq!(code(&out), 1, "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing written"), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nothing written"),
+        "{}",
+        show(&out)
+    );
     assert_eq!(w.www(&w.pdns_a), vec![US]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_insists_on_the_reviewed_checksum_and_honours_assume() {
     let w = World::start().await;
-    let out = w.dnsteer(&["plan", "--format", "json", "--assume", "check:web-us=down"]).await;
+    let out = w
+        .dnsteer(&["plan", "--format", "json", "--assume", "check:web-us=down"])
+        .await;
     assert_eq!(code(&out), 2, "{}", show(&out));
     let checksum = json(&out)["checksum"].as_str().unwrap().to_string();
     // The reviewed plan was a failover; with us-east up the plan differs: refused.
     let out = w.dnsteer(&["apply", "--yes", "--checksum", &checksum]).await;
     assert_eq!(code(&out), 1, "{}", show(&out));
     assert_eq!(w.www(&w.pdns_a), vec![US]);
-    let out = w.dnsteer(&["apply", "--yes", "--checksum", &checksum, "--assume", "check:web-us=down"]).await;
+    let out = w
+        .dnsteer(&[
+            "apply",
+            "--yes",
+            "--checksum",
+            &checksum,
+            "--assume",
+            "check:web-us=down",
+        ])
+        .await;
     assert_eq!(code(&out), 0, "{}", show(&out));
     assert_eq!(w.www(&w.pdns_a), vec![EU]);
     assert_eq!(w.www(&w.pdns_b), vec![EU]);
@@ -194,7 +236,11 @@ async fn a_provider_whose_api_fails_does_not_stop_the_others() {
     let w = World::start().await;
     w.us.set_up(false);
     // pdns-b's DNS still answers (healthy) but its API refuses our key.
-    let config = w.config().replacen("api_key: { env: PDNS_KEY }\n    nameservers: [ ns1.provider-b.test. ]", "api_key: { env: WRONG_KEY }\n    nameservers: [ ns1.provider-b.test. ]", 1);
+    let config = w.config().replacen(
+        "api_key: { env: PDNS_KEY }\n    nameservers: [ ns1.provider-b.test. ]",
+        "api_key: { env: WRONG_KEY }\n    nameservers: [ ns1.provider-b.test. ]",
+        1,
+    );
     std::fs::write(w.config_path(), config).unwrap();
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
         .arg("--config")
@@ -208,7 +254,11 @@ async fn a_provider_whose_api_fails_does_not_stop_the_others() {
         .unwrap();
     assert_eq!(code(&out), 1, "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("pdns-b") && stdout.contains("authentication failed"), "{}", show(&out));
+    assert!(
+        stdout.contains("pdns-b") && stdout.contains("authentication failed"),
+        "{}",
+        show(&out)
+    );
     assert_eq!(w.www(&w.pdns_a), vec![EU], "pdns-a still gets its change");
     assert_eq!(w.www(&w.pdns_b), vec![US]);
     assert!(!stdout.contains("not-the-key") && !String::from_utf8_lossy(&out.stderr).contains("not-the-key"));

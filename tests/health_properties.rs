@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use dnsteer::health::{
-    Engine, EngineParams, EngineState, HealthParams, Layer, Observation, State, Transition,
-};
+use dnsteer::health::{Engine, EngineParams, EngineState, HealthParams, Layer, Observation, State, Transition};
 use proptest::prelude::*;
 
 const T: &str = "check:web";
@@ -40,16 +38,14 @@ fn health_params() -> impl Strategy<Value = HealthParams> {
         1u32..=5,
         0u64..=120_000,
     )
-        .prop_map(
-            |(window, recover_ratio, gap, fall, rise, hold_ms)| HealthParams {
-                window,
-                fail_ratio: (recover_ratio + gap).min(1.0),
-                recover_ratio,
-                fall,
-                rise,
-                hold: Duration::from_millis(hold_ms),
-            },
-        )
+        .prop_map(|(window, recover_ratio, gap, fall, rise, hold_ms)| HealthParams {
+            window,
+            fail_ratio: (recover_ratio + gap).min(1.0),
+            recover_ratio,
+            fall,
+            rise,
+            hold: Duration::from_millis(hold_ms),
+        })
 }
 
 fn engine_params() -> impl Strategy<Value = EngineParams> {
@@ -86,11 +82,7 @@ fn steady(ok: bool) -> impl Strategy<Value = Vec<Step>> {
     prop::collection::vec(
         (after(), any::<bool>()).prop_map(move |(after, peer)| Step {
             after,
-            event: if peer {
-                Event::Peer(ok)
-            } else {
-                Event::Local(ok)
-            },
+            event: if peer { Event::Peer(ok) } else { Event::Local(ok) },
         }),
         1..300,
     )
@@ -121,10 +113,7 @@ fn run(e: &mut Engine, mut now: DateTime<Utc>, steps: &[Step]) -> (Vec<Transitio
         out.extend(e.poll_expired_overrides(now));
         match &step.event {
             Event::Local(ok) => {
-                out.extend(
-                    e.handle_observation(T, &observation("steer-a", now, *ok), now)
-                        .unwrap(),
-                );
+                out.extend(e.handle_observation(T, &observation("steer-a", now, *ok), now).unwrap());
             }
             Event::Peer(ok) => e
                 .handle_peer_observation(T, &observation("steer-b", now, *ok), now)

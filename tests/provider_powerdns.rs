@@ -12,7 +12,10 @@ use support::pdns::{PowerDns, API_KEY};
 const ZONE: &str = "example.test.";
 
 fn http() -> HttpConfig {
-    HttpConfig { timeout: Duration::from_secs(2), ..HttpConfig::default() }
+    HttpConfig {
+        timeout: Duration::from_secs(2),
+        ..HttpConfig::default()
+    }
 }
 
 fn provider(server: &PowerDns, key: &str) -> PowerDnsProvider {
@@ -99,19 +102,46 @@ async fn a_set_changed_since_it_was_read_is_a_conflict_and_nothing_is_written() 
     let p = provider(&server, API_KEY);
     let z = zone();
     let www = |v: &str| RecordSet::new("www.example.test.", RecordType::A, 60, [v]).unwrap();
-    p.apply(&z, &[Change::Create { after: www("192.0.2.1") }]).await.unwrap();
+    p.apply(
+        &z,
+        &[Change::Create {
+            after: www("192.0.2.1"),
+        }],
+    )
+    .await
+    .unwrap();
     // Someone else moves it before our plan is applied.
-    p.apply(&z, &[Change::Update { before: www("192.0.2.1"), after: www("192.0.2.99") }]).await.unwrap();
+    p.apply(
+        &z,
+        &[Change::Update {
+            before: www("192.0.2.1"),
+            after: www("192.0.2.99"),
+        }],
+    )
+    .await
+    .unwrap();
     let other = RecordSet::new("other.example.test.", RecordType::A, 60, ["192.0.2.5"]).unwrap();
     let err = p
-        .apply(&z, &[Change::Create { after: other }, Change::Update { before: www("192.0.2.1"), after: www("192.0.2.2") }])
+        .apply(
+            &z,
+            &[
+                Change::Create { after: other },
+                Change::Update {
+                    before: www("192.0.2.1"),
+                    after: www("192.0.2.2"),
+                },
+            ],
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, ProviderError::Conflict { .. }), "{err:?}");
     assert!(err.to_string().contains("changed concurrently"), "{err}");
     let live = p.records(&z).await.unwrap();
     assert!(live.contains(&www("192.0.2.99")), "the other writer's value must stay");
-    assert!(!live.iter().any(|s| s.name == "other.example.test."), "nothing of the batch may be written");
+    assert!(
+        !live.iter().any(|s| s.name == "other.example.test."),
+        "nothing of the batch may be written"
+    );
 }
 
 #[tokio::test]
@@ -128,6 +158,9 @@ async fn disabled_records_are_not_read_as_live() {
         ]),
     );
     let live = provider(&server, API_KEY).records(&zone()).await.unwrap();
-    let www = live.iter().find(|s| s.name == "www.example.test." && s.rtype == RecordType::A).unwrap();
+    let www = live
+        .iter()
+        .find(|s| s.name == "www.example.test." && s.rtype == RecordType::A)
+        .unwrap();
     assert_eq!(www.values, vec!["192.0.2.1"]);
 }

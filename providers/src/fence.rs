@@ -27,7 +27,12 @@ impl Fence {
 
     /// The fence record set holding `term`.
     pub fn record(zone: &ZoneName, term: u64) -> RecordSet {
-        RecordSet { name: Self::name(zone), rtype: RecordType::Txt, ttl: FENCE_TTL, values: vec![format!("\"term={term}\"")] }
+        RecordSet {
+            name: Self::name(zone),
+            rtype: RecordType::Txt,
+            ttl: FENCE_TTL,
+            values: vec![format!("\"term={term}\"")],
+        }
     }
 
     /// The term a zone's live fence holds, if `sets` (a zone as read) has one.
@@ -46,13 +51,19 @@ impl Fence {
         let after = Self::record(zone, self.term);
         match self.previous {
             None => Change::Create { after },
-            Some(previous) => Change::Update { before: Self::record(zone, previous), after },
+            Some(previous) => Change::Update {
+                before: Self::record(zone, previous),
+                after,
+            },
         }
     }
 
     /// The same fence for the next batch of one apply: the record holds `term` by then.
     pub fn next(&self) -> Fence {
-        Fence { previous: Some(self.term), term: self.term }
+        Fence {
+            previous: Some(self.term),
+            term: self.term,
+        }
     }
 }
 
@@ -66,7 +77,11 @@ mod tests {
         let live = vec![Fence::record(&zone, 42)];
         assert_eq!(Fence::term_in(&zone, &live), Some(42));
         assert_eq!(Fence::term_in(&zone, &[]), None);
-        let change = Fence { previous: Some(41), term: 42 }.change(&zone);
+        let change = Fence {
+            previous: Some(41),
+            term: 42,
+        }
+        .change(&zone);
         assert_eq!(change.before().unwrap().values, vec!["\"term=41\""]);
         assert_eq!(change.after().unwrap().values, vec!["\"term=42\""]);
         // Through the normaliser (as an adapter reads it) the value is unchanged.

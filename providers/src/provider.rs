@@ -67,6 +67,8 @@ pub trait Provider: Send + Sync + Debug {
         batch.push(fence.change(zone));
         batch.extend_from_slice(changes);
         let applied = self.apply(zone, &batch).await?;
-        Ok(Applied { changes: applied.changes.saturating_sub(1) })
+        Ok(Applied {
+            changes: applied.changes.saturating_sub(1),
+        })
     }
 }

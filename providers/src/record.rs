@@ -119,7 +119,10 @@ pub fn normalize_name(name: &str) -> Result<String, RecordError> {
         if label == "*" && i == 0 {
             continue;
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(err("labels may hold only letters, digits, '-' and '_'"));
         }
         if label.starts_with('-') || label.ends_with('-') {
@@ -184,14 +187,15 @@ impl From<ZoneName> for String {
 /// Canonical presentation of one value of `rtype`: addresses in their shortest form,
 /// names lowercase and absolute. Types dnsteer does not steer are only trimmed.
 pub fn normalize_value(rtype: &RecordType, value: &str) -> Result<String, RecordError> {
-    let bad = || RecordError::Value { rtype: rtype.clone(), value: value.to_string() };
+    let bad = || RecordError::Value {
+        rtype: rtype.clone(),
+        value: value.to_string(),
+    };
     let v = value.trim();
     match rtype {
         RecordType::A => v.parse::<Ipv4Addr>().map(|a| a.to_string()).map_err(|_| bad()),
         RecordType::Aaaa => v.parse::<Ipv6Addr>().map(|a| a.to_string()).map_err(|_| bad()),
-        RecordType::Cname | RecordType::Ns | RecordType::Ptr => {
-            normalize_name(v).map_err(|_| bad())
-        }
+        RecordType::Cname | RecordType::Ns | RecordType::Ptr => normalize_name(v).map_err(|_| bad()),
         RecordType::Mx => {
             let (pref, host) = v.split_once(char::is_whitespace).ok_or_else(bad)?;
             let pref: u16 = pref.parse().map_err(|_| bad())?;
@@ -231,7 +235,12 @@ impl RecordSet {
             .collect::<Result<Vec<_>, _>>()?;
         values.sort();
         values.dedup();
-        Ok(Self { name, rtype, ttl, values })
+        Ok(Self {
+            name,
+            rtype,
+            ttl,
+            values,
+        })
     }
 
     /// The identity of a record set within a zone.
@@ -242,7 +251,14 @@ impl RecordSet {
 
 impl fmt::Display for RecordSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {} [{}]", self.name, self.ttl, self.rtype, self.values.join(", "))
+        write!(
+            f,
+            "{} {} {} [{}]",
+            self.name,
+            self.ttl,
+            self.rtype,
+            self.values.join(", ")
+        )
     }
 }
 
@@ -281,7 +297,9 @@ impl Change {
 
     /// The record set this change is about (its name and type).
     pub fn subject(&self) -> &RecordSet {
-        self.after().or(self.before()).expect("every change has a before or an after")
+        self.after()
+            .or(self.before())
+            .expect("every change has a before or an after")
     }
 }
 
@@ -321,7 +339,13 @@ mod tests {
 
     #[test]
     fn values_are_canonical_sorted_and_unique() {
-        let rs = RecordSet::new("www.example.test", RecordType::Aaaa, 30, ["2001:DB8:0::1", "2001:db8::1", "::2"]).unwrap();
+        let rs = RecordSet::new(
+            "www.example.test",
+            RecordType::Aaaa,
+            30,
+            ["2001:DB8:0::1", "2001:db8::1", "::2"],
+        )
+        .unwrap();
         assert_eq!(rs.values, vec!["2001:db8::1", "::2"]);
         let ns = RecordSet::new("example.test.", RecordType::Ns, 300, ["NS2.P.test", "ns1.p.test."]).unwrap();
         assert_eq!(ns.values, vec!["ns1.p.test.", "ns2.p.test."]);

@@ -28,7 +28,9 @@ async fn scripted(script: Vec<Step>) -> (SocketAddr, Arc<AtomicUsize>) {
     let seen = count.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let n = seen.fetch_add(1, Ordering::SeqCst);
             let step = script[n.min(script.len() - 1)].clone();
             tokio::spawn(async move {
@@ -79,22 +81,38 @@ fn client(timeout: Duration) -> HttpClient {
 async fn get(client: &HttpClient, addr: SocketAddr, idempotency: Idempotency) -> Result<u16, ProviderError> {
     let url = format!("http://{addr}/x");
     client
-        .send(idempotency, |c| c.get(&url), |resp| classify_status("test-provider", resp))
+        .send(
+            idempotency,
+            |c| c.get(&url),
+            |resp| classify_status("test-provider", resp),
+        )
         .await
         .map(|r| r.status.as_u16())
 }
 
 #[tokio::test]
 async fn transient_503_is_retried_until_success() {
-    let (addr, count) = scripted(vec![Step::Status(503, ""), Step::Status(503, ""), Step::Status(200, "")]).await;
-    assert_eq!(get(&client(Duration::from_secs(2)), addr, Idempotency::Idempotent).await.unwrap(), 200);
+    let (addr, count) = scripted(vec![
+        Step::Status(503, ""),
+        Step::Status(503, ""),
+        Step::Status(200, ""),
+    ])
+    .await;
+    assert_eq!(
+        get(&client(Duration::from_secs(2)), addr, Idempotency::Idempotent)
+            .await
+            .unwrap(),
+        200
+    );
     assert_eq!(count.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]
 async fn at_most_three_attempts_then_a_transient_error() {
     let (addr, count) = scripted(vec![Step::Status(503, "")]).await;
-    let err = get(&client(Duration::from_secs(2)), addr, Idempotency::Idempotent).await.unwrap_err();
+    let err = get(&client(Duration::from_secs(2)), addr, Idempotency::Idempotent)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ProviderError::Transient { .. }), "{err:?}");
     assert!(err.to_string().contains("test-provider"));
     assert_eq!(count.load(Ordering::SeqCst), 3);
@@ -105,12 +123,19 @@ async fn retry_after_is_waited_within_a_call() {
     let (addr, count) = scripted(vec![Step::Status(429, "Retry-After: 1\r\n"), Step::Status(200, "")]).await;
     let c = HttpClient::with_own_limiter(
         "test-provider",
-        HttpConfig { max_backoff: Duration::from_secs(2), ..HttpConfig::default() },
+        HttpConfig {
+            max_backoff: Duration::from_secs(2),
+            ..HttpConfig::default()
+        },
     )
     .unwrap();
     let started = Instant::now();
     assert_eq!(get(&c, addr, Idempotency::Idempotent).await.unwrap(), 200);
-    assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After: 1 not honoured: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "Retry-After: 1 not honoured: {:?}",
+        started.elapsed()
+    );
     assert_eq!(count.load(Ordering::SeqCst), 2);
 }
 
@@ -120,7 +145,9 @@ async fn a_long_retry_after_fails_fast_and_blocks_later_calls() {
     let c = client(Duration::from_secs(2));
     let err = get(&c, addr, Idempotency::Idempotent).await.unwrap_err();
     match err {
-        ProviderError::RateLimited { retry_after: Some(d), .. } => assert_eq!(d, Duration::from_secs(120)),
+        ProviderError::RateLimited {
+            retry_after: Some(d), ..
+        } => assert_eq!(d, Duration::from_secs(120)),
         other => panic!("expected RateLimited with retry_after, got {other:?}"),
     }
     assert_eq!(count.load(Ordering::SeqCst), 1);
@@ -134,24 +161,37 @@ async fn a_long_retry_after_fails_fast_and_blocks_later_calls() {
 async fn a_slow_response_times_out_as_transient() {
     let (addr, count) = scripted(vec![Step::Slow(Duration::from_secs(5))]).await;
     let started = Instant::now();
-    let err = get(&client(Duration::from_millis(300)), addr, Idempotency::Idempotent).await.unwrap_err();
+    let err = get(&client(Duration::from_millis(300)), addr, Idempotency::Idempotent)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ProviderError::Transient { .. }), "{err:?}");
     assert!(err.to_string().contains("timed out"), "{err}");
     assert_eq!(count.load(Ordering::SeqCst), 3);
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn a_connection_reset_is_retried() {
     let (addr, count) = scripted(vec![Step::Reset, Step::Status(200, "")]).await;
-    assert_eq!(get(&client(Duration::from_secs(2)), addr, Idempotency::Idempotent).await.unwrap(), 200);
+    assert_eq!(
+        get(&client(Duration::from_secs(2)), addr, Idempotency::Idempotent)
+            .await
+            .unwrap(),
+        200
+    );
     assert_eq!(count.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
 async fn a_request_that_is_not_idempotent_is_not_resent_after_a_5xx() {
     let (addr, count) = scripted(vec![Step::Status(503, ""), Step::Status(200, "")]).await;
-    let err = get(&client(Duration::from_secs(2)), addr, Idempotency::NotIdempotent).await.unwrap_err();
+    let err = get(&client(Duration::from_secs(2)), addr, Idempotency::NotIdempotent)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ProviderError::Transient { .. }), "{err:?}");
     assert_eq!(count.load(Ordering::SeqCst), 1);
 }
@@ -159,15 +199,22 @@ async fn a_request_that_is_not_idempotent_is_not_resent_after_a_5xx() {
 #[tokio::test]
 async fn auth_failures_are_not_retried() {
     let (addr, count) = scripted(vec![Step::Status(401, "")]).await;
-    let err = get(&client(Duration::from_secs(2)), addr, Idempotency::Idempotent).await.unwrap_err();
+    let err = get(&client(Duration::from_secs(2)), addr, Idempotency::Idempotent)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ProviderError::Auth { .. }), "{err:?}");
     assert_eq!(count.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
 async fn a_refused_connection_is_transient() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let err = get(&client(Duration::from_secs(2)), port, Idempotency::NotIdempotent).await.unwrap_err();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let err = get(&client(Duration::from_secs(2)), port, Idempotency::NotIdempotent)
+        .await
+        .unwrap_err();
     assert!(matches!(err, ProviderError::Transient { .. }), "{err:?}");
     assert!(err.to_string().contains("could not connect"), "{err}");
 }
@@ -186,6 +233,10 @@ async fn the_token_bucket_paces_requests() {
         get(&c, addr, Idempotency::Idempotent).await.unwrap();
     }
     // One token at once, then one every 100 ms: six requests need at least 500 ms.
-    assert!(started.elapsed() >= Duration::from_millis(500), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(count.load(Ordering::SeqCst), 6);
 }

@@ -50,7 +50,9 @@ pub fn params(h: &HealthConfig) -> HealthParams {
 }
 
 fn parse_assume(spec: &str) -> anyhow::Result<(String, State)> {
-    let (target, state) = spec.split_once('=').with_context(|| format!("--assume {spec:?}: expected TARGET=up|down"))?;
+    let (target, state) = spec
+        .split_once('=')
+        .with_context(|| format!("--assume {spec:?}: expected TARGET=up|down"))?;
     let state = match state {
         "up" => State::Healthy,
         "down" => State::Unhealthy,
@@ -64,11 +66,18 @@ fn parse_assume(spec: &str) -> anyhow::Result<(String, State)> {
 
 /// Every target's health, by the means the flags choose.
 pub async fn resolve(config: &Config, args: &HealthArgs) -> anyhow::Result<(HealthView, Vec<Verdict>)> {
-    let assumed: BTreeMap<String, State> = args.assume.iter().map(|s| parse_assume(s)).collect::<anyhow::Result<_>>()?;
+    let assumed: BTreeMap<String, State> = args
+        .assume
+        .iter()
+        .map(|s| parse_assume(s))
+        .collect::<anyhow::Result<_>>()?;
     let targets = probe::targets_from_config(config).await?;
     for name in assumed.keys() {
         if !targets.iter().any(|t| &t.name == name) {
-            bail!("--assume {name}: no such target (targets: {})", targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "));
+            bail!(
+                "--assume {name}: no such target (targets: {})",
+                targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+            );
         }
     }
     let mut verdicts = match &args.from {
@@ -80,7 +89,14 @@ pub async fn resolve(config: &Config, args: &HealthArgs) -> anyhow::Result<(Heal
     };
     for (name, state) in &assumed {
         verdicts.retain(|v| &v.name != name);
-        verdicts.push(Verdict { name: name.clone(), state: *state, source: "assumed", failed: 0, probes: 0, last_error: None });
+        verdicts.push(Verdict {
+            name: name.clone(),
+            state: *state,
+            source: "assumed",
+            failed: 0,
+            probes: 0,
+            last_error: None,
+        });
     }
     verdicts.sort_by(|a, b| a.name.cmp(&b.name));
     let view = verdicts.iter().map(|v| (v.name.clone(), v.state)).collect();
@@ -88,7 +104,9 @@ pub async fn resolve(config: &Config, args: &HealthArgs) -> anyhow::Result<(Heal
 }
 
 async fn measure(config: &Config, targets: &[&probe::Target], rounds: Option<u32>) -> Vec<Verdict> {
-    let mut engine = Engine::new(EngineParams { peer_stale_after: std::time::Duration::from_secs(60) });
+    let mut engine = Engine::new(EngineParams {
+        peer_stale_after: std::time::Duration::from_secs(60),
+    });
     let mut probers: Vec<Arc<dyn Prober>> = Vec::new();
     let mut most_rounds = 1;
     for t in targets {
@@ -116,13 +134,26 @@ async fn measure(config: &Config, targets: &[&probe::Target], rounds: Option<u32
         .iter()
         .map(|t| {
             let (failed, probes, last_error) = counts.get(t.name.as_str()).cloned().unwrap_or_default();
-            Verdict { name: t.name.clone(), state: engine.state(&t.name, now), source: "measured", failed, probes, last_error }
+            Verdict {
+                name: t.name.clone(),
+                state: engine.state(&t.name, now),
+                source: "measured",
+                failed,
+                probes,
+                last_error,
+            }
         })
         .collect()
 }
 
 fn observation(r: &ProbeResult) -> Observation {
-    Observation { at: Utc::now(), ok: r.ok, vantage: "cli".into(), reason: r.reason.clone(), latency: Some(r.latency) }
+    Observation {
+        at: Utc::now(),
+        ok: r.ok,
+        vantage: "cli".into(),
+        reason: r.reason.clone(),
+        latency: Some(r.latency),
+    }
 }
 
 /// A target's interval, timeout and health settings.
@@ -147,16 +178,32 @@ async fn from_daemon(url: &str) -> anyhow::Result<Vec<Verdict>> {
     }
     dnsteer_providers::http::install_crypto_provider();
     let status_url = format!("{}/v1/status", url.trim_end_matches('/'));
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(10)).build()?;
-    let resp = client.get(&status_url).send().await.with_context(|| format!("cannot reach the daemon at {status_url}"))?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?;
+    let resp = client
+        .get(&status_url)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the daemon at {status_url}"))?;
     if !resp.status().is_success() {
         bail!("{status_url} answered HTTP {}", resp.status());
     }
-    let status: Status = resp.json().await.with_context(|| format!("{status_url}: unreadable status"))?;
+    let status: Status = resp
+        .json()
+        .await
+        .with_context(|| format!("{status_url}: unreadable status"))?;
     Ok(status
         .targets
         .into_iter()
-        .map(|t| Verdict { name: t.name, state: t.state, source: "daemon", failed: 0, probes: 0, last_error: t.last_error })
+        .map(|t| Verdict {
+            name: t.name,
+            state: t.state,
+            source: "daemon",
+            failed: 0,
+            probes: 0,
+            last_error: t.last_error,
+        })
         .collect())
 }
 
@@ -171,11 +218,20 @@ pub fn render(verdicts: &[Verdict]) -> String {
                 "{}/{} probes failed{}",
                 v.failed,
                 v.probes,
-                v.last_error.as_ref().map(|e| format!("; last: {e}")).unwrap_or_default()
+                v.last_error
+                    .as_ref()
+                    .map(|e| format!("; last: {e}"))
+                    .unwrap_or_default()
             ),
             _ => v.last_error.clone().unwrap_or_default(),
         };
-        let _ = writeln!(out, "{:<width$}  {:<9}  {:<8}  {detail}", v.name, v.state.to_string(), v.source);
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<9}  {:<8}  {detail}",
+            v.name,
+            v.state.to_string(),
+            v.source
+        );
     }
     out
 }

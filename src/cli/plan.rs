@@ -54,7 +54,8 @@ struct Computed {
 }
 
 async fn compute(global: &GlobalArgs, health: &HealthArgs) -> anyhow::Result<Computed> {
-    let loaded = config::load(&global.config).map_err(|e| anyhow::anyhow!("invalid configuration {}:\n{e}", global.config.display()))?;
+    let loaded = config::load(&global.config)
+        .map_err(|e| anyhow::anyhow!("invalid configuration {}:\n{e}", global.config.display()))?;
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
@@ -64,18 +65,25 @@ async fn compute(global: &GlobalArgs, health: &HealthArgs) -> anyhow::Result<Com
     let live = reconcile::read_live(&config, &providers).await;
     let steered = reconcile::steer_and_plan(&config, &providers, &view, &live);
     let violations = check_safety(&steered.plan, &steered.limits);
-    Ok(Computed { providers, steered, verdicts, violations })
+    Ok(Computed {
+        providers,
+        steered,
+        verdicts,
+        violations,
+    })
 }
 
 fn render_notes(notes: &[(dnsteer_providers::ZoneName, Note)]) -> Vec<String> {
     notes
         .iter()
         .filter_map(|(zone, note)| match note {
-            Note::AllPoolsDown { record, rtype } => {
-                Some(format!("{zone}: every pool of {record} {rtype} is unhealthy: keeping its published values (fail-open)"))
-            }
+            Note::AllPoolsDown { record, rtype } => Some(format!(
+                "{zone}: every pool of {record} {rtype} is unhealthy: keeping its published values (fail-open)"
+            )),
             Note::DelegationHeld { reason } => Some(format!("{zone}: {reason}")),
-            Note::ProviderOut { provider, reason } => Some(format!("{zone}: {provider} is out of the delegation: {reason}")),
+            Note::ProviderOut { provider, reason } => {
+                Some(format!("{zone}: {provider} is out of the delegation: {reason}"))
+            }
             Note::FailedOver { .. } => None, // the change's reason says it
         })
         .collect()
@@ -85,7 +93,8 @@ fn json(c: &Computed) -> serde_json::Value {
     let mut value = render_json(&c.steered.plan);
     value["targets"] = serde_json::to_value(&c.verdicts).expect("verdicts serialise");
     value["notes"] = serde_json::to_value(render_notes(&c.steered.notes)).expect("notes serialise");
-    value["violations"] = serde_json::to_value(c.violations.iter().map(ToString::to_string).collect::<Vec<_>>()).expect("strings serialise");
+    value["violations"] = serde_json::to_value(c.violations.iter().map(ToString::to_string).collect::<Vec<_>>())
+        .expect("strings serialise");
     value
 }
 
@@ -154,7 +163,10 @@ pub async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<Exit
         eprint!("Apply these {} changes? [y/N] ", plan.changes.len());
         std::io::stderr().flush()?;
         let mut answer = String::new();
-        std::io::stdin().lock().read_line(&mut answer).context("reading the answer")?;
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .context("reading the answer")?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
             eprintln!("Not applied: nothing written.");
             return Ok(ExitCode::from(1));
@@ -169,7 +181,10 @@ pub async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<Exit
 fn print_reports(reports: &[ApplyReport]) {
     for r in reports {
         match &r.error {
-            None => println!("applied  {} @ {}: {} of {} changes", r.zone, r.provider, r.applied, r.planned),
+            None => println!(
+                "applied  {} @ {}: {} of {} changes",
+                r.zone, r.provider, r.applied, r.planned
+            ),
             Some(e) => println!(
                 "FAILED   {} @ {}: {} of {} changes applied, {} not applied: {e}",
                 r.zone,

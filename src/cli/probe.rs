@@ -16,7 +16,8 @@ pub struct ProbeArgs {
 }
 
 pub async fn run(global: &GlobalArgs, args: &ProbeArgs) -> anyhow::Result<ExitCode> {
-    let loaded = config::load(&global.config).map_err(|e| anyhow::anyhow!("invalid configuration {}:\n{e}", global.config.display()))?;
+    let loaded = config::load(&global.config)
+        .map_err(|e| anyhow::anyhow!("invalid configuration {}:\n{e}", global.config.display()))?;
     let targets = probe::targets_from_config(&loaded.config).await?;
     let probers: Vec<_> = targets.iter().flat_map(|t| t.probers.iter().cloned()).collect();
     let mut results = probe::probe_rounds(&probers, args.rounds.max(1), 16).await;
@@ -24,13 +25,22 @@ pub async fn run(global: &GlobalArgs, args: &ProbeArgs) -> anyhow::Result<ExitCo
     let width = results.iter().map(|r| r.target.len()).max().unwrap_or(6).max(6);
     println!("{:<width$}  {:<18}  {:>9}  REASON", "TARGET", "RESULT", "LATENCY");
     for r in &results {
-        let result = if r.ok { "ok".to_string() } else { r.class.as_str().to_string() };
+        let result = if r.ok {
+            "ok".to_string()
+        } else {
+            r.class.as_str().to_string()
+        };
         let detail = match (&r.reason, r.serial) {
             (Some(reason), _) => reason.clone(),
             (None, Some(serial)) => format!("serial {serial}"),
             (None, None) => String::new(),
         };
-        println!("{:<width$}  {:<18}  {:>7.1}ms  {detail}", r.target, result, r.latency.as_secs_f64() * 1000.0);
+        println!(
+            "{:<width$}  {:<18}  {:>7.1}ms  {detail}",
+            r.target,
+            result,
+            r.latency.as_secs_f64() * 1000.0
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -27,16 +27,25 @@ pub async fn status(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<Ex
     let url = match &args.url {
         Some(url) => url.clone(),
         None => {
-            let loaded = crate::config::load(&global.config)
-                .map_err(|e| anyhow::anyhow!("no --url, and the configuration {} is invalid:\n{e}", global.config.display()))?;
+            let loaded = crate::config::load(&global.config).map_err(|e| {
+                anyhow::anyhow!(
+                    "no --url, and the configuration {} is invalid:\n{e}",
+                    global.config.display()
+                )
+            })?;
             format!("http://{}", loaded.config.agent.listen)
         }
     };
     dnsteer_providers::http::install_crypto_provider();
-    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build()?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?;
     let status_url = format!("{}/v1/status", url.trim_end_matches('/'));
     let status: serde_json::Value = match client.get(&status_url).send().await {
-        Ok(resp) if resp.status().is_success() => resp.json().await.with_context(|| format!("{status_url}: unreadable status"))?,
+        Ok(resp) if resp.status().is_success() => resp
+            .json()
+            .await
+            .with_context(|| format!("{status_url}: unreadable status"))?,
         Ok(resp) => {
             eprintln!("error: {status_url} answered HTTP {}", resp.status());
             return Ok(ExitCode::from(1));
@@ -56,10 +65,17 @@ pub async fn status(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<Ex
         agent["id"].as_str().unwrap_or("?"),
         agent["role"].as_str().unwrap_or("?"),
         agent["term"],
-        if status["paused"] == true { ", writes PAUSED" } else { "" },
+        if status["paused"] == true {
+            ", writes PAUSED"
+        } else {
+            ""
+        },
         if status["dry_run"] == true { ", dry run" } else { "" },
     );
-    println!("{:<28} {:<10} {:>7}  {:<25} LAST ERROR", "TARGET", "STATE", "FAILED", "SINCE");
+    println!(
+        "{:<28} {:<10} {:>7}  {:<25} LAST ERROR",
+        "TARGET", "STATE", "FAILED", "SINCE"
+    );
     for t in status["targets"].as_array().into_iter().flatten() {
         println!(
             "{:<28} {:<10} {:>6.0}%  {:<25} {}",
@@ -74,7 +90,11 @@ pub async fn status(global: &GlobalArgs, args: &StatusArgs) -> anyhow::Result<Ex
         Some(a) => println!(
             "last apply: {} — {} ({} changes)",
             a.get("at").and_then(|v| v.as_str()).unwrap_or("?"),
-            if a.get("ok") == Some(&serde_json::Value::Bool(true)) { "ok" } else { "FAILED" },
+            if a.get("ok") == Some(&serde_json::Value::Bool(true)) {
+                "ok"
+            } else {
+                "FAILED"
+            },
             a.get("changes").cloned().unwrap_or_default()
         ),
         None => println!("last apply: none"),

@@ -39,7 +39,10 @@ fn error(status: StatusCode, message: &str) -> Response {
 /// byte from response times. Without a configured token, every guarded call is refused.
 fn refused(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     let Some(expected) = shared.api_token.as_deref() else {
-        return Some(error(StatusCode::UNAUTHORIZED, "agent.api_token is not configured: mutating and peer endpoints are disabled"));
+        return Some(error(
+            StatusCode::UNAUTHORIZED,
+            "agent.api_token is not configured: mutating and peer endpoints are disabled",
+        ));
     };
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
@@ -47,7 +50,10 @@ fn refused(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     let same_length = given.len() == expected.len();
-    let diff = given.bytes().zip(expected.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    let diff = given
+        .bytes()
+        .zip(expected.bytes())
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
     if same_length && diff == 0 {
         None
     } else {
@@ -65,7 +71,14 @@ async fn readyz(AxumState(shared): AxumState<Arc<Shared>>) -> Response {
 
 async fn metrics(AxumState(shared): AxumState<Arc<Shared>>) -> Response {
     let body = shared.metrics.encode();
-    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], body).into_response()
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 async fn status(AxumState(shared): AxumState<Arc<Shared>>) -> Json<serde_json::Value> {
@@ -108,45 +121,73 @@ struct OverrideRequest {
     duration: Option<String>,
 }
 
-async fn set_override(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap, body: Option<Json<OverrideRequest>>) -> Response {
+async fn set_override(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Option<Json<OverrideRequest>>,
+) -> Response {
     if let Some(r) = refused(&shared, &headers) {
         return r;
     }
     let Some(Json(req)) = body else {
-        return error(StatusCode::BAD_REQUEST, "expected JSON {target, state: up|down|clear, for: \"10m\"}");
+        return error(
+            StatusCode::BAD_REQUEST,
+            "expected JSON {target, state: up|down|clear, for: \"10m\"}",
+        );
     };
     let now = Utc::now();
     let forced = match req.state.as_str() {
         "clear" => None,
         "up" | "down" => {
-            let state = if req.state == "up" { State::Healthy } else { State::Unhealthy };
+            let state = if req.state == "up" {
+                State::Healthy
+            } else {
+                State::Unhealthy
+            };
             let Some(text) = req.duration.as_deref() else {
                 return error(StatusCode::BAD_REQUEST, "`for` is required with up/down (e.g. \"10m\")");
             };
             let Ok(d) = humantime::parse_duration(text) else {
-                return error(StatusCode::BAD_REQUEST, &format!("`for`: {text:?} is not a duration like 30s, 10m, 1h"));
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("`for`: {text:?} is not a duration like 30s, 10m, 1h"),
+                );
             };
             let Ok(delta) = chrono::TimeDelta::from_std(d) else {
                 return error(StatusCode::BAD_REQUEST, "`for` is too long");
             };
             Some((state, now + delta))
         }
-        other => return error(StatusCode::BAD_REQUEST, &format!("state must be up, down or clear, not {other:?}")),
+        other => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("state must be up, down or clear, not {other:?}"),
+            )
+        }
     };
     match shared.apply_override(&req.target, forced, now) {
-        Ok(()) => Json(json!({ "target": req.target, "state": shared.inner().engine.state(&req.target, now) })).into_response(),
+        Ok(()) => Json(json!({ "target": req.target, "state": shared.inner().engine.state(&req.target, now) }))
+            .into_response(),
         Err(e) => error(StatusCode::NOT_FOUND, &e.to_string()),
     }
 }
 
-async fn peer_sync(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap, Json(req): Json<SyncRequest>) -> Response {
+async fn peer_sync(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(req): Json<SyncRequest>,
+) -> Response {
     if let Some(r) = refused(&shared, &headers) {
         return r;
     }
     Json(shared.handle_peer_sync(req)).into_response()
 }
 
-async fn peer_vote(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap, Json(req): Json<VoteRequest>) -> Response {
+async fn peer_vote(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(req): Json<VoteRequest>,
+) -> Response {
     if let Some(r) = refused(&shared, &headers) {
         return r;
     }

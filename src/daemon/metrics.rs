@@ -88,16 +88,52 @@ impl Metrics {
             alerts_dropped: Gauge::default(),
             registry: Registry::default(),
         };
-        registry.register("dnsteer_probes", "Probe results by target and result class", m.probes.clone());
-        registry.register("dnsteer_probe_duration_seconds", "Probe latency", m.probe_duration.clone());
-        registry.register("dnsteer_target_state", "1 for each target's current effective state", m.target_state.clone());
-        registry.register("dnsteer_transitions", "Health transitions by target and new state", m.transitions.clone());
+        registry.register(
+            "dnsteer_probes",
+            "Probe results by target and result class",
+            m.probes.clone(),
+        );
+        registry.register(
+            "dnsteer_probe_duration_seconds",
+            "Probe latency",
+            m.probe_duration.clone(),
+        );
+        registry.register(
+            "dnsteer_target_state",
+            "1 for each target's current effective state",
+            m.target_state.clone(),
+        );
+        registry.register(
+            "dnsteer_transitions",
+            "Health transitions by target and new state",
+            m.transitions.clone(),
+        );
         registry.register("dnsteer_plans", "Plans computed", m.plans.clone());
-        registry.register("dnsteer_plan_changes", "Changes in the latest plan", m.plan_changes.clone());
-        registry.register("dnsteer_applied_changes", "Changes applied per provider", m.applied_changes.clone());
-        registry.register("dnsteer_provider_calls", "Provider API calls (reads and apply batches)", m.provider_calls.clone());
-        registry.register("dnsteer_provider_call_duration_seconds", "Provider API call latency", m.provider_call_duration.clone());
-        registry.register("dnsteer_leader", "1 while this daemon holds the lease", m.leader.clone());
+        registry.register(
+            "dnsteer_plan_changes",
+            "Changes in the latest plan",
+            m.plan_changes.clone(),
+        );
+        registry.register(
+            "dnsteer_applied_changes",
+            "Changes applied per provider",
+            m.applied_changes.clone(),
+        );
+        registry.register(
+            "dnsteer_provider_calls",
+            "Provider API calls (reads and apply batches)",
+            m.provider_calls.clone(),
+        );
+        registry.register(
+            "dnsteer_provider_call_duration_seconds",
+            "Provider API call latency",
+            m.provider_call_duration.clone(),
+        );
+        registry.register(
+            "dnsteer_leader",
+            "1 while this daemon holds the lease",
+            m.leader.clone(),
+        );
         registry.register("dnsteer_lease_term", "The lease term this daemon knows", m.term.clone());
         registry.register(
             "dnsteer_last_successful_apply_timestamp_seconds",
@@ -105,14 +141,25 @@ impl Metrics {
             m.last_apply_success.clone(),
         );
         registry.register("dnsteer_alerts_sent", "Alerts delivered", m.alerts_sent.clone());
-        registry.register("dnsteer_alerts_failed", "Alerts given up after retries", m.alerts_failed.clone());
-        registry.register("dnsteer_alerts_dropped", "Alerts dropped from a full queue", m.alerts_dropped.clone());
+        registry.register(
+            "dnsteer_alerts_failed",
+            "Alerts given up after retries",
+            m.alerts_failed.clone(),
+        );
+        registry.register(
+            "dnsteer_alerts_dropped",
+            "Alerts dropped from a full queue",
+            m.alerts_dropped.clone(),
+        );
         Self { registry, ..m }
     }
 
     pub fn set_state(&self, target: &str, state: State) {
         for s in [State::Unknown, State::Healthy, State::Unhealthy] {
-            let labels = StateLabels { target: target.to_string(), state: s.to_string() };
+            let labels = StateLabels {
+                target: target.to_string(),
+                state: s.to_string(),
+            };
             self.target_state.get_or_create(&labels).set(i64::from(s == state));
         }
     }

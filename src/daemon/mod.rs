@@ -28,7 +28,7 @@ use crate::connect::{self, Providers};
 use crate::health::{Engine, EngineParams, Layer, Observation, State, Transition};
 use crate::peer::{HttpPeerLink, Lease, PeerLease, PeerObservation, Role, RoleChange, SyncRequest, SyncResponse};
 use crate::plan::{check_safety, render_json, Plan, PlannedChange};
-use crate::probe::{self, ProbeResult, Scheduler, ScheduledTarget};
+use crate::probe::{self, ProbeResult, ScheduledTarget, Scheduler};
 use crate::reconcile::{self, ApplyReport, Fences, Live};
 use crate::steer::{HealthView, Note};
 use metrics::{Metrics, ProbeLabels, ProviderCallLabels, ProviderLabels, StateLabels, TargetLabel};
@@ -121,7 +121,12 @@ impl Shared {
         }
     }
 
-    fn apply_override(&self, target: &str, forced: Option<(State, DateTime<Utc>)>, now: DateTime<Utc>) -> anyhow::Result<()> {
+    fn apply_override(
+        &self,
+        target: &str,
+        forced: Option<(State, DateTime<Utc>)>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
         let transitions = self.inner().engine.set_override(target, forced, now)?;
         self.on_transitions(&transitions, now);
         self.persist();
@@ -150,9 +155,12 @@ impl Shared {
         self.metrics.set_role(view.role, view.term);
         tracing::warn!(from = %change.from, to = %change.to, term = change.term, "lease: {}", change.reason);
         if change.to == Role::Leader {
-            self.alerter.send(
-                Event::new(EventKind::LeaderChanged, &self.agent_id, Utc::now(), format!("{} now leads (term {}): {}", self.agent_id, change.term, change.reason)),
-            );
+            self.alerter.send(Event::new(
+                EventKind::LeaderChanged,
+                &self.agent_id,
+                Utc::now(),
+                format!("{} now leads (term {}): {}", self.agent_id, change.term, change.reason),
+            ));
             self.steer_now.notify_one();
         }
         self.persist();
@@ -166,7 +174,13 @@ impl Shared {
                 continue;
             }
             self.metrics.set_state(&t.target, t.to);
-            self.metrics.transitions.get_or_create(&StateLabels { target: t.target.clone(), state: t.to.to_string() }).inc();
+            self.metrics
+                .transitions
+                .get_or_create(&StateLabels {
+                    target: t.target.clone(),
+                    state: t.to.to_string(),
+                })
+                .inc();
             let kind = match (t.from, t.to) {
                 (_, State::Unhealthy) => Some(EventKind::TargetDown),
                 (State::Unhealthy, State::Healthy) => Some(EventKind::TargetUp),
@@ -174,7 +188,15 @@ impl Shared {
             };
             // Only the leader tells on-call: the pair would otherwise page twice.
             if let (Some(kind), true) = (kind, leader) {
-                self.alerter.send(Event::new(kind, &self.agent_id, now, format!("{} is {}: {}", t.target, t.to, t.reason)).target(&t.target));
+                self.alerter.send(
+                    Event::new(
+                        kind,
+                        &self.agent_id,
+                        now,
+                        format!("{} is {}: {}", t.target, t.to, t.reason),
+                    )
+                    .target(&t.target),
+                );
             }
         }
     }
@@ -182,7 +204,8 @@ impl Shared {
 
 /// Runs the daemon until `shutdown` resolves.
 pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output = ()> + Send) -> anyhow::Result<()> {
-    let loaded = config::load(config_path).map_err(|e| anyhow::anyhow!("invalid configuration {}:\n{e}", config_path.display()))?;
+    let loaded = config::load(config_path)
+        .map_err(|e| anyhow::anyhow!("invalid configuration {}:\n{e}", config_path.display()))?;
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
@@ -199,10 +222,17 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
             None
         }
     };
-    let engine_params = EngineParams { peer_stale_after: agent.lease.duration.get() * 3 };
+    let engine_params = EngineParams {
+        peer_stale_after: agent.lease.duration.get() * 3,
+    };
     let registered: Vec<_> = targets
         .iter()
-        .map(|t| (t.name.clone(), params(&crate::cli::health_source::settings(&config, &t.name).2)))
+        .map(|t| {
+            (
+                t.name.clone(),
+                params(&crate::cli::health_source::settings(&config, &t.name).2),
+            )
+        })
         .collect();
     let engine = match saved.as_ref() {
         Some(s) => Engine::restore(s.health.clone(), engine_params.clone(), registered.clone()).unwrap_or_else(|e| {
@@ -213,13 +243,23 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     };
     let term = saved.as_ref().map_or(0, |s| s.term);
     let link = match agent.peers.first() {
-        Some(url) => Some(HttpPeerLink::new(url, agent.api_token.as_ref().map(|s| s.expose().to_string()), agent.lease.duration.get() / 3)?),
+        Some(url) => Some(HttpPeerLink::new(
+            url,
+            agent.api_token.as_ref().map(|s| s.expose().to_string()),
+            agent.lease.duration.get() / 3,
+        )?),
         None => None,
     };
     if agent.peers.len() > 1 {
         tracing::warn!("only the first of agent.peers is used: the pair is two daemons");
     }
-    let lease: Arc<dyn Lease> = Arc::new(PeerLease::new(&agent.id, agent.lease.duration.get(), term, link, Instant::now()));
+    let lease: Arc<dyn Lease> = Arc::new(PeerLease::new(
+        &agent.id,
+        agent.lease.duration.get(),
+        term,
+        link,
+        Instant::now(),
+    ));
     let alerter = Alerter::new(&config.alerts, &agent.id)?;
     let audit_path = agent.state_file.with_extension("audit.jsonl");
 
@@ -267,10 +307,11 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         let mut stop = stop_rx.clone();
         let app = api::router(shared.clone());
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
         })
     };
 
@@ -279,7 +320,12 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     let scheduler = Scheduler::spawn(scheduled, 64, tx);
     let observer = tokio::spawn(observe(shared.clone(), rx));
     let coordinator = tokio::spawn(coordinate(shared.clone(), stop_rx.clone()));
-    let steering = tokio::spawn(steer_loop(shared.clone(), config.clone(), providers.clone(), stop_rx.clone()));
+    let steering = tokio::spawn(steer_loop(
+        shared.clone(),
+        config.clone(),
+        providers.clone(),
+        stop_rx.clone(),
+    ));
 
     shutdown.await;
     tracing::info!("shutting down: finishing the write in flight");
@@ -312,9 +358,26 @@ fn fresh_engine(params: EngineParams, targets: &[(String, crate::health::HealthP
 async fn observe(shared: Arc<Shared>, mut rx: mpsc::Receiver<ProbeResult>) {
     while let Some(result) = rx.recv().await {
         let now = Utc::now();
-        let class = if result.ok { "ok".to_string() } else { result.class.as_str().to_string() };
-        shared.metrics.probes.get_or_create(&ProbeLabels { target: result.target.clone(), result: class }).inc();
-        shared.metrics.probe_duration.get_or_create(&TargetLabel { target: result.target.clone() }).observe(result.latency.as_secs_f64());
+        let class = if result.ok {
+            "ok".to_string()
+        } else {
+            result.class.as_str().to_string()
+        };
+        shared
+            .metrics
+            .probes
+            .get_or_create(&ProbeLabels {
+                target: result.target.clone(),
+                result: class,
+            })
+            .inc();
+        shared
+            .metrics
+            .probe_duration
+            .get_or_create(&TargetLabel {
+                target: result.target.clone(),
+            })
+            .observe(result.latency.as_secs_f64());
         let observation = Observation {
             at: now,
             ok: result.ok,
@@ -325,9 +388,19 @@ async fn observe(shared: Arc<Shared>, mut rx: mpsc::Receiver<ProbeResult>) {
         let transitions = {
             let mut inner = shared.inner();
             inner.probed.insert(result.target.clone());
-            inner.engine.handle_observation(&result.target, &observation, now).unwrap_or_default()
+            inner
+                .engine
+                .handle_observation(&result.target, &observation, now)
+                .unwrap_or_default()
         };
-        shared.outbox.lock().unwrap_or_else(|e| e.into_inner()).push(PeerObservation { target: result.target.clone(), observation });
+        shared
+            .outbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(PeerObservation {
+                target: result.target.clone(),
+                observation,
+            });
         if !transitions.is_empty() {
             shared.on_transitions(&transitions, now);
             shared.persist();
@@ -347,7 +420,14 @@ async fn coordinate(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<
         }
         let outgoing = std::mem::take(&mut *shared.outbox.lock().unwrap_or_else(|e| e.into_inner()));
         // Keep the exchange bounded: the newest observations matter.
-        let outgoing = outgoing.into_iter().rev().take(2000).collect::<Vec<_>>().into_iter().rev().collect();
+        let outgoing = outgoing
+            .into_iter()
+            .rev()
+            .take(2000)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         let (incoming, change) = shared.lease.tick(outgoing).await;
         if !incoming.is_empty() {
             let now = Utc::now();
@@ -362,7 +442,12 @@ async fn coordinate(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<
     }
 }
 
-async fn steer_loop(shared: Arc<Shared>, config: Arc<Config>, providers: Arc<Providers>, stop: tokio::sync::watch::Receiver<bool>) {
+async fn steer_loop(
+    shared: Arc<Shared>,
+    config: Arc<Config>,
+    providers: Arc<Providers>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
     let interval = config.defaults.interval.get();
     loop {
         if *stop.borrow() {
@@ -374,7 +459,10 @@ async fn steer_loop(shared: Arc<Shared>, config: Arc<Config>, providers: Arc<Pro
         }
         let wake = {
             let inner = shared.inner();
-            inner.engine.next_override_expiry().and_then(|at| (at - Utc::now()).to_std().ok())
+            inner
+                .engine
+                .next_override_expiry()
+                .and_then(|at| (at - Utc::now()).to_std().ok())
         };
         let sleep = wake.map_or(interval, |w| w.min(interval)) + Duration::from_millis(1);
         tokio::select! {
@@ -396,7 +484,11 @@ async fn cycle(shared: &Arc<Shared>, config: &Config, providers: &Providers) {
             shared.persist();
         }
         let inner = shared.inner();
-        shared.targets.iter().map(|t| (t.clone(), inner.engine.state(t, now))).collect()
+        shared
+            .targets
+            .iter()
+            .map(|t| (t.clone(), inner.engine.state(t, now)))
+            .collect()
     };
     let live = timed_read(shared, config, providers).await;
     let steered = reconcile::steer_and_plan(config, providers, &view, &live);
@@ -415,10 +507,19 @@ async fn cycle(shared: &Arc<Shared>, config: &Config, providers: &Providers) {
         return;
     }
     if !violations.is_empty() {
-        let summary = format!("plan held: {}", violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
+        let summary = format!(
+            "plan held: {}",
+            violations
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
         tracing::warn!("{summary}");
         if leader {
-            shared.alerter.send(Event::new(EventKind::ApplyFailed, &shared.agent_id, now, summary));
+            shared
+                .alerter
+                .send(Event::new(EventKind::ApplyFailed, &shared.agent_id, now, summary));
         }
         return;
     }
@@ -460,12 +561,26 @@ async fn timed_read(shared: &Shared, config: &Config, providers: &Providers) -> 
     let elapsed = started.elapsed().as_secs_f64();
     let failed: BTreeSet<&str> = live.errors.iter().map(|e| e.provider.as_str()).collect();
     for (_, provider) in live.records.keys() {
-        let labels = ProviderCallLabels { provider: provider.clone(), operation: "read".into(), result: "ok".into() };
+        let labels = ProviderCallLabels {
+            provider: provider.clone(),
+            operation: "read".into(),
+            result: "ok".into(),
+        };
         shared.metrics.provider_calls.get_or_create(&labels).inc();
-        shared.metrics.provider_call_duration.get_or_create(&ProviderLabels { provider: provider.clone() }).observe(elapsed);
+        shared
+            .metrics
+            .provider_call_duration
+            .get_or_create(&ProviderLabels {
+                provider: provider.clone(),
+            })
+            .observe(elapsed);
     }
     for provider in failed {
-        let labels = ProviderCallLabels { provider: provider.to_string(), operation: "read".into(), result: "error".into() };
+        let labels = ProviderCallLabels {
+            provider: provider.to_string(),
+            operation: "read".into(),
+            result: "error".into(),
+        };
         shared.metrics.provider_calls.get_or_create(&labels).inc();
     }
     live
@@ -480,7 +595,11 @@ fn fences(config: &Config, plan: &Plan, live: &Live, term: u64) -> Result<Fences
     if config.agent.peers.is_empty() {
         return Ok(out);
     }
-    let zones: BTreeSet<ZoneName> = config.zones.iter().filter_map(|z| ZoneName::new(&z.name).ok()).collect();
+    let zones: BTreeSet<ZoneName> = config
+        .zones
+        .iter()
+        .filter_map(|z| ZoneName::new(&z.name).ok())
+        .collect();
     for c in plan.changes.iter().filter(|c| zones.contains(&c.zone)) {
         let key = (c.zone.clone(), c.provider.clone());
         if out.contains_key(&key) {
@@ -505,7 +624,9 @@ fn track_outages(shared: &Shared, plan: &Plan, live: &Live, leader: bool, now: D
             let summary = format!("cannot read {} from {}: {}", e.zone, e.provider, e.error);
             tracing::error!("{summary}");
             shared.alerter.send(
-                Event::new(EventKind::ApplyFailed, &shared.agent_id, now, summary).zone(e.zone.clone()).target(format!("provider:{}", e.provider)),
+                Event::new(EventKind::ApplyFailed, &shared.agent_id, now, summary)
+                    .zone(e.zone.clone())
+                    .target(format!("provider:{}", e.provider)),
             );
         }
     }
@@ -529,7 +650,8 @@ fn track_outages(shared: &Shared, plan: &Plan, live: &Live, leader: bool, now: D
 fn without_backed_off(shared: &Shared, mut plan: Plan) -> Plan {
     let inner = shared.inner();
     let now = Instant::now();
-    plan.changes.retain(|c| inner.backoff.get(&c.provider).is_none_or(|(until, _)| *until <= now));
+    plan.changes
+        .retain(|c| inner.backoff.get(&c.provider).is_none_or(|(until, _)| *until <= now));
     plan
 }
 
@@ -538,11 +660,31 @@ fn after_apply(shared: &Shared, plan: &Plan, reports: &[ApplyReport], term: u64,
     let mut errors = Vec::new();
     for r in reports {
         let ok = r.ok();
-        let labels = ProviderCallLabels { provider: r.provider.clone(), operation: "apply".into(), result: if ok { "ok" } else { "error" }.into() };
+        let labels = ProviderCallLabels {
+            provider: r.provider.clone(),
+            operation: "apply".into(),
+            result: if ok { "ok" } else { "error" }.into(),
+        };
         shared.metrics.provider_calls.get_or_create(&labels).inc();
-        shared.metrics.provider_call_duration.get_or_create(&ProviderLabels { provider: r.provider.clone() }).observe(elapsed);
-        shared.metrics.applied_changes.get_or_create(&ProviderLabels { provider: r.provider.clone() }).inc_by(r.applied as u64);
-        let changes: Vec<_> = plan.changes.iter().filter(|c| c.zone == r.zone && c.provider == r.provider).collect();
+        shared
+            .metrics
+            .provider_call_duration
+            .get_or_create(&ProviderLabels {
+                provider: r.provider.clone(),
+            })
+            .observe(elapsed);
+        shared
+            .metrics
+            .applied_changes
+            .get_or_create(&ProviderLabels {
+                provider: r.provider.clone(),
+            })
+            .inc_by(r.applied as u64);
+        let changes: Vec<_> = plan
+            .changes
+            .iter()
+            .filter(|c| c.zone == r.zone && c.provider == r.provider)
+            .collect();
         audit(shared, term, &checksum, r, &changes, now);
         let mut inner = shared.inner();
         match &r.error {
@@ -554,15 +696,25 @@ fn after_apply(shared: &Shared, plan: &Plan, reports: &[ApplyReport], term: u64,
             }
             Some(e) => {
                 errors.push(format!("{} @ {}: {e}", r.zone, r.provider));
-                let next = inner.backoff.get(&r.provider).map_or(Duration::from_secs(1), |(_, b)| (*b * 2).min(MAX_PROVIDER_BACKOFF));
+                let next = inner
+                    .backoff
+                    .get(&r.provider)
+                    .map_or(Duration::from_secs(1), |(_, b)| (*b * 2).min(MAX_PROVIDER_BACKOFF));
                 inner.backoff.insert(r.provider.clone(), (Instant::now() + next, next));
                 let first = inner.failing.insert(r.provider.clone());
                 drop(inner);
                 tracing::error!(provider = %r.provider, zone = %r.zone, applied = r.applied, planned = r.planned, retry_in = ?next, "apply failed: {e}");
                 if first {
                     // One alert per outage: the next one comes after a recovery.
-                    let summary = format!("writes to {} for {} failed ({} of {} applied): {e}", r.provider, r.zone, r.applied, r.planned);
-                    shared.alerter.send(Event::new(EventKind::ApplyFailed, &shared.agent_id, now, summary).zone(r.zone.as_str()).target(format!("provider:{}", r.provider)));
+                    let summary = format!(
+                        "writes to {} for {} failed ({} of {} applied): {e}",
+                        r.provider, r.zone, r.applied, r.planned
+                    );
+                    shared.alerter.send(
+                        Event::new(EventKind::ApplyFailed, &shared.agent_id, now, summary)
+                            .zone(r.zone.as_str())
+                            .target(format!("provider:{}", r.provider)),
+                    );
                 }
             }
         }
@@ -570,14 +722,30 @@ fn after_apply(shared: &Shared, plan: &Plan, reports: &[ApplyReport], term: u64,
     let ok = errors.is_empty();
     let applied: usize = reports.iter().map(|r| r.applied).sum();
     if ok {
-        shared.metrics.last_apply_success.set(now.timestamp_millis() as f64 / 1000.0);
+        shared
+            .metrics
+            .last_apply_success
+            .set(now.timestamp_millis() as f64 / 1000.0);
     }
-    shared.inner().last_apply = Some(LastApply { at: now, ok, changes: applied, checksum: Some(checksum), errors });
+    shared.inner().last_apply = Some(LastApply {
+        at: now,
+        ok,
+        changes: applied,
+        checksum: Some(checksum),
+        errors,
+    });
     shared.persist();
 }
 
 /// One JSON line per applied batch, for the audit trail.
-fn audit(shared: &Shared, term: u64, checksum: &str, report: &ApplyReport, changes: &[&PlannedChange], now: DateTime<Utc>) {
+fn audit(
+    shared: &Shared,
+    term: u64,
+    checksum: &str,
+    report: &ApplyReport,
+    changes: &[&PlannedChange],
+    now: DateTime<Utc>,
+) {
     let line = json!({
         "at": now, "agent": shared.agent_id, "term": term, "checksum": checksum,
         "zone": report.zone.as_str(), "provider": report.provider,
@@ -592,7 +760,10 @@ fn audit(shared: &Shared, term: u64, checksum: &str, report: &ApplyReport, chang
     tracing::info!(target: "dnsteer::audit", "{line}");
     let write = || -> std::io::Result<()> {
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&shared.audit_path)?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&shared.audit_path)?;
         writeln!(f, "{line}")
     };
     if let Err(e) = write() {
@@ -630,10 +801,19 @@ fn notes_to_events(shared: &Shared, notes: &[(ZoneName, Note)], now: DateTime<Ut
                 format!("provider:{provider}"),
                 format!("{provider} leaves the delegation of {zone}: {reason}"),
             ),
-            Note::DelegationHeld { reason } => (format!("held|{zone}"), EventKind::AllPoolsDown, zone.to_string(), reason.clone()),
+            Note::DelegationHeld { reason } => (
+                format!("held|{zone}"),
+                EventKind::AllPoolsDown,
+                zone.to_string(),
+                reason.clone(),
+            ),
         };
         if !shared.inner().previous_notes.contains(&key) {
-            events.push(Event::new(kind, &shared.agent_id, now, summary).zone(zone.as_str()).target(&target));
+            events.push(
+                Event::new(kind, &shared.agent_id, now, summary)
+                    .zone(zone.as_str())
+                    .target(&target),
+            );
         }
         current.insert(key);
     }
@@ -644,12 +824,24 @@ fn notes_to_events(shared: &Shared, notes: &[(ZoneName, Note)], now: DateTime<Ut
         let rest: Vec<_> = parts.collect();
         let what = rest.join(" ");
         let event = match kind {
-            "failover" => Some((EventKind::Failback, rest.join(" "), format!("{what} is back on its preferred pool"))),
-            "out" => Some((EventKind::Failback, format!("provider:{what}"), format!("{what} is back in the delegation of {zone}"))),
+            "failover" => Some((
+                EventKind::Failback,
+                rest.join(" "),
+                format!("{what} is back on its preferred pool"),
+            )),
+            "out" => Some((
+                EventKind::Failback,
+                format!("provider:{what}"),
+                format!("{what} is back in the delegation of {zone}"),
+            )),
             _ => None,
         };
         if let Some((kind, target, summary)) = event {
-            events.push(Event::new(kind, &shared.agent_id, now, summary).zone(zone).target(&target));
+            events.push(
+                Event::new(kind, &shared.agent_id, now, summary)
+                    .zone(zone)
+                    .target(&target),
+            );
         }
     }
     for e in events {
@@ -662,7 +854,8 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("install a SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install a SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -41,7 +41,9 @@ pub struct StateFile {
 
 impl StateFile {
     pub fn new(path: &Path) -> Self {
-        Self { path: path.to_path_buf() }
+        Self {
+            path: path.to_path_buf(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -59,7 +61,11 @@ impl StateFile {
         let state: PersistedState = serde_json::from_str(&text)
             .map_err(|e| anyhow::anyhow!("state file {} is corrupt ({e})", self.path.display()))?;
         if state.version != VERSION {
-            anyhow::bail!("state file {} has version {}, this build reads {VERSION}", self.path.display(), state.version);
+            anyhow::bail!(
+                "state file {} has version {}, this build reads {VERSION}",
+                self.path.display(),
+                state.version
+            );
         }
         Ok(Some(state))
     }
@@ -99,11 +105,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = StateFile::new(&dir.path().join("sub/state.json"));
         assert!(file.load().unwrap().is_none());
-        let state = PersistedState { agent: "a".into(), term: 7, ..Default::default() };
+        let state = PersistedState {
+            agent: "a".into(),
+            term: 7,
+            ..Default::default()
+        };
         file.save(&state).unwrap();
         let loaded = file.load().unwrap().unwrap();
         assert_eq!(loaded.term, 7);
-        assert_eq!(std::fs::read_dir(dir.path().join("sub")).unwrap().count(), 1, "no temporary file left");
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
+            1,
+            "no temporary file left"
+        );
         std::fs::write(file.path(), "{ not json").unwrap();
         let err = file.load().unwrap_err().to_string();
         assert!(err.contains("corrupt"), "{err}");

@@ -197,8 +197,7 @@ pub struct Engine {
 impl Engine {
     pub fn new(params: EngineParams) -> Self {
         Engine {
-            peer_stale_after: TimeDelta::from_std(params.peer_stale_after)
-                .unwrap_or(TimeDelta::MAX),
+            peer_stale_after: TimeDelta::from_std(params.peer_stale_after).unwrap_or(TimeDelta::MAX),
             targets: BTreeMap::new(),
         }
     }
@@ -210,10 +209,8 @@ impl Engine {
         match self.targets.get_mut(target) {
             Some(t) => t.set_params(params),
             None => {
-                self.targets.insert(
-                    target.to_owned(),
-                    TargetHealth::new(params, TargetState::default()),
-                );
+                self.targets
+                    .insert(target.to_owned(), TargetHealth::new(params, TargetState::default()));
             }
         }
         Ok(())
@@ -261,9 +258,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Vec<Transition>, HealthError> {
         let stale = self.peer_stale_after;
-        Ok(self
-            .target_mut(target)?
-            .handle_local(target, obs, now, stale))
+        Ok(self.target_mut(target)?.handle_local(target, obs, now, stale))
     }
 
     /// A result measured by the peer: updates the peer's window only; it weighs in at
@@ -299,10 +294,7 @@ impl Engine {
 
     /// When `poll_expired_overrides` next has something to do.
     pub fn next_override_expiry(&self) -> Option<DateTime<Utc>> {
-        self.targets
-            .values()
-            .filter_map(|t| t.override_until())
-            .min()
+        self.targets.values().filter_map(|t| t.override_until()).min()
     }
 
     /// Registered target names, sorted.
@@ -312,16 +304,11 @@ impl Engine {
 
     /// The effective state; `unknown` for a target that is not registered.
     pub fn state(&self, target: &str, now: DateTime<Utc>) -> State {
-        self.targets
-            .get(target)
-            .map_or(State::Unknown, |t| t.effective(now))
+        self.targets.get(target).map_or(State::Unknown, |t| t.effective(now))
     }
 
     /// Every target, sorted by name.
     pub fn snapshot(&self, now: DateTime<Utc>) -> Vec<TargetStatus> {
-        self.targets
-            .iter()
-            .map(|(name, t)| t.status(name, now))
-            .collect()
+        self.targets.iter().map(|(name, t)| t.status(name, now)).collect()
     }
 }

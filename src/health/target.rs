@@ -101,8 +101,7 @@ impl TargetHealth {
     }
 
     pub(crate) fn effective(&self, now: DateTime<Utc>) -> State {
-        self.active_override(now)
-            .map_or(self.st.measured, |o| o.state)
+        self.active_override(now).map_or(self.st.measured, |o| o.state)
     }
 
     pub(crate) fn override_until(&self) -> Option<DateTime<Utc>> {
@@ -151,16 +150,8 @@ impl TargetHealth {
                     Some(p) if p.state == state => p.set_at,
                     _ => now,
                 };
-                self.st.overridden = Some(Override {
-                    state,
-                    until,
-                    set_at,
-                });
-                format!(
-                    "operator override {} until {}",
-                    state.verb(),
-                    rfc3339(until)
-                )
+                self.st.overridden = Some(Override { state, until, set_at });
+                format!("operator override {} until {}", state.verb(), rfc3339(until))
             }
             _ => format!(
                 "operator override cleared; measured state is {}{}",
@@ -184,13 +175,7 @@ impl TargetHealth {
 
     pub(crate) fn handle_peer(&mut self, obs: &Observation, now: DateTime<Utc>) {
         let w = self.st.peers.entry(obs.vantage.clone()).or_default();
-        w.push(
-            obs.ok,
-            obs.reason.as_deref(),
-            obs.at,
-            now,
-            self.params.window,
-        );
+        w.push(obs.ok, obs.reason.as_deref(), obs.at, now, self.params.window);
     }
 
     /// One local result: expire the override if due, then one evaluation.
@@ -202,19 +187,13 @@ impl TargetHealth {
         peer_stale_after: TimeDelta,
     ) -> Vec<Transition> {
         let mut out: Vec<Transition> = self.expire_override(name, now).into_iter().collect();
-        self.st.local.push(
-            obs.ok,
-            obs.reason.as_deref(),
-            obs.at,
-            now,
-            self.params.window,
-        );
+        self.st
+            .local
+            .push(obs.ok, obs.reason.as_deref(), obs.at, now, self.params.window);
         self.st.results_in_state = self.st.results_in_state.saturating_add(1);
         // A peer that has gone quiet is forgotten: its old results must not be mixed
         // with new ones should it come back.
-        self.st
-            .peers
-            .retain(|_, w| w.is_fresh(now, peer_stale_after));
+        self.st.peers.retain(|_, w| w.is_fresh(now, peer_stale_after));
         out.extend(self.evaluate(name, now));
         out
     }
@@ -223,17 +202,8 @@ impl TargetHealth {
     /// window passes and no fresh peer fails; neither otherwise.
     fn combined_verdict(&self) -> Verdict {
         // The local window has just received a result, so it always has a verdict.
-        let local = self
-            .st
-            .local
-            .verdict(&self.params)
-            .unwrap_or(Verdict::Neither);
-        let peers: Vec<Verdict> = self
-            .st
-            .peers
-            .values()
-            .filter_map(|w| w.verdict(&self.params))
-            .collect();
+        let local = self.st.local.verdict(&self.params).unwrap_or(Verdict::Neither);
+        let peers: Vec<Verdict> = self.st.peers.values().filter_map(|w| w.verdict(&self.params)).collect();
         match local {
             Verdict::Failing if peers.iter().all(|v| *v == Verdict::Failing) => Verdict::Failing,
             Verdict::Passing if !peers.contains(&Verdict::Failing) => Verdict::Passing,
@@ -247,25 +217,16 @@ impl TargetHealth {
                 count: count.saturating_add(1),
                 since,
             },
-            (Verdict::Failing, _) => Streak::Failing {
-                count: 1,
-                since: now,
-            },
+            (Verdict::Failing, _) => Streak::Failing { count: 1, since: now },
             (Verdict::Passing, Streak::Passing { count, since }) => Streak::Passing {
                 count: count.saturating_add(1),
                 since,
             },
-            (Verdict::Passing, _) => Streak::Passing {
-                count: 1,
-                since: now,
-            },
+            (Verdict::Passing, _) => Streak::Passing { count: 1, since: now },
             (Verdict::Neither, _) => Streak::None,
         };
         // Unknown (the only state without a `since`) has no hold.
-        let held = self
-            .st
-            .since
-            .is_none_or(|s| now.signed_duration_since(s) >= self.hold);
+        let held = self.st.since.is_none_or(|s| now.signed_duration_since(s) >= self.hold);
         let refilled = self.st.results_in_state as usize >= self.params.window;
         let (to, count, since) = match (self.st.measured, self.st.streak) {
             (State::Unknown | State::Healthy, Streak::Failing { count, since })
@@ -276,9 +237,7 @@ impl TargetHealth {
             (State::Unknown, Streak::Passing { count, since }) if count >= self.params.rise => {
                 (State::Healthy, count, since)
             }
-            (State::Unhealthy, Streak::Passing { count, since })
-                if count >= self.params.rise && held && refilled =>
-            {
+            (State::Unhealthy, Streak::Passing { count, since }) if count >= self.params.rise && held && refilled => {
                 (State::Healthy, count, since)
             }
             _ => return None,
@@ -302,11 +261,7 @@ impl TargetHealth {
         self.st.results_in_state = 0;
         Some(Transition {
             target: name.to_owned(),
-            layer: if overridden {
-                Layer::Measured
-            } else {
-                Layer::Effective
-            },
+            layer: if overridden { Layer::Measured } else { Layer::Effective },
             from,
             to,
             at: now,

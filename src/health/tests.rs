@@ -113,10 +113,7 @@ fn healthy_falls_after_exactly_fall_failing_evaluations() {
     let ts = feed(&mut e, 11, &[false; 10]);
     assert_eq!(ts.len(), 1);
     assert_eq!(ts[0].0, 17);
-    assert_eq!(
-        (ts[0].1.from, ts[0].1.to),
-        (State::Healthy, State::Unhealthy)
-    );
+    assert_eq!((ts[0].1.from, ts[0].1.to), (State::Healthy, State::Unhealthy));
     assert_eq!(
         ts[0].1.reason,
         "failure ratio 0.70 over last 10 probes (7 failed; last: connect refused) \
@@ -141,11 +138,7 @@ fn hold_delays_leaving_healthy_until_it_has_elapsed() {
     let ts = local(&mut e, 63, false);
     assert_eq!(ts.len(), 1);
     assert_eq!(ts[0].to, State::Unhealthy);
-    assert!(
-        ts[0].reason.contains("since 2025-01-01T00:00:06Z"),
-        "{}",
-        ts[0].reason
-    );
+    assert!(ts[0].reason.contains("since 2025-01-01T00:00:06Z"), "{}", ts[0].reason);
 }
 
 #[test]
@@ -187,9 +180,7 @@ fn ratio_equal_to_fail_ratio_counts_as_failing() {
     let ts = feed(
         &mut e,
         1,
-        &[
-            true, true, true, true, true, false, false, false, false, false,
-        ],
+        &[true, true, true, true, true, false, false, false, false, false],
     );
     assert_eq!(ts.len(), 1);
     assert_eq!(ts[0].0, 10);
@@ -210,7 +201,9 @@ fn ratio_equal_to_recover_ratio_counts_as_passing() {
     assert_eq!(ts.len(), 1);
     assert_eq!(ts[0].0, 10);
     assert_eq!(ts[0].1.to, State::Healthy);
-    assert!(ts[0].1.reason.starts_with("failure ratio 0.10 over last 10 probes (1 failed; last: connect refused) for 1 evaluation since"));
+    assert!(ts[0].1.reason.starts_with(
+        "failure ratio 0.10 over last 10 probes (1 failed; last: connect refused) for 1 evaluation since"
+    ));
 }
 
 #[test]
@@ -234,11 +227,7 @@ fn one_success_inside_a_failing_window_does_not_reset_the_streak() {
     let ts = local(&mut e, 17, true);
     assert_eq!(ts.len(), 1);
     assert_eq!((ts[0].from, ts[0].to), (State::Healthy, State::Unhealthy));
-    assert!(
-        ts[0].reason.contains("for 3 evaluations"),
-        "{}",
-        ts[0].reason
-    );
+    assert!(ts[0].reason.contains("for 3 evaluations"), "{}", ts[0].reason);
 }
 
 #[test]
@@ -255,10 +244,7 @@ fn in_between_evaluation_breaks_the_failing_streak() {
     let ts = feed(&mut e, 16, &[false; 5]);
     assert_eq!(ts.len(), 1);
     assert_eq!(ts[0].0, 20);
-    assert!(ts[0]
-        .1
-        .reason
-        .contains("for 4 evaluations since 2025-01-01T00:00:17Z"));
+    assert!(ts[0].1.reason.contains("for 4 evaluations since 2025-01-01T00:00:17Z"));
 }
 
 #[test]
@@ -330,16 +316,11 @@ fn peer_observation_timestamps_from_the_future_are_capped() {
 fn override_forces_the_effective_state_and_expires() {
     let mut e = healthy(params());
     let until = at(100);
-    let ts = e
-        .set_override(T, Some((State::Unhealthy, until)), at(20))
-        .unwrap();
+    let ts = e.set_override(T, Some((State::Unhealthy, until)), at(20)).unwrap();
     assert_eq!(ts.len(), 1);
     assert_eq!((ts[0].from, ts[0].to), (State::Healthy, State::Unhealthy));
     assert_eq!(ts[0].layer, Layer::Effective);
-    assert_eq!(
-        ts[0].reason,
-        "operator override down until 2025-01-01T00:01:40Z"
-    );
+    assert_eq!(ts[0].reason, "operator override down until 2025-01-01T00:01:40Z");
     assert_eq!(e.state(T, at(20)), State::Unhealthy);
     assert_eq!(e.next_override_expiry(), Some(until));
     let s = &e.snapshot(at(20))[0];
@@ -352,10 +333,7 @@ fn override_forces_the_effective_state_and_expires() {
     let ts = feed(&mut e, 21, &[false; 10]);
     assert_eq!(ts.len(), 1);
     assert_eq!(ts[0].1.layer, Layer::Measured);
-    assert_eq!(
-        (ts[0].1.from, ts[0].1.to),
-        (State::Healthy, State::Unhealthy)
-    );
+    assert_eq!((ts[0].1.from, ts[0].1.to), (State::Healthy, State::Unhealthy));
     assert!(ts[0].1.reason.contains("operator override"));
 
     // Nothing to expire before `until`; at `until` the state reads measured even
@@ -370,8 +348,7 @@ fn override_forces_the_effective_state_and_expires() {
 #[test]
 fn override_expiry_reports_the_return_to_measured_state() {
     let mut e = healthy(params());
-    e.set_override(T, Some((State::Unhealthy, at(50))), at(20))
-        .unwrap();
+    e.set_override(T, Some((State::Unhealthy, at(50))), at(20)).unwrap();
     // Expiry also happens on the next local result if nobody polled.
     let ts = local(&mut e, 60, true);
     assert_eq!(ts.len(), 1);
@@ -383,8 +360,7 @@ fn override_expiry_reports_the_return_to_measured_state() {
          measured state is healthy since 2025-01-01T00:00:03Z"
     );
 
-    e.set_override(T, Some((State::Unhealthy, at(500))), at(70))
-        .unwrap();
+    e.set_override(T, Some((State::Unhealthy, at(500))), at(70)).unwrap();
     let ts = e.poll_expired_overrides(at(500));
     assert_eq!(ts.len(), 1);
     assert_eq!(ts[0].to, State::Healthy);
@@ -398,9 +374,7 @@ fn override_can_be_cleared_and_extended() {
         .set_override(T, Some((State::Healthy, at(50))), at(20))
         .unwrap()
         .is_empty());
-    let ts = e
-        .set_override(T, Some((State::Unhealthy, at(50))), at(30))
-        .unwrap();
+    let ts = e.set_override(T, Some((State::Unhealthy, at(50))), at(30)).unwrap();
     assert_eq!(ts.len(), 1);
     // Extending the same forced state keeps when it took effect.
     assert!(e
@@ -430,10 +404,7 @@ fn drive(e: &mut Engine, start: i64, end: i64) -> Vec<Transition> {
             peer(e, s, ok);
         }
         if s == 60 {
-            out.extend(
-                e.set_override(T, Some((State::Unhealthy, at(75))), at(s))
-                    .unwrap(),
-            );
+            out.extend(e.set_override(T, Some((State::Unhealthy, at(75))), at(s)).unwrap());
         }
         out.extend(e.poll_expired_overrides(at(s)));
         out.extend(local(e, s, ok));
@@ -457,8 +428,7 @@ fn restored_engine_behaves_identically() {
         let json = serde_json::to_string(&first.save()).unwrap();
         let state: EngineState = serde_json::from_str(&json).unwrap();
         assert_eq!(state, first.save());
-        let mut resumed =
-            Engine::restore(state, engine_params(), [(T.to_owned(), p.clone())]).unwrap();
+        let mut resumed = Engine::restore(state, engine_params(), [(T.to_owned(), p.clone())]).unwrap();
         ts.extend(drive(&mut resumed, split, 120));
         assert_eq!(ts, all, "split at {split}");
         assert_eq!(resumed.save(), straight.save());
@@ -470,8 +440,7 @@ fn restored_engine_behaves_identically() {
 fn state_serialises_readably() {
     let mut e = healthy(params());
     local(&mut e, 11, false);
-    e.set_override(T, Some((State::Unhealthy, at(100))), at(11))
-        .unwrap();
+    e.set_override(T, Some((State::Unhealthy, at(100))), at(11)).unwrap();
     let json = serde_json::to_value(e.save()).unwrap();
     let t = &json["targets"][T];
     assert_eq!(t["measured"], "healthy");
@@ -494,13 +463,7 @@ fn restore_resizes_windows_and_follows_the_configured_targets() {
         saved.clone(),
         engine_params(),
         [
-            (
-                T.to_owned(),
-                HealthParams {
-                    window: 4,
-                    ..params()
-                },
-            ),
+            (T.to_owned(), HealthParams { window: 4, ..params() }),
             ("provider:new".to_owned(), params()),
         ],
     )
@@ -516,13 +479,7 @@ fn restore_resizes_windows_and_follows_the_configured_targets() {
     let grown = Engine::restore(
         saved,
         engine_params(),
-        [(
-            T.to_owned(),
-            HealthParams {
-                window: 20,
-                ..params()
-            },
-        )],
+        [(T.to_owned(), HealthParams { window: 20, ..params() })],
     )
     .unwrap();
     assert_eq!(grown.snapshot(at(13))[0].failure_ratio, 0.3);
@@ -549,9 +506,7 @@ fn shrinking_window_changes_the_next_verdict() {
     // Last 4 results are S F F F, plus one more failure: 4/4.
     let ts = local(&mut e, 14, false);
     assert_eq!(ts.len(), 1);
-    assert!(ts[0]
-        .reason
-        .starts_with("failure ratio 1.00 over last 4 probes"));
+    assert!(ts[0].reason.starts_with("failure ratio 1.00 over last 4 probes"));
 }
 
 #[test]
@@ -568,18 +523,9 @@ fn errors_for_unknown_targets_and_invalid_settings() {
     assert_eq!(e.state("check:nope", at(1)), State::Unknown);
 
     for bad in [
-        HealthParams {
-            window: 0,
-            ..params()
-        },
-        HealthParams {
-            fall: 0,
-            ..params()
-        },
-        HealthParams {
-            rise: 0,
-            ..params()
-        },
+        HealthParams { window: 0, ..params() },
+        HealthParams { fall: 0, ..params() },
+        HealthParams { rise: 0, ..params() },
         HealthParams {
             fail_ratio: 1.5,
             ..params()
@@ -594,23 +540,14 @@ fn errors_for_unknown_targets_and_invalid_settings() {
         },
     ] {
         assert!(
-            matches!(
-                e.register("check:x", bad.clone()),
-                Err(HealthError::InvalidParams(_))
-            ),
+            matches!(e.register("check:x", bad.clone()), Err(HealthError::InvalidParams(_))),
             "{bad:?}"
         );
     }
     assert!(Engine::restore(
         EngineState::default(),
         engine_params(),
-        [(
-            T.to_owned(),
-            HealthParams {
-                window: 0,
-                ..params()
-            }
-        )]
+        [(T.to_owned(), HealthParams { window: 0, ..params() })]
     )
     .is_err());
 }

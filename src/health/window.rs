@@ -37,14 +37,7 @@ pub(crate) struct Window {
 }
 
 impl Window {
-    pub(crate) fn push(
-        &mut self,
-        ok: bool,
-        reason: Option<&str>,
-        at: DateTime<Utc>,
-        now: DateTime<Utc>,
-        size: usize,
-    ) {
+    pub(crate) fn push(&mut self, ok: bool, reason: Option<&str>, at: DateTime<Utc>, now: DateTime<Utc>, size: usize) {
         self.samples.push_back(Sample {
             ok,
             reason: if ok { None } else { reason.map(str::to_owned) },

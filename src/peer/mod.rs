@@ -154,7 +154,13 @@ impl<L: PeerLink> PeerLease<L> {
             id: id.to_string(),
             duration,
             link,
-            inner: Mutex::new(Inner { role, term, leader, voted_for: None, until }),
+            inner: Mutex::new(Inner {
+                role,
+                term,
+                leader,
+                voted_for: None,
+                until,
+            }),
         }
     }
 
@@ -168,7 +174,12 @@ impl<L: PeerLink> PeerLease<L> {
         }
         let from = inner.role;
         inner.role = to;
-        Some(RoleChange { from, to, term: inner.term, reason })
+        Some(RoleChange {
+            from,
+            to,
+            term: inner.term,
+            reason,
+        })
     }
 
     /// A random share of a lease, so that two standbys do not campaign in step.
@@ -195,7 +206,12 @@ impl<L: PeerLink> Lease for PeerLease<L> {
         let started = Instant::now();
         let request = {
             let inner = self.lock();
-            SyncRequest { from: self.id.clone(), term: inner.term, role: inner.role, observations: outgoing }
+            SyncRequest {
+                from: self.id.clone(),
+                term: inner.term,
+                role: inner.role,
+                observations: outgoing,
+            }
         };
         let reply = link.sync(&request).await;
         let mut change = None;
@@ -211,12 +227,17 @@ impl<L: PeerLink> Lease for PeerLease<L> {
                         if resp.role == Role::Leader {
                             inner.until = started + self.duration;
                         }
-                        change = Self::change(&mut inner, Role::Standby, format!("{} holds term {}", resp.from, resp.term));
+                        change = Self::change(
+                            &mut inner,
+                            Role::Standby,
+                            format!("{} holds term {}", resp.from, resp.term),
+                        );
                     } else if inner.role == Role::Leader && request.term == inner.term {
                         if resp.accepted {
                             inner.until = started + self.duration;
                         } else {
-                            change = Self::change(&mut inner, Role::Standby, format!("{} refused our lease", resp.from));
+                            change =
+                                Self::change(&mut inner, Role::Standby, format!("{} refused our lease", resp.from));
                         }
                     }
                 }
@@ -243,7 +264,10 @@ impl<L: PeerLink> Lease for PeerLease<L> {
                 let mut inner = self.lock();
                 inner.term += 1;
                 inner.voted_for = Some((inner.term, self.id.clone()));
-                VoteRequest { from: self.id.clone(), term: inner.term }
+                VoteRequest {
+                    from: self.id.clone(),
+                    term: inner.term,
+                }
             };
             let reply = link.vote(&vote).await;
             let mut inner = self.lock();
@@ -254,7 +278,11 @@ impl<L: PeerLink> Lease for PeerLease<L> {
                 Ok(r) if r.granted => {
                     inner.leader = Some(self.id.clone());
                     inner.until = Instant::now() + self.duration;
-                    change = Self::change(&mut inner, Role::Leader, format!("{} granted term {}", r.from, vote.term));
+                    change = Self::change(
+                        &mut inner,
+                        Role::Leader,
+                        format!("{} granted term {}", r.from, vote.term),
+                    );
                 }
                 Ok(r) => {
                     inner.term = inner.term.max(r.term);
@@ -263,7 +291,11 @@ impl<L: PeerLink> Lease for PeerLease<L> {
                 Err(e) => {
                     inner.leader = Some(self.id.clone());
                     inner.until = Instant::now() + self.duration;
-                    change = Self::change(&mut inner, Role::Leader, format!("peer unreachable ({e:#}): taking term {}", vote.term));
+                    change = Self::change(
+                        &mut inner,
+                        Role::Leader,
+                        format!("peer unreachable ({e:#}): taking term {}", vote.term),
+                    );
                 }
             }
         }
@@ -277,7 +309,11 @@ impl<L: PeerLink> Lease for PeerLease<L> {
 
     fn view(&self) -> LeaseView {
         let inner = self.lock();
-        LeaseView { role: inner.role, term: inner.term, leader: inner.leader.clone() }
+        LeaseView {
+            role: inner.role,
+            term: inner.term,
+            leader: inner.leader.clone(),
+        }
     }
 
     fn step_down(&self, newer_term: u64, reason: &str) -> Option<RoleChange> {
@@ -299,13 +335,21 @@ impl<L: PeerLink> Lease for PeerLease<L> {
         if request.term > inner.term {
             inner.term = request.term;
             inner.leader = None;
-            change = Self::change(&mut inner, Role::Standby, format!("{} holds newer term {}", request.from, request.term));
+            change = Self::change(
+                &mut inner,
+                Role::Standby,
+                format!("{} holds newer term {}", request.from, request.term),
+            );
         }
         if request.role == Role::Leader && request.term == inner.term {
             if inner.role == Role::Leader {
                 // Two leaders in one term (after a partition healed): the lower id keeps it.
                 if request.from < self.id {
-                    change = Self::change(&mut inner, Role::Standby, format!("{} also leads term {}: lower id wins", request.from, request.term));
+                    change = Self::change(
+                        &mut inner,
+                        Role::Standby,
+                        format!("{} also leads term {}: lower id wins", request.from, request.term),
+                    );
                 }
             }
             if inner.role == Role::Standby {
@@ -314,7 +358,13 @@ impl<L: PeerLink> Lease for PeerLease<L> {
                 accepted = true;
             }
         }
-        let response = SyncResponse { from: self.id.clone(), term: inner.term, role: inner.role, accepted, observations: outgoing };
+        let response = SyncResponse {
+            from: self.id.clone(),
+            term: inner.term,
+            role: inner.role,
+            accepted,
+            observations: outgoing,
+        };
         (response, change)
     }
 
@@ -326,14 +376,25 @@ impl<L: PeerLink> Lease for PeerLease<L> {
         let mut change = None;
         if request.term > inner.term && !leading {
             inner.term = request.term;
-            change = Self::change(&mut inner, Role::Standby, format!("{} campaigns for term {}", request.from, request.term));
+            change = Self::change(
+                &mut inner,
+                Role::Standby,
+                format!("{} campaigns for term {}", request.from, request.term),
+            );
         }
         if granted {
             inner.voted_for = Some((request.term, request.from.clone()));
             inner.leader = Some(request.from.clone());
             inner.until = Instant::now() + self.duration;
         }
-        (VoteResponse { from: self.id.clone(), term: inner.term, granted }, change)
+        (
+            VoteResponse {
+                from: self.id.clone(),
+                term: inner.term,
+                granted,
+            },
+            change,
+        )
     }
 }
 
@@ -347,11 +408,22 @@ pub struct HttpPeerLink {
 impl HttpPeerLink {
     pub fn new(base: &str, token: Option<String>, timeout: Duration) -> anyhow::Result<Self> {
         dnsteer_providers::http::install_crypto_provider();
-        let client = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout).build()?;
-        Ok(Self { base: base.trim_end_matches('/').to_string(), token, client })
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()?;
+        Ok(Self {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            client,
+        })
     }
 
-    async fn post<Q: Serialize + Sync, R: serde::de::DeserializeOwned>(&self, path: &str, body: &Q) -> anyhow::Result<R> {
+    async fn post<Q: Serialize + Sync, R: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Q,
+    ) -> anyhow::Result<R> {
         let mut req = self.client.post(format!("{}{path}", self.base)).json(body);
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);

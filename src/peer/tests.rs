@@ -40,8 +40,26 @@ fn pair(term_a: u64, term_b: u64) -> Pair {
     let (to_b, to_a) = (Arc::new(OnceLock::new()), Arc::new(OnceLock::new()));
     let (a_down, b_down) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let now = Instant::now();
-    let a: Arc<dyn Lease> = Arc::new(PeerLease::new("a", LEASE, term_a, Some(FakeLink { other: to_b.clone(), down: b_down.clone() }), now));
-    let b: Arc<dyn Lease> = Arc::new(PeerLease::new("b", LEASE, term_b, Some(FakeLink { other: to_a.clone(), down: a_down.clone() }), now));
+    let a: Arc<dyn Lease> = Arc::new(PeerLease::new(
+        "a",
+        LEASE,
+        term_a,
+        Some(FakeLink {
+            other: to_b.clone(),
+            down: b_down.clone(),
+        }),
+        now,
+    ));
+    let b: Arc<dyn Lease> = Arc::new(PeerLease::new(
+        "b",
+        LEASE,
+        term_b,
+        Some(FakeLink {
+            other: to_a.clone(),
+            down: a_down.clone(),
+        }),
+        now,
+    ));
     let _ = to_b.set(b.clone());
     let _ = to_a.set(a.clone());
     Pair { a, b, a_down, b_down }
@@ -74,7 +92,10 @@ async fn a_lone_daemon_leads_at_once_with_a_higher_term() {
 #[tokio::test]
 async fn a_pair_elects_exactly_one_leader() {
     let p = pair(3, 5);
-    assert!(p.a.write_term().is_none() && p.b.write_term().is_none(), "no one writes before a lease is settled");
+    assert!(
+        p.a.write_term().is_none() && p.b.write_term().is_none(),
+        "no one writes before a lease is settled"
+    );
     assert!(run_until(&p, true, |p| p.a.write_term().is_some() || p.b.write_term().is_some()).await);
     // It stays settled: the standby keeps hearing the leader.
     let leader_before = if p.a.write_term().is_some() { "a" } else { "b" };
@@ -85,7 +106,10 @@ async fn a_pair_elects_exactly_one_leader() {
     }
     let leader_after = if p.a.write_term().is_some() { "a" } else { "b" };
     assert_eq!(leader_before, leader_after, "no flapping while both are alive");
-    assert!(p.a.view().term > 5 && p.a.view().term == p.b.view().term, "terms only grow and agree");
+    assert!(
+        p.a.view().term > 5 && p.a.view().term == p.b.view().term,
+        "terms only grow and agree"
+    );
 }
 
 #[tokio::test]
@@ -93,7 +117,11 @@ async fn the_standby_takes_over_when_the_leader_dies() {
     let p = pair(0, 0);
     assert!(run_until(&p, true, |p| p.a.write_term().is_some() || p.b.write_term().is_some()).await);
     // Make `a` the dead one whichever led: if b led, kill b by swapping names.
-    let (dead, live, dead_down) = if p.a.write_term().is_some() { (&p.a, &p.b, &p.a_down) } else { (&p.b, &p.a, &p.b_down) };
+    let (dead, live, dead_down) = if p.a.write_term().is_some() {
+        (&p.a, &p.b, &p.a_down)
+    } else {
+        (&p.b, &p.a, &p.b_down)
+    };
     let term = dead.view().term;
     dead_down.store(true, Ordering::SeqCst);
     let mut took_over = false;
@@ -122,7 +150,10 @@ async fn a_leader_that_stalls_past_its_lease_writes_nothing() {
         "a",
         LEASE,
         0,
-        Some(FakeLink { other: Arc::new(OnceLock::new()), down: Arc::new(AtomicBool::new(true)) }),
+        Some(FakeLink {
+            other: Arc::new(OnceLock::new()),
+            down: Arc::new(AtomicBool::new(true)),
+        }),
         Instant::now(),
     );
     // Peer unreachable: after a lease it campaigns and leads.

@@ -61,9 +61,13 @@ pub fn diff(live: &[RecordSet], desired: &[Desired]) -> Vec<(Change, String)> {
         .iter()
         .filter_map(|d| match live.get(&d.set.key()) {
             None => Some((Change::Create { after: d.set.clone() }, d.reason.clone())),
-            Some(current) if **current != d.set => {
-                Some((Change::Update { before: (*current).clone(), after: d.set.clone() }, d.reason.clone()))
-            }
+            Some(current) if **current != d.set => Some((
+                Change::Update {
+                    before: (*current).clone(),
+                    after: d.set.clone(),
+                },
+                d.reason.clone(),
+            )),
             Some(_) => None,
         })
         .collect();
@@ -86,12 +90,13 @@ fn order_key(change: &Change) -> (u8, &str, &str) {
 impl Plan {
     /// Adds one provider's changes for one zone.
     pub fn extend(&mut self, zone: &ZoneName, provider: &str, changes: Vec<(Change, String)>) {
-        self.changes.extend(changes.into_iter().map(|(change, reason)| PlannedChange {
-            zone: zone.clone(),
-            provider: provider.to_string(),
-            change,
-            reason,
-        }));
+        self.changes
+            .extend(changes.into_iter().map(|(change, reason)| PlannedChange {
+                zone: zone.clone(),
+                provider: provider.to_string(),
+                change,
+                reason,
+            }));
     }
 
     /// Puts the changes in their canonical order: by zone, provider, then plan order.
@@ -103,7 +108,8 @@ impl Plan {
                 order_key(&b.change),
             ))
         });
-        self.errors.sort_by(|a, b| (&a.zone, &a.provider).cmp(&(&b.zone, &b.provider)));
+        self.errors
+            .sort_by(|a, b| (&a.zone, &a.provider).cmp(&(&b.zone, &b.provider)));
     }
 
     pub fn is_empty(&self) -> bool {
@@ -135,8 +141,14 @@ impl Plan {
     }
 
     /// The changes for one provider of one zone, in plan order.
-    pub fn for_provider<'a>(&'a self, zone: &'a ZoneName, provider: &'a str) -> impl Iterator<Item = &'a PlannedChange> + 'a {
-        self.changes.iter().filter(move |c| &c.zone == zone && c.provider == provider)
+    pub fn for_provider<'a>(
+        &'a self,
+        zone: &'a ZoneName,
+        provider: &'a str,
+    ) -> impl Iterator<Item = &'a PlannedChange> + 'a {
+        self.changes
+            .iter()
+            .filter(move |c| &c.zone == zone && c.provider == provider)
     }
 }
 
@@ -149,7 +161,10 @@ mod tests {
     }
 
     fn want(set: RecordSet) -> Desired {
-        Desired { set, reason: "test".into() }
+        Desired {
+            set,
+            reason: "test".into(),
+        }
     }
 
     #[test]
@@ -160,7 +175,10 @@ mod tests {
 
     #[test]
     fn unmanaged_sets_are_never_touched() {
-        let live = vec![a("www.example.test.", 30, &["192.0.2.1"]), a("other.example.test.", 30, &["192.0.2.9"])];
+        let live = vec![
+            a("www.example.test.", 30, &["192.0.2.1"]),
+            a("other.example.test.", 30, &["192.0.2.9"]),
+        ];
         let changes = diff(&live, &[want(a("www.example.test.", 30, &["192.0.2.2"]))]);
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].0.subject().name, "www.example.test.");
@@ -168,7 +186,10 @@ mod tests {
 
     #[test]
     fn values_and_ttl_changes_are_updates_and_missing_sets_creates() {
-        let live = vec![a("www.example.test.", 30, &["192.0.2.1"]), a("api.example.test.", 30, &["192.0.2.1"])];
+        let live = vec![
+            a("www.example.test.", 30, &["192.0.2.1"]),
+            a("api.example.test.", 30, &["192.0.2.1"]),
+        ];
         let changes = diff(
             &live,
             &[
@@ -177,10 +198,17 @@ mod tests {
                 want(a("new.example.test.", 30, &["192.0.2.3"])),
             ],
         );
-        let actions: Vec<_> = changes.iter().map(|(c, _)| (c.action(), c.subject().name.as_str())).collect();
+        let actions: Vec<_> = changes
+            .iter()
+            .map(|(c, _)| (c.action(), c.subject().name.as_str()))
+            .collect();
         assert_eq!(
             actions,
-            vec![("create", "new.example.test."), ("update", "api.example.test."), ("update", "www.example.test.")]
+            vec![
+                ("create", "new.example.test."),
+                ("update", "api.example.test."),
+                ("update", "www.example.test.")
+            ]
         );
     }
 
@@ -188,12 +216,39 @@ mod tests {
     fn checksum_depends_on_writes_not_reasons() {
         let zone = ZoneName::new("example.test.").unwrap();
         let mut p1 = Plan::default();
-        p1.extend(&zone, "pdns-a", vec![(Change::Create { after: a("www.example.test.", 30, &["192.0.2.1"]) }, "one".into())]);
+        p1.extend(
+            &zone,
+            "pdns-a",
+            vec![(
+                Change::Create {
+                    after: a("www.example.test.", 30, &["192.0.2.1"]),
+                },
+                "one".into(),
+            )],
+        );
         let mut p2 = Plan::default();
-        p2.extend(&zone, "pdns-a", vec![(Change::Create { after: a("www.example.test.", 30, &["192.0.2.1"]) }, "two".into())]);
+        p2.extend(
+            &zone,
+            "pdns-a",
+            vec![(
+                Change::Create {
+                    after: a("www.example.test.", 30, &["192.0.2.1"]),
+                },
+                "two".into(),
+            )],
+        );
         assert_eq!(p1.checksum(), p2.checksum());
         let mut p3 = Plan::default();
-        p3.extend(&zone, "pdns-a", vec![(Change::Create { after: a("www.example.test.", 30, &["192.0.2.2"]) }, "one".into())]);
+        p3.extend(
+            &zone,
+            "pdns-a",
+            vec![(
+                Change::Create {
+                    after: a("www.example.test.", 30, &["192.0.2.2"]),
+                },
+                "one".into(),
+            )],
+        );
         assert_ne!(p1.checksum(), p3.checksum());
         assert_eq!(p1.checksum().len(), 16);
     }

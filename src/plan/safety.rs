@@ -90,20 +90,41 @@ mod tests {
     fn limits(managed: usize) -> BTreeMap<ZoneName, SafetyLimits> {
         BTreeMap::from([(
             ZoneName::new("example.test.").unwrap(),
-            SafetyLimits { managed_sets: managed, max_change_ratio: 0.3, min_managed_for_ratio: 10, min_ns_values: 2 },
+            SafetyLimits {
+                managed_sets: managed,
+                max_change_ratio: 0.3,
+                min_managed_for_ratio: 10,
+                min_ns_values: 2,
+            },
         )])
     }
 
     fn update(plan: &mut Plan, name: &str, rtype: RecordType, before: &[&str], after: &[&str]) {
         let zone = ZoneName::new("example.test.").unwrap();
         let set = |v: &[&str]| RecordSet::new(name, rtype.clone(), 60, v.iter().copied()).unwrap();
-        plan.extend(&zone, "pdns-a", vec![(Change::Update { before: set(before), after: set(after) }, "t".into())]);
+        plan.extend(
+            &zone,
+            "pdns-a",
+            vec![(
+                Change::Update {
+                    before: set(before),
+                    after: set(after),
+                },
+                "t".into(),
+            )],
+        );
     }
 
     #[test]
     fn small_zones_fail_over_without_force() {
         let mut plan = Plan::default();
-        update(&mut plan, "www.example.test.", RecordType::A, &["192.0.2.1"], &["192.0.2.2"]);
+        update(
+            &mut plan,
+            "www.example.test.",
+            RecordType::A,
+            &["192.0.2.1"],
+            &["192.0.2.2"],
+        );
         assert!(check_safety(&plan, &limits(3)).is_empty());
     }
 
@@ -111,7 +132,13 @@ mod tests {
     fn changing_too_much_of_a_large_zone_needs_force() {
         let mut plan = Plan::default();
         for i in 0..4 {
-            update(&mut plan, &format!("r{i}.example.test."), RecordType::A, &["192.0.2.1"], &["192.0.2.2"]);
+            update(
+                &mut plan,
+                &format!("r{i}.example.test."),
+                RecordType::A,
+                &["192.0.2.1"],
+                &["192.0.2.2"],
+            );
         }
         assert!(check_safety(&plan, &limits(20)).is_empty(), "4 of 20 is under 30%");
         let v = check_safety(&plan, &limits(10));
@@ -122,7 +149,13 @@ mod tests {
     #[test]
     fn an_ns_set_under_the_floor_needs_force() {
         let mut plan = Plan::default();
-        update(&mut plan, "example.test.", RecordType::Ns, &["ns1.a.test.", "ns1.b.test."], &["ns1.a.test."]);
+        update(
+            &mut plan,
+            "example.test.",
+            RecordType::Ns,
+            &["ns1.a.test.", "ns1.b.test."],
+            &["ns1.a.test."],
+        );
         let v = check_safety(&plan, &limits(3));
         assert_eq!(v.len(), 1);
         assert!(v[0].message.contains("NS set"));

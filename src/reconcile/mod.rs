@@ -50,7 +50,9 @@ pub async fn read_live(config: &Config, providers: &Providers) -> Live {
     }
     let mut tasks = JoinSet::new();
     for (zone, provider) in wanted {
-        let Some(adapter) = providers.get(&provider).cloned() else { continue };
+        let Some(adapter) = providers.get(&provider).cloned() else {
+            continue;
+        };
         tasks.spawn(async move {
             let result = adapter.records(&zone).await;
             (zone, provider, result)
@@ -63,10 +65,15 @@ pub async fn read_live(config: &Config, providers: &Providers) -> Live {
             Ok(sets) => {
                 live.records.insert((zone, provider), sets);
             }
-            Err(e) => live.errors.push(PlanError { zone: zone.to_string(), provider, error: e.to_string() }),
+            Err(e) => live.errors.push(PlanError {
+                zone: zone.to_string(),
+                provider,
+                error: e.to_string(),
+            }),
         }
     }
-    live.errors.sort_by(|a, b| (&a.zone, &a.provider).cmp(&(&b.zone, &b.provider)));
+    live.errors
+        .sort_by(|a, b| (&a.zone, &a.provider).cmp(&(&b.zone, &b.provider)));
     live
 }
 
@@ -94,14 +101,17 @@ pub fn steer_and_plan(config: &Config, providers: &Providers, health: &HealthVie
     // an unhealthy provider is skipped anyway (its health says why).
     let mut written: BTreeSet<(String, String)> = BTreeSet::new();
     for zone in &config.zones {
-        let Ok(zone_name) = ZoneName::new(&zone.name) else { continue };
+        let Ok(zone_name) = ZoneName::new(&zone.name) else {
+            continue;
+        };
         let zone_live: BTreeMap<String, Vec<RecordSet>> = zone
             .providers
             .iter()
             .filter_map(|p| live.get(&zone_name, p).map(|sets| (p.clone(), sets.clone())))
             .collect();
         let records = steer::desired_records(zone, &zone_name, health, &zone_live);
-        out.notes.extend(records.notes.iter().cloned().map(|n| (zone_name.clone(), n)));
+        out.notes
+            .extend(records.notes.iter().cloned().map(|n| (zone_name.clone(), n)));
 
         // A provider whose copy already matches the steered records may (re)join the
         // delegation.
@@ -115,25 +125,43 @@ pub fn steer_and_plan(config: &Config, providers: &Providers, health: &HealthVie
 
         let delegation_at = delegation_zone(zone);
         let live_delegation = delegation_at.as_ref().and_then(|(at, p)| {
-            live.get(at, p)?.iter().find(|s| s.name == zone_name.as_str() && s.rtype == RecordType::Ns).cloned()
+            live.get(at, p)?
+                .iter()
+                .find(|s| s.name == zone_name.as_str() && s.rtype == RecordType::Ns)
+                .cloned()
         });
-        let ns = steer::desired_ns(zone, &zone_name, &config.providers, health, live_delegation.as_ref(), &in_sync);
-        out.notes.extend(ns.notes.iter().cloned().map(|n| (zone_name.clone(), n)));
+        let ns = steer::desired_ns(
+            zone,
+            &zone_name,
+            &config.providers,
+            health,
+            live_delegation.as_ref(),
+            &in_sync,
+        );
+        out.notes
+            .extend(ns.notes.iter().cloned().map(|n| (zone_name.clone(), n)));
         out.delegated.insert(zone_name.clone(), ns.delegated.clone());
 
         let mut wanted = records.records.clone();
         wanted.extend(ns.apex.clone());
         for p in steer::writable_providers(zone, health) {
             written.insert((zone_name.to_string(), p.clone()));
-            let (Some(adapter), Some(sets)) = (providers.get(&p), zone_live.get(&p)) else { continue };
-            out.plan.extend(&zone_name, &p, plan::diff(sets, &normalized(adapter.as_ref(), &wanted)));
+            let (Some(adapter), Some(sets)) = (providers.get(&p), zone_live.get(&p)) else {
+                continue;
+            };
+            out.plan
+                .extend(&zone_name, &p, plan::diff(sets, &normalized(adapter.as_ref(), &wanted)));
         }
         if let Some((at, p)) = &delegation_at {
             written.insert((at.to_string(), p.clone()));
         }
         if let (Some((at, p)), Some(desired)) = (&delegation_at, &ns.delegation) {
             if let (Some(adapter), Some(sets)) = (providers.get(p), live.get(at, p)) {
-                out.plan.extend(at, p, plan::diff(sets, &normalized(adapter.as_ref(), std::slice::from_ref(desired))));
+                out.plan.extend(
+                    at,
+                    p,
+                    plan::diff(sets, &normalized(adapter.as_ref(), std::slice::from_ref(desired))),
+                );
             }
         }
         out.limits.insert(zone_name.clone(), limits(config, zone));
@@ -141,14 +169,25 @@ pub fn steer_and_plan(config: &Config, providers: &Providers, health: &HealthVie
             out.limits.entry(at.clone()).or_insert_with(|| limits(config, zone));
         }
     }
-    out.plan.errors = live.errors.iter().filter(|e| written.contains(&(e.zone.clone(), e.provider.clone()))).cloned().collect();
+    out.plan.errors = live
+        .errors
+        .iter()
+        .filter(|e| written.contains(&(e.zone.clone(), e.provider.clone())))
+        .cloned()
+        .collect();
     out.plan.sort();
     out
 }
 
 fn normalized(adapter: &dyn Provider, desired: &[Desired]) -> Vec<Desired> {
     let sets = adapter.normalize(desired.iter().map(|d| d.set.clone()).collect());
-    sets.into_iter().zip(desired).map(|(set, d)| Desired { set, reason: d.reason.clone() }).collect()
+    sets.into_iter()
+        .zip(desired)
+        .map(|(set, d)| Desired {
+            set,
+            reason: d.reason.clone(),
+        })
+        .collect()
 }
 
 fn limits(config: &Config, zone: &ZoneConfig) -> SafetyLimits {
@@ -194,7 +233,10 @@ pub type Fences = BTreeMap<(ZoneName, String), Fence>;
 pub async fn apply(plan: &Plan, providers: &Providers, fences: &Fences) -> Vec<ApplyReport> {
     let mut groups: BTreeMap<(ZoneName, String), Vec<Change>> = BTreeMap::new();
     for c in &plan.changes {
-        groups.entry((c.zone.clone(), c.provider.clone())).or_default().push(c.change.clone());
+        groups
+            .entry((c.zone.clone(), c.provider.clone()))
+            .or_default()
+            .push(c.change.clone());
     }
     let mut tasks = JoinSet::new();
     for ((zone, provider), changes) in groups {
@@ -220,13 +262,23 @@ async fn apply_one(
     changes: Vec<Change>,
     mut fence: Option<Fence>,
 ) -> ApplyReport {
-    let mut report = ApplyReport { zone, provider, planned: changes.len(), applied: 0, error: None };
+    let mut report = ApplyReport {
+        zone,
+        provider,
+        planned: changes.len(),
+        applied: 0,
+        error: None,
+    };
     let Some(adapter) = adapter else {
         report.error = Some("no such provider".into());
         return report;
     };
     // Leave room for the fence change in each batch.
-    let batch = adapter.capabilities().max_batch.saturating_sub(usize::from(fence.is_some())).max(1);
+    let batch = adapter
+        .capabilities()
+        .max_batch
+        .saturating_sub(usize::from(fence.is_some()))
+        .max(1);
     for chunk in changes.chunks(batch) {
         let result: Result<Applied, ProviderError> = match &fence {
             Some(f) => adapter.apply_fenced(&report.zone, f, chunk).await,

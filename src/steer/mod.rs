@@ -35,7 +35,11 @@ pub enum Note {
     /// Every pool of a record is unhealthy: it keeps its published values.
     AllPoolsDown { record: String, rtype: RecordType },
     /// A record's answer is not its preferred pool's.
-    FailedOver { record: String, rtype: RecordType, pool: String },
+    FailedOver {
+        record: String,
+        rtype: RecordType,
+        pool: String,
+    },
     /// Every provider of the zone is unhealthy or unknown: the delegation is kept.
     DelegationHeld { reason: String },
     /// A provider is outside the delegation because it is unhealthy or out of sync.
@@ -54,15 +58,31 @@ pub struct RecordsDesired {
 /// `live` holds the record sets read from each provider that could be read; the
 /// published values kept by fail-open (and for undecided pools) come from the first
 /// healthy provider in the zone's order that holds the set, else any that does.
-pub fn desired_records(zone: &ZoneConfig, zone_name: &ZoneName, health: &HealthView, live: &BTreeMap<String, Vec<RecordSet>>) -> RecordsDesired {
+pub fn desired_records(
+    zone: &ZoneConfig,
+    zone_name: &ZoneName,
+    health: &HealthView,
+    live: &BTreeMap<String, Vec<RecordSet>>,
+) -> RecordsDesired {
     let mut out = RecordsDesired::default();
     for record in &zone.records {
-        let Ok(name) = zone_name.absolute(&record.name) else { continue };
+        let Ok(name) = zone_name.absolute(&record.name) else {
+            continue;
+        };
         let published = published_values(zone, health, live, &name, &record.rtype);
         match choose(record, health) {
-            Choice::Values { values, reason, pool, preferred } => {
+            Choice::Values {
+                values,
+                reason,
+                pool,
+                preferred,
+            } => {
                 if !preferred {
-                    out.notes.push(Note::FailedOver { record: name.clone(), rtype: record.rtype.clone(), pool: pool.clone() });
+                    out.notes.push(Note::FailedOver {
+                        record: name.clone(),
+                        rtype: record.rtype.clone(),
+                        pool: pool.clone(),
+                    });
                 }
                 if let Ok(set) = RecordSet::new(&name, record.rtype.clone(), record.ttl, &values) {
                     out.records.push(Desired { set, reason });
@@ -70,7 +90,10 @@ pub fn desired_records(zone: &ZoneConfig, zone_name: &ZoneName, health: &HealthV
             }
             Choice::Keep { reason, all_down } => {
                 if all_down {
-                    out.notes.push(Note::AllPoolsDown { record: name.clone(), rtype: record.rtype.clone() });
+                    out.notes.push(Note::AllPoolsDown {
+                        record: name.clone(),
+                        rtype: record.rtype.clone(),
+                    });
                 }
                 // Keep the published values, at the configured TTL. Nothing published
                 // anywhere: nothing to keep, and nothing is created on a guess.
@@ -86,8 +109,16 @@ pub fn desired_records(zone: &ZoneConfig, zone_name: &ZoneName, health: &HealthV
 }
 
 enum Choice {
-    Values { values: Vec<String>, reason: String, pool: String, preferred: bool },
-    Keep { reason: String, all_down: bool },
+    Values {
+        values: Vec<String>,
+        reason: String,
+        pool: String,
+        preferred: bool,
+    },
+    Keep {
+        reason: String,
+        all_down: bool,
+    },
 }
 
 fn pool_state(health: &HealthView, check: Option<&String>) -> State {
@@ -95,19 +126,34 @@ fn pool_state(health: &HealthView, check: Option<&String>) -> State {
 }
 
 fn choose(record: &RecordConfig, health: &HealthView) -> Choice {
-    let mut pools: Vec<_> = record.pools.iter().map(|p| (p, pool_state(health, p.check.as_ref()))).collect();
+    let mut pools: Vec<_> = record
+        .pools
+        .iter()
+        .map(|p| (p, pool_state(health, p.check.as_ref())))
+        .collect();
     pools.sort_by_key(|(p, _)| p.priority);
     if let Some((p, _)) = pools.iter().find(|(_, s)| *s == State::Unknown) {
         return Choice::Keep {
-            reason: format!("health of pool {} ({}) is not decided yet: keeping the published values", p.name, check_label(p.check.as_ref())),
+            reason: format!(
+                "health of pool {} ({}) is not decided yet: keeping the published values",
+                p.name,
+                check_label(p.check.as_ref())
+            ),
             all_down: false,
         };
     }
-    let healthy: Vec<_> = pools.iter().filter(|(_, s)| *s == State::Healthy).map(|(p, _)| *p).collect();
+    let healthy: Vec<_> = pools
+        .iter()
+        .filter(|(_, s)| *s == State::Healthy)
+        .map(|(p, _)| *p)
+        .collect();
     if healthy.is_empty() {
         let names: Vec<_> = pools.iter().map(|(p, _)| p.name.as_str()).collect();
         return Choice::Keep {
-            reason: format!("every pool is unhealthy ({}): keeping the published values (fail-open)", names.join(", ")),
+            reason: format!(
+                "every pool is unhealthy ({}): keeping the published values (fail-open)",
+                names.join(", ")
+            ),
             all_down: true,
         };
     }
@@ -128,9 +174,18 @@ fn choose(record: &RecordConfig, health: &HealthView) -> Choice {
             let reason = if preferred {
                 format!("preferred pool {} (priority {best}) is healthy", names.join("+"))
             } else {
-                format!("failover to pool {} (priority {best}): {}", names.join("+"), down.join(", "))
+                format!(
+                    "failover to pool {} (priority {best}): {}",
+                    names.join("+"),
+                    down.join(", ")
+                )
             };
-            Choice::Values { values, reason, pool: names.join("+"), preferred }
+            Choice::Values {
+                values,
+                reason,
+                pool: names.join("+"),
+                preferred,
+            }
         }
         RecordPolicy::AllHealthy | RecordPolicy::Weighted => {
             let names: Vec<_> = healthy.iter().map(|p| p.name.as_str()).collect();
@@ -144,9 +199,18 @@ fn choose(record: &RecordConfig, health: &HealthView) -> Choice {
             let reason = if preferred {
                 format!("{what}: every pool is healthy ({})", names.join(", "))
             } else {
-                format!("{what}: healthy pools {}; left out: {}", names.join(", "), down.join(", "))
+                format!(
+                    "{what}: healthy pools {}; left out: {}",
+                    names.join(", "),
+                    down.join(", ")
+                )
             };
-            Choice::Values { values, reason, pool: names.join("+"), preferred }
+            Choice::Values {
+                values,
+                reason,
+                pool: names.join("+"),
+                preferred,
+            }
         }
     }
 }
@@ -155,10 +219,25 @@ fn check_label(check: Option<&String>) -> String {
     check.map_or_else(|| "no check".to_string(), |c| check_target(c))
 }
 
-fn published_values(zone: &ZoneConfig, health: &HealthView, live: &BTreeMap<String, Vec<RecordSet>>, name: &str, rtype: &RecordType) -> Option<Vec<String>> {
-    let held_by = |p: &String| live.get(p).and_then(|sets| sets.iter().find(|s| s.name == name && &s.rtype == rtype));
-    let healthy_first = zone.providers.iter().filter(|p| state_of(health, &provider_target(p)) == State::Healthy);
-    healthy_first.chain(zone.providers.iter()).find_map(held_by).map(|s| s.values.clone())
+fn published_values(
+    zone: &ZoneConfig,
+    health: &HealthView,
+    live: &BTreeMap<String, Vec<RecordSet>>,
+    name: &str,
+    rtype: &RecordType,
+) -> Option<Vec<String>> {
+    let held_by = |p: &String| {
+        live.get(p)
+            .and_then(|sets| sets.iter().find(|s| s.name == name && &s.rtype == rtype))
+    };
+    let healthy_first = zone
+        .providers
+        .iter()
+        .filter(|p| state_of(health, &provider_target(p)) == State::Healthy);
+    healthy_first
+        .chain(zone.providers.iter())
+        .find_map(held_by)
+        .map(|s| s.values.clone())
 }
 
 /// The NS side of a zone: who is delegated to and the NS sets that say so.
@@ -190,12 +269,24 @@ pub fn desired_ns(
     live_delegation: Option<&RecordSet>,
     in_sync: &BTreeSet<String>,
 ) -> NsDesired {
-    let Some(delegation) = &zone.delegation else { return NsDesired::default() };
+    let Some(delegation) = &zone.delegation else {
+        return NsDesired::default();
+    };
     let mut out = NsDesired::default();
     let ns_of = |p: &str| -> Vec<String> {
-        providers.get(p).map(|c| c.nameservers().iter().filter_map(|n| dnsteer_providers::record::normalize_name(n).ok()).collect()).unwrap_or_default()
+        providers
+            .get(p)
+            .map(|c| {
+                c.nameservers()
+                    .iter()
+                    .filter_map(|n| dnsteer_providers::record::normalize_name(n).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
     };
-    let live_values: BTreeSet<String> = live_delegation.map(|s| s.values.iter().cloned().collect()).unwrap_or_default();
+    let live_values: BTreeSet<String> = live_delegation
+        .map(|s| s.values.iter().cloned().collect())
+        .unwrap_or_default();
     let delegated_now = |p: &str| ns_of(p).iter().any(|n| live_values.contains(n));
     let state = |p: &str| state_of(health, &provider_target(p));
 
@@ -204,12 +295,18 @@ pub fn desired_ns(
         let keep = match state(p) {
             State::Healthy if delegated_now(p) || in_sync.contains(p.as_str()) => true,
             State::Healthy => {
-                out.notes.push(Note::ProviderOut { provider: p.clone(), reason: "healthy but not yet in sync: repairing drift before it rejoins".into() });
+                out.notes.push(Note::ProviderOut {
+                    provider: p.clone(),
+                    reason: "healthy but not yet in sync: repairing drift before it rejoins".into(),
+                });
                 false
             }
             State::Unknown => delegated_now(p),
             State::Unhealthy => {
-                out.notes.push(Note::ProviderOut { provider: p.clone(), reason: format!("{} is unhealthy", provider_target(p)) });
+                out.notes.push(Note::ProviderOut {
+                    provider: p.clone(),
+                    reason: format!("{} is unhealthy", provider_target(p)),
+                });
                 false
             }
         };
@@ -238,7 +335,10 @@ pub fn desired_ns(
     }
     if chosen.len() < delegation.min_providers {
         out.notes.push(Note::DelegationHeld {
-            reason: format!("fewer than min_providers ({}) could be delegated to: the delegation is kept as it is", delegation.min_providers),
+            reason: format!(
+                "fewer than min_providers ({}) could be delegated to: the delegation is kept as it is",
+                delegation.min_providers
+            ),
         });
         return held(out, zone, zone_name, &live_values, &ns_of, live_delegation);
     }
@@ -271,15 +371,40 @@ fn held(
     live_delegation: Option<&RecordSet>,
 ) -> NsDesired {
     let Some(live) = live_delegation else { return out };
-    let delegated = zone.providers.iter().filter(|p| ns_of(p).iter().any(|n| live_values.contains(n))).cloned().collect();
-    finish(out, zone_name, live.ttl, delegated, live_values.clone(), "delegation held: see notes".into())
+    let delegated = zone
+        .providers
+        .iter()
+        .filter(|p| ns_of(p).iter().any(|n| live_values.contains(n)))
+        .cloned()
+        .collect();
+    finish(
+        out,
+        zone_name,
+        live.ttl,
+        delegated,
+        live_values.clone(),
+        "delegation held: see notes".into(),
+    )
 }
 
-fn finish(mut out: NsDesired, zone_name: &ZoneName, ttl: u32, delegated: Vec<String>, values: BTreeSet<String>, reason: String) -> NsDesired {
+fn finish(
+    mut out: NsDesired,
+    zone_name: &ZoneName,
+    ttl: u32,
+    delegated: Vec<String>,
+    values: BTreeSet<String>,
+    reason: String,
+) -> NsDesired {
     if let Ok(set) = RecordSet::new(zone_name.as_str(), RecordType::Ns, ttl, &values) {
         if !set.values.is_empty() {
-            out.delegation = Some(Desired { set: set.clone(), reason: reason.clone() });
-            out.apex = Some(Desired { set, reason: format!("apex NS follows the delegation: {reason}") });
+            out.delegation = Some(Desired {
+                set: set.clone(),
+                reason: reason.clone(),
+            });
+            out.apex = Some(Desired {
+                set,
+                reason: format!("apex NS follows the delegation: {reason}"),
+            });
         }
     }
     out.delegated = delegated;
@@ -288,7 +413,11 @@ fn finish(mut out: NsDesired, zone_name: &ZoneName, ttl: u32, delegated: Vec<Str
 
 /// The providers of a zone that take record writes: the healthy ones.
 pub fn writable_providers(zone: &ZoneConfig, health: &HealthView) -> Vec<String> {
-    zone.providers.iter().filter(|p| state_of(health, &provider_target(p)) == State::Healthy).cloned().collect()
+    zone.providers
+        .iter()
+        .filter(|p| state_of(health, &provider_target(p)) == State::Healthy)
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]

@@ -64,7 +64,10 @@ fn preferred_pool_answers_while_healthy() {
     let h = health(&[("check:web-us", Healthy), ("check:web-eu", Healthy)]);
     let d = desired_records(&zone(1), &name(), &h, &BTreeMap::new());
     assert_eq!(find(&d, "www.example.test.").unwrap().set.values, vec!["192.0.2.10"]);
-    assert_eq!(find(&d, "api.example.test.").unwrap().set.values, vec!["192.0.2.20", "198.51.100.20"]);
+    assert_eq!(
+        find(&d, "api.example.test.").unwrap().set.values,
+        vec!["192.0.2.20", "198.51.100.20"]
+    );
     assert!(d.notes.is_empty());
 }
 
@@ -77,12 +80,19 @@ fn an_unhealthy_preferred_pool_fails_over_to_the_next_priority() {
     assert!(www.reason.contains("failover to pool eu-west"), "{}", www.reason);
     assert!(www.reason.contains("check:web-us unhealthy"), "{}", www.reason);
     assert_eq!(find(&d, "api.example.test.").unwrap().set.values, vec!["198.51.100.20"]);
-    assert!(d.notes.iter().any(|n| matches!(n, Note::FailedOver { pool, .. } if pool == "eu-west")));
+    assert!(d
+        .notes
+        .iter()
+        .any(|n| matches!(n, Note::FailedOver { pool, .. } if pool == "eu-west")));
 }
 
 #[test]
 fn all_pools_down_keeps_the_published_values() {
-    let h = health(&[("check:web-us", Unhealthy), ("check:web-eu", Unhealthy), ("provider:pdns-a", Healthy)]);
+    let h = health(&[
+        ("check:web-us", Unhealthy),
+        ("check:web-eu", Unhealthy),
+        ("provider:pdns-a", Healthy),
+    ]);
     let live = BTreeMap::from([("pdns-a".to_string(), vec![a("www.example.test.", &["192.0.2.10"])])]);
     let d = desired_records(&zone(1), &name(), &h, &live);
     let www = find(&d, "www.example.test.").unwrap();
@@ -108,7 +118,14 @@ fn both_delegated() -> RecordSet {
 #[test]
 fn healthy_providers_stay_delegated() {
     let h = health(&[("provider:pdns-a", Healthy), ("provider:pdns-b", Healthy)]);
-    let d = desired_ns(&zone(1), &name(), &providers(), &h, Some(&both_delegated()), &BTreeSet::new());
+    let d = desired_ns(
+        &zone(1),
+        &name(),
+        &providers(),
+        &h,
+        Some(&both_delegated()),
+        &BTreeSet::new(),
+    );
     assert_eq!(d.delegated, vec!["pdns-a", "pdns-b"]);
     assert_eq!(d.delegation.unwrap().set, both_delegated());
     assert_eq!(d.apex.unwrap().set, both_delegated());
@@ -117,7 +134,14 @@ fn healthy_providers_stay_delegated() {
 #[test]
 fn an_unhealthy_provider_leaves_the_delegation() {
     let h = health(&[("provider:pdns-a", Healthy), ("provider:pdns-b", Unhealthy)]);
-    let d = desired_ns(&zone(1), &name(), &providers(), &h, Some(&both_delegated()), &BTreeSet::new());
+    let d = desired_ns(
+        &zone(1),
+        &name(),
+        &providers(),
+        &h,
+        Some(&both_delegated()),
+        &BTreeSet::new(),
+    );
     assert_eq!(d.delegated, vec!["pdns-a"]);
     let del = d.delegation.unwrap();
     assert_eq!(del.set, ns(&["ns1.a.test.", "ns2.a.test."]));
@@ -127,7 +151,14 @@ fn an_unhealthy_provider_leaves_the_delegation() {
 #[test]
 fn never_under_min_providers() {
     let h = health(&[("provider:pdns-a", Healthy), ("provider:pdns-b", Unhealthy)]);
-    let d = desired_ns(&zone(2), &name(), &providers(), &h, Some(&both_delegated()), &BTreeSet::new());
+    let d = desired_ns(
+        &zone(2),
+        &name(),
+        &providers(),
+        &h,
+        Some(&both_delegated()),
+        &BTreeSet::new(),
+    );
     assert_eq!(d.delegated, vec!["pdns-a", "pdns-b"]);
     assert_eq!(d.delegation.unwrap().set, both_delegated());
 }
@@ -138,7 +169,10 @@ fn a_returning_provider_rejoins_only_once_in_sync() {
     let h = health(&[("provider:pdns-a", Healthy), ("provider:pdns-b", Healthy)]);
     let d = desired_ns(&zone(1), &name(), &providers(), &h, Some(&only_a), &BTreeSet::new());
     assert_eq!(d.delegated, vec!["pdns-a"]);
-    assert!(d.notes.iter().any(|n| matches!(n, Note::ProviderOut { provider, .. } if provider == "pdns-b")));
+    assert!(d
+        .notes
+        .iter()
+        .any(|n| matches!(n, Note::ProviderOut { provider, .. } if provider == "pdns-b")));
     let synced = BTreeSet::from(["pdns-b".to_string()]);
     let d = desired_ns(&zone(1), &name(), &providers(), &h, Some(&only_a), &synced);
     assert_eq!(d.delegated, vec!["pdns-a", "pdns-b"]);
@@ -148,10 +182,21 @@ fn a_returning_provider_rejoins_only_once_in_sync() {
 fn no_healthy_provider_keeps_the_live_delegation() {
     for states in [[Unhealthy, Unhealthy], [Unknown, Unknown], [Unknown, Unhealthy]] {
         let h = health(&[("provider:pdns-a", states[0]), ("provider:pdns-b", states[1])]);
-        let d = desired_ns(&zone(1), &name(), &providers(), &h, Some(&both_delegated()), &BTreeSet::new());
+        let d = desired_ns(
+            &zone(1),
+            &name(),
+            &providers(),
+            &h,
+            Some(&both_delegated()),
+            &BTreeSet::new(),
+        );
         assert_eq!(d.delegation.unwrap().set, both_delegated(), "{states:?}");
         let undecided = states.iter().all(|s| *s == Unknown);
-        assert_eq!(d.notes.iter().any(|n| matches!(n, Note::DelegationHeld { .. })), !undecided, "{states:?}");
+        assert_eq!(
+            d.notes.iter().any(|n| matches!(n, Note::DelegationHeld { .. })),
+            !undecided,
+            "{states:?}"
+        );
     }
 }
 

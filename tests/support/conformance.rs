@@ -17,7 +17,10 @@ fn find<'a>(sets: &'a [RecordSet], name: &str, rtype: &RecordType) -> Option<&'a
 /// Applies `changes`, then reads the zone back and asserts every created/updated set is
 /// exactly there and every deleted set gone.
 async fn apply_and_verify(p: &dyn Provider, zone: &ZoneName, changes: &[Change]) -> Vec<RecordSet> {
-    let applied = p.apply(zone, changes).await.unwrap_or_else(|e| panic!("apply failed: {e}"));
+    let applied = p
+        .apply(zone, changes)
+        .await
+        .unwrap_or_else(|e| panic!("apply failed: {e}"));
     assert_eq!(applied.changes, changes.len());
     let live = p.records(zone).await.unwrap();
     for change in changes {
@@ -46,7 +49,11 @@ pub async fn apply_then_read_gives_desired(p: &dyn Provider, zone: &ZoneName) {
     apply_and_verify(
         p,
         zone,
-        &[Change::Create { after: a1.clone() }, Change::Create { after: aaaa.clone() }, Change::Create { after: cname.clone() }],
+        &[
+            Change::Create { after: a1.clone() },
+            Change::Create { after: aaaa.clone() },
+            Change::Create { after: cname.clone() },
+        ],
     )
     .await;
 
@@ -56,13 +63,24 @@ pub async fn apply_then_read_gives_desired(p: &dyn Provider, zone: &ZoneName) {
         p,
         zone,
         &[
-            Change::Update { before: a1, after: a2.clone() },
-            Change::Update { before: cname, after: cname2.clone() },
+            Change::Update {
+                before: a1,
+                after: a2.clone(),
+            },
+            Change::Update {
+                before: cname,
+                after: cname2.clone(),
+            },
             Change::Delete { before: aaaa },
         ],
     )
     .await;
-    apply_and_verify(p, zone, &[Change::Delete { before: a2 }, Change::Delete { before: cname2 }]).await;
+    apply_and_verify(
+        p,
+        zone,
+        &[Change::Delete { before: a2 }, Change::Delete { before: cname2 }],
+    )
+    .await;
 }
 
 /// Applying the same create twice either succeeds again or is refused as a conflict,
@@ -78,7 +96,11 @@ pub async fn apply_twice_is_harmless(p: &dyn Provider, zone: &ZoneName) {
         Err(e) => panic!("a repeated apply must be harmless, got: {e}"),
     }
     let after = p.records(zone).await.unwrap();
-    assert_eq!(without_soa(before), without_soa(after), "a repeated apply changed the zone");
+    assert_eq!(
+        without_soa(before),
+        without_soa(after),
+        "a repeated apply changed the zone"
+    );
     p.apply(zone, &[Change::Delete { before: desired }]).await.unwrap();
 }
 
@@ -89,29 +111,63 @@ pub async fn unnamed_records_untouched(p: &dyn Provider, zone: &ZoneName) {
     let before = p.records(zone).await.unwrap();
     let neighbour_a = set(&mail, RecordType::A, 60, &["192.0.2.30"]);
     let neighbour_txt = set(&mail, RecordType::Txt, 60, &["\"keep me\""]);
-    p.apply(zone, &[Change::Create { after: neighbour_a.clone() }, Change::Create { after: neighbour_txt.clone() }])
-        .await
-        .unwrap();
+    p.apply(
+        zone,
+        &[
+            Change::Create {
+                after: neighbour_a.clone(),
+            },
+            Change::Create {
+                after: neighbour_txt.clone(),
+            },
+        ],
+    )
+    .await
+    .unwrap();
     let with_neighbours = p.records(zone).await.unwrap();
 
     // Change only the A set at `mail`: its TXT sibling and everything else must stay.
     let moved = set(&mail, RecordType::A, 60, &["192.0.2.31"]);
-    p.apply(zone, &[Change::Update { before: neighbour_a, after: moved.clone() }]).await.unwrap();
+    p.apply(
+        zone,
+        &[Change::Update {
+            before: neighbour_a,
+            after: moved.clone(),
+        }],
+    )
+    .await
+    .unwrap();
     let after = p.records(zone).await.unwrap();
     let untouched = |sets: &[RecordSet]| -> Vec<RecordSet> {
-        sets.iter().filter(|s| !(s.name == mail && s.rtype == RecordType::A) && s.rtype != RecordType::Soa).cloned().collect()
+        sets.iter()
+            .filter(|s| !(s.name == mail && s.rtype == RecordType::A) && s.rtype != RecordType::Soa)
+            .cloned()
+            .collect()
     };
     assert_eq!(untouched(&with_neighbours), untouched(&after));
     assert!(find(&after, &mail, &RecordType::Txt).is_some(), "TXT sibling lost");
 
-    p.apply(zone, &[Change::Delete { before: moved }, Change::Delete { before: neighbour_txt }]).await.unwrap();
+    p.apply(
+        zone,
+        &[
+            Change::Delete { before: moved },
+            Change::Delete { before: neighbour_txt },
+        ],
+    )
+    .await
+    .unwrap();
     assert_eq!(without_soa(before), without_soa(p.records(zone).await.unwrap()));
 }
 
 /// A batch with one change the server refuses leaves the zone exactly as it was: the
 /// good change beside it is not applied either.
 pub async fn refused_batch_leaves_zone_unchanged(p: &dyn Provider, zone: &ZoneName, refused: Change) {
-    let good = set(&zone.absolute("batch-good").unwrap(), RecordType::A, 60, &["192.0.2.40"]);
+    let good = set(
+        &zone.absolute("batch-good").unwrap(),
+        RecordType::A,
+        60,
+        &["192.0.2.40"],
+    );
     let before = p.records(zone).await.unwrap();
     let result = p.apply(zone, &[Change::Create { after: good.clone() }, refused]).await;
     let error = result.expect_err("the server should refuse this batch");
@@ -126,24 +182,59 @@ pub async fn refused_batch_leaves_zone_unchanged(p: &dyn Provider, zone: &ZoneNa
 
 /// Wrong credentials give an auth error that names the provider, on read and on write.
 pub async fn wrong_key_is_auth_error(wrong: &dyn Provider, zone: &ZoneName) {
-    let read = wrong.records(zone).await.expect_err("reading with a wrong key must fail");
-    assert!(matches!(read, ProviderError::Auth { .. }), "read with a wrong key: {read:?}");
-    assert!(read.to_string().contains(wrong.name()), "{read} does not name the provider");
-    let create = Change::Create { after: set(&zone.absolute("nope").unwrap(), RecordType::A, 60, &["192.0.2.50"]) };
-    let write = wrong.apply(zone, &[create]).await.expect_err("writing with a wrong key must fail");
-    assert!(matches!(write, ProviderError::Auth { .. }), "write with a wrong key: {write:?}");
+    let read = wrong
+        .records(zone)
+        .await
+        .expect_err("reading with a wrong key must fail");
+    assert!(
+        matches!(read, ProviderError::Auth { .. }),
+        "read with a wrong key: {read:?}"
+    );
+    assert!(
+        read.to_string().contains(wrong.name()),
+        "{read} does not name the provider"
+    );
+    let create = Change::Create {
+        after: set(&zone.absolute("nope").unwrap(), RecordType::A, 60, &["192.0.2.50"]),
+    };
+    let write = wrong
+        .apply(zone, &[create])
+        .await
+        .expect_err("writing with a wrong key must fail");
+    assert!(
+        matches!(write, ProviderError::Auth { .. }),
+        "write with a wrong key: {write:?}"
+    );
 }
 
 /// With the server stopped, reads and writes fail as transient errors within the
 /// provider's timeout (plus its retries), not after hanging.
 pub async fn stopped_server_is_transient(p: &dyn Provider, zone: &ZoneName, limit: Duration) {
     let started = Instant::now();
-    let read = p.records(zone).await.expect_err("reading from a stopped server must fail");
-    assert!(matches!(read, ProviderError::Transient { .. }), "read from a stopped server: {read:?}");
-    let create = Change::Create { after: set(&zone.absolute("down").unwrap(), RecordType::A, 60, &["192.0.2.60"]) };
-    let write = p.apply(zone, &[create]).await.expect_err("writing to a stopped server must fail");
-    assert!(matches!(write, ProviderError::Transient { .. }), "write to a stopped server: {write:?}");
-    assert!(started.elapsed() < limit, "failing took {:?}, more than {limit:?}", started.elapsed());
+    let read = p
+        .records(zone)
+        .await
+        .expect_err("reading from a stopped server must fail");
+    assert!(
+        matches!(read, ProviderError::Transient { .. }),
+        "read from a stopped server: {read:?}"
+    );
+    let create = Change::Create {
+        after: set(&zone.absolute("down").unwrap(), RecordType::A, 60, &["192.0.2.60"]),
+    };
+    let write = p
+        .apply(zone, &[create])
+        .await
+        .expect_err("writing to a stopped server must fail");
+    assert!(
+        matches!(write, ProviderError::Transient { .. }),
+        "write to a stopped server: {write:?}"
+    );
+    assert!(
+        started.elapsed() < limit,
+        "failing took {:?}, more than {limit:?}",
+        started.elapsed()
+    );
 }
 
 fn without_soa(sets: Vec<RecordSet>) -> Vec<RecordSet> {

@@ -26,10 +26,18 @@ impl Daemon {
             .stderr(out)
             .spawn()
             .expect("start dnsteer run");
-        let daemon = Self { url: format!("http://{listen}"), log, child: Some(child) };
+        let daemon = Self {
+            url: format!("http://{listen}"),
+            log,
+            child: Some(child),
+        };
         let started = Instant::now();
         while !crate::support::tcp_accepts(listen.parse().unwrap()) {
-            assert!(started.elapsed() < Duration::from_secs(20), "daemon did not listen:\n{}", daemon.log_text());
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "daemon did not listen:\n{}",
+                daemon.log_text()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         daemon
@@ -40,7 +48,11 @@ impl Daemon {
     }
 
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let resp = client().get(format!("{}{path}", self.url)).send().await.expect("daemon reachable");
+        let resp = client()
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("daemon reachable");
         (resp.status().as_u16(), resp.text().await.unwrap())
     }
 
@@ -73,14 +85,21 @@ impl Daemon {
     /// SIGTERM, then the exit status (within 20 s).
     pub fn terminate(&mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
-        let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
         assert!(status.success());
         let started = Instant::now();
         loop {
             if let Some(status) = child.try_wait().unwrap() {
                 return status;
             }
-            assert!(started.elapsed() < Duration::from_secs(20), "daemon did not stop on SIGTERM");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "daemon did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -102,7 +121,10 @@ impl Drop for Daemon {
 
 fn client() -> reqwest::Client {
     dnsteer_providers::http::install_crypto_provider();
-    reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap()
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
 }
 
 /// Polls `check` every 25 ms until it returns `Some`, or panics after `limit`.

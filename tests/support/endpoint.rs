@@ -50,12 +50,21 @@ impl Endpoint {
                     } else {
                         ("503 Service Unavailable", "down")
                     };
-                    let reply = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                    let reply = format!(
+                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
                     let _ = sock.write_all(reply.as_bytes()).await;
                 });
             }
         });
-        Self { addr, up, hits, fail_one_in, task }
+        Self {
+            addr,
+            up,
+            hits,
+            fail_one_in,
+            task,
+        }
     }
 
     pub fn url(&self) -> String {

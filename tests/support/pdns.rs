@@ -50,12 +50,15 @@ impl PowerDns {
         let dns_port = free_port();
         let api_port = free_port();
         let path = dir.path().to_str().unwrap();
-        let config = fill(CONFIG, &[
-            ("DIR", path),
-            ("DNS_PORT", &dns_port.to_string()),
-            ("API_PORT", &api_port.to_string()),
-            ("KEY", API_KEY),
-        ]);
+        let config = fill(
+            CONFIG,
+            &[
+                ("DIR", path),
+                ("DNS_PORT", &dns_port.to_string()),
+                ("API_PORT", &api_port.to_string()),
+                ("KEY", API_KEY),
+            ],
+        );
         std::fs::write(dir.path().join("pdns.conf"), config).unwrap();
         let schema = std::fs::read_to_string("/usr/share/doc/pdns-backend-sqlite3/schema.sqlite3.sql")
             .expect("pdns-backend-sqlite3 schema (install pdns-backend-sqlite3)");
@@ -94,7 +97,13 @@ impl PowerDns {
             .output()
             .expect("curl");
         let code = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(code, "201", "creating {zone} at PowerDNS: {}\n{}", String::from_utf8_lossy(&out.stderr), self.process.log());
+        assert_eq!(
+            code,
+            "201",
+            "creating {zone} at PowerDNS: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.process.log()
+        );
     }
 
     pub fn stop(&mut self) {

@@ -33,7 +33,9 @@ impl Receiver {
         let sink = got.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((mut sock, _)) = listener.accept().await else { return };
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
                 let sink = sink.clone();
                 tokio::spawn(async move {
                     let mut data = Vec::new();
@@ -47,7 +49,10 @@ impl Receiver {
                             let head = String::from_utf8_lossy(&data[..i]).to_lowercase();
                             let length = head
                                 .lines()
-                                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                                .find_map(|l| {
+                                    l.strip_prefix("content-length:")
+                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                                })
                                 .unwrap_or(0);
                             break (i + 4, length);
                         }
@@ -65,8 +70,13 @@ impl Receiver {
                         .filter_map(|l| l.split_once(':'))
                         .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_string()))
                         .collect();
-                    sink.lock().unwrap().push(Received { headers, body: data[head_end..head_end + length].to_vec() });
-                    let _ = sock.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").await;
+                    sink.lock().unwrap().push(Received {
+                        headers,
+                        body: data[head_end..head_end + length].to_vec(),
+                    });
+                    let _ = sock
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                        .await;
                 });
             }
         });
@@ -83,7 +93,10 @@ impl Receiver {
 
     /// Events received so far, by their `event` field.
     pub fn events(&self) -> Vec<String> {
-        self.received().iter().filter_map(|r| r.json()["event"].as_str().map(str::to_string)).collect()
+        self.received()
+            .iter()
+            .filter_map(|r| r.json()["event"].as_str().map(str::to_string))
+            .collect()
     }
 }
 

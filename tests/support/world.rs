@@ -47,8 +47,17 @@ impl World {
             );
         }
         let parent = Bind::start("test.");
-        parent.nsupdate(&format!("update add example.test. 300 NS {NS_A}\nupdate add example.test. 300 NS {NS_B}"));
-        Self { pdns_a, pdns_b, parent, us, eu, dir: tempfile::tempdir().unwrap() }
+        parent.nsupdate(&format!(
+            "update add example.test. 300 NS {NS_A}\nupdate add example.test. 300 NS {NS_B}"
+        ));
+        Self {
+            pdns_a,
+            pdns_b,
+            parent,
+            us,
+            eu,
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     /// A configuration with the given `agent:` and `defaults:` blocks (YAML flow
@@ -112,7 +121,10 @@ checks:
 
     /// The environment every dnsteer process of this world gets (its secrets).
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![("PDNS_KEY", API_KEY.to_string()), ("TSIG_SECRET", self.parent.secret_b64.clone())]
+        vec![
+            ("PDNS_KEY", API_KEY.to_string()),
+            ("TSIG_SECRET", self.parent.secret_b64.clone()),
+        ]
     }
 
     pub async fn dnsteer(&self, config: &PathBuf, args: &[&str]) -> Output {
@@ -138,7 +150,15 @@ checks:
     /// The NS set the parent refers resolvers to (a referral: the authority section).
     pub fn delegation(&self) -> Vec<String> {
         let out = Command::new("dig")
-            .args(["+noall", "+authority", "+norecurse", "+time=2", "+tries=1", "-p", &self.parent.addr.port().to_string()])
+            .args([
+                "+noall",
+                "+authority",
+                "+norecurse",
+                "+time=2",
+                "+tries=1",
+                "-p",
+                &self.parent.addr.port().to_string(),
+            ])
             .arg(format!("@{}", self.parent.addr.ip()))
             .args(["example.test.", "NS"])
             .output()

@@ -66,7 +66,10 @@ pub enum Verdict {
     Ok,
     /// Try again (after at least `after`, if given); `error` is returned if no
     /// attempts are left.
-    Retry { after: Option<Duration>, error: ProviderError },
+    Retry {
+        after: Option<Duration>,
+        error: ProviderError,
+    },
     Fail(ProviderError),
 }
 
@@ -130,7 +133,13 @@ impl HttpClient {
                 provider: provider.to_string(),
                 message: format!("cannot build HTTP client: {e}"),
             })?;
-        Ok(Self { provider: provider.to_string(), client, limiter, config, blocked_until: Arc::default() })
+        Ok(Self {
+            provider: provider.to_string(),
+            client,
+            limiter,
+            config,
+            blocked_until: Arc::default(),
+        })
     }
 
     /// A client with its own token bucket, sized from `config`.
@@ -150,7 +159,12 @@ impl HttpClient {
 
     /// Sends the request `build` makes (once per attempt), reads the whole body, and lets
     /// `classify` judge it. Retries as the verdicts and `idempotency` allow.
-    pub async fn send<B, C>(&self, idempotency: Idempotency, build: B, classify: C) -> Result<HttpResponse, ProviderError>
+    pub async fn send<B, C>(
+        &self,
+        idempotency: Idempotency,
+        build: B,
+        classify: C,
+    ) -> Result<HttpResponse, ProviderError>
     where
         B: Fn(&reqwest::Client) -> RequestBuilder,
         C: Fn(&HttpResponse) -> Verdict,
@@ -173,7 +187,11 @@ impl HttpClient {
                     match resp.bytes().await {
                         Err(e) => (self.transport_error(&e), None, idempotency == Idempotency::Idempotent),
                         Ok(body) => {
-                            let response = HttpResponse { status, headers, body: body.to_vec() };
+                            let response = HttpResponse {
+                                status,
+                                headers,
+                                body: body.to_vec(),
+                            };
                             match classify(&response) {
                                 Verdict::Ok => return Ok(response),
                                 Verdict::Fail(error) => return Err(error),
@@ -214,7 +232,11 @@ impl HttpClient {
         let exp = self.config.base_backoff.saturating_mul(1u32 << (attempt - 1).min(16));
         let cap = exp.min(self.config.max_backoff);
         let millis = cap.as_millis() as u64;
-        Duration::from_millis(if millis == 0 { 0 } else { rand::rng().random_range(0..=millis) })
+        Duration::from_millis(if millis == 0 {
+            0
+        } else {
+            rand::rng().random_range(0..=millis)
+        })
     }
 
     fn block_for(&self, after: Duration) {
@@ -242,7 +264,10 @@ impl HttpClient {
         } else {
             "connection failed"
         };
-        ProviderError::Transient { provider: self.provider.clone(), message: format!("{what}: {}", error_chain(e)) }
+        ProviderError::Transient {
+            provider: self.provider.clone(),
+            message: format!("{what}: {}", error_chain(e)),
+        }
     }
 }
 
@@ -256,16 +281,28 @@ pub fn classify_status(provider: &str, response: &HttpResponse) -> Verdict {
         Verdict::Ok
     } else if status == StatusCode::TOO_MANY_REQUESTS {
         let retry_after = retry_after(&response.headers);
-        Verdict::Retry { after: retry_after, error: ProviderError::RateLimited { provider, retry_after } }
+        Verdict::Retry {
+            after: retry_after,
+            error: ProviderError::RateLimited { provider, retry_after },
+        }
     } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        Verdict::Fail(ProviderError::Auth { provider, message: message() })
+        Verdict::Fail(ProviderError::Auth {
+            provider,
+            message: message(),
+        })
     } else if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
         Verdict::Retry {
             after: retry_after(&response.headers),
-            error: ProviderError::Transient { provider, message: message() },
+            error: ProviderError::Transient {
+                provider,
+                message: message(),
+            },
         }
     } else {
-        Verdict::Fail(ProviderError::Rejected { provider, message: message() })
+        Verdict::Fail(ProviderError::Rejected {
+            provider,
+            message: message(),
+        })
     }
 }
 

@@ -44,7 +44,13 @@ impl std::fmt::Debug for PowerDnsProvider {
 }
 
 impl PowerDnsProvider {
-    pub fn new(name: &str, base_url: &str, server_id: &str, api_key: &str, http: HttpConfig) -> Result<Self, ProviderError> {
+    pub fn new(
+        name: &str,
+        base_url: &str,
+        server_id: &str,
+        api_key: &str,
+        http: HttpConfig,
+    ) -> Result<Self, ProviderError> {
         Ok(Self {
             name: name.to_string(),
             base_url: base_url.trim_end_matches('/').to_string(),
@@ -73,10 +79,21 @@ impl PowerDnsProvider {
     }
 
     fn zone_url(&self, zone: &ZoneName) -> String {
-        format!("{}/api/v1/servers/{}/zones/{}", self.base_url, self.server_id, zone.as_str())
+        format!(
+            "{}/api/v1/servers/{}/zones/{}",
+            self.base_url,
+            self.server_id,
+            zone.as_str()
+        )
     }
 
-    async fn request(&self, method: Method, url: &str, body: Option<Vec<u8>>, zone: &ZoneName) -> Result<HttpResponse, ProviderError> {
+    async fn request(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+        zone: &ZoneName,
+    ) -> Result<HttpResponse, ProviderError> {
         self.http
             .send(
                 // GET reads, and a PATCH of REPLACE/DELETE rrsets sets absolute state:
@@ -117,7 +134,12 @@ impl PowerDnsProvider {
     fn to_record_sets(&self, zone: Zone) -> Result<Vec<RecordSet>, ProviderError> {
         let mut sets = Vec::with_capacity(zone.rrsets.len());
         for rrset in zone.rrsets {
-            let values: Vec<&str> = rrset.records.iter().filter(|r| !r.disabled).map(|r| r.content.as_str()).collect();
+            let values: Vec<&str> = rrset
+                .records
+                .iter()
+                .filter(|r| !r.disabled)
+                .map(|r| r.content.as_str())
+                .collect();
             if values.is_empty() {
                 continue; // only disabled records (or a comment-only rrset): nothing is served
             }
@@ -134,7 +156,11 @@ impl PowerDnsProvider {
 
     /// Refuses the batch if any set it changes is no longer what the plan read; drops
     /// the changes whose result is already live (so a repeated apply is harmless).
-    fn still_applicable<'c>(&self, live: &[RecordSet], changes: &'c [Change]) -> Result<Vec<&'c Change>, ProviderError> {
+    fn still_applicable<'c>(
+        &self,
+        live: &[RecordSet],
+        changes: &'c [Change],
+    ) -> Result<Vec<&'c Change>, ProviderError> {
         let mut pending = Vec::with_capacity(changes.len());
         for change in changes {
             let subject = change.subject();
@@ -153,7 +179,9 @@ impl PowerDnsProvider {
                         "{} {} changed concurrently: expected {}, found {}",
                         subject.name,
                         subject.rtype,
-                        change.before().map_or("no record set".to_string(), |s| format!("[{}]", s.values.join(", "))),
+                        change
+                            .before()
+                            .map_or("no record set".to_string(), |s| format!("[{}]", s.values.join(", "))),
                         current.map_or("no record set".to_string(), |s| format!("[{}]", s.values.join(", "))),
                     ),
                 });
@@ -197,16 +225,30 @@ impl Provider for PowerDnsProvider {
                     rtype: after.rtype.as_str(),
                     ttl: Some(after.ttl),
                     changetype: "REPLACE",
-                    records: after.values.iter().map(|v| Record { content: v.clone(), disabled: false }).collect(),
+                    records: after
+                        .values
+                        .iter()
+                        .map(|v| Record {
+                            content: v.clone(),
+                            disabled: false,
+                        })
+                        .collect(),
                 },
                 None => {
                     let before = change.subject();
-                    PatchRrSet { name: &before.name, rtype: before.rtype.as_str(), ttl: None, changetype: "DELETE", records: vec![] }
+                    PatchRrSet {
+                        name: &before.name,
+                        rtype: before.rtype.as_str(),
+                        ttl: None,
+                        changetype: "DELETE",
+                        records: vec![],
+                    }
                 }
             })
             .collect();
         let body = serde_json::to_vec(&Patch { rrsets }).expect("a patch serialises");
-        self.request(Method::PATCH, &self.zone_url(zone), Some(body), zone).await?;
+        self.request(Method::PATCH, &self.zone_url(zone), Some(body), zone)
+            .await?;
         Ok(Applied { changes: changes.len() })
     }
 }
