@@ -70,8 +70,8 @@ proptest! {
         let (zone, providers) = zone(n, min_providers);
         let zone_name = ZoneName::new("example.test.").unwrap();
         let mut health: HealthView = BTreeMap::new();
-        for i in 0..n {
-            health.insert(format!("provider:p{i}"), provider_states[i]);
+        for (i, s) in provider_states.iter().take(n).enumerate() {
+            health.insert(format!("provider:p{i}"), *s);
         }
         for (i, s) in check_states.iter().enumerate() {
             health.insert(format!("check:c{i}"), *s);
