@@ -104,7 +104,9 @@ impl DnsProber {
             // refuses either way.
             return Err(self.io_failure("send", &e));
         }
-        let mut buf = vec![0u8; 65535];
+        // A server may not send more than the payload size the query advertises (RFC
+        // 6891); a larger datagram would be cut and fail to parse, which is reported.
+        let mut buf = vec![0u8; usize::from(EDNS_PAYLOAD)];
         loop {
             let n = match timeout_at(deadline, socket.recv(&mut buf)).await {
                 Err(_) => {
