@@ -391,6 +391,16 @@ fn cname_needs_one_name() {
 }
 
 #[test]
+fn cname_pools_need_distinct_priorities() {
+    let yaml = base_with("        type: A\n", "        type: CNAME\n").replacen(
+        "          - { name: us, values: [ 192.0.2.10 ], check: web }\n",
+        "          - { name: us, values: [ us.example.net. ], check: web }\n          - { name: eu, values: [ eu.example.net. ] }\n",
+        1,
+    );
+    assert_error(&yaml, "zones[0].records[0].pools[1].priority", "name: eu,");
+}
+
+#[test]
 fn cname_at_apex() {
     let yaml = base_with(
         "      - name: www\n        type: A\n",

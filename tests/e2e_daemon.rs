@@ -551,7 +551,12 @@ async fn failover_at_half_second_intervals_with_fall_three() {
     let addr = listen();
     let state = world.dir.path().join("s.json");
     let defaults = "{ interval: 500ms, timeout: 400ms, health: { window: 10, fail_ratio: 0.5, recover_ratio: 0.1, fall: 3, rise: 3, hold: 1s } }";
-    let d = start(&world, "a", &world.config(&agent("steer-a", &addr, &state, &[], "2s"), defaults, ""), &addr);
+    let d = start(
+        &world,
+        "a",
+        &world.config(&agent("steer-a", &addr, &state, &[], "2s"), defaults, ""),
+        &addr,
+    );
     // A full window of passing probes first: the figure is for a target in steady state.
     eventually("us-east healthy with a full window", LIMIT, || async {
         (d.target_state("check:web-us").await == "healthy" && world.us.hits() >= 11).then_some(())
@@ -559,6 +564,12 @@ async fn failover_at_half_second_intervals_with_fall_three() {
     .await;
     let died = Instant::now();
     world.us.set_up(false);
-    eventually("failover at both providers", LIMIT, || async { www_everywhere(&world, EU).await.then_some(()) }).await;
-    eprintln!("FIGURE failover after an endpoint died (interval 0.5 s, fall 3, window 10): {:?}", died.elapsed());
+    eventually("failover at both providers", LIMIT, || async {
+        www_everywhere(&world, EU).await.then_some(())
+    })
+    .await;
+    eprintln!(
+        "FIGURE failover after an endpoint died (interval 0.5 s, fall 3, window 10): {:?}",
+        died.elapsed()
+    );
 }

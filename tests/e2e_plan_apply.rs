@@ -263,3 +263,19 @@ async fn a_provider_whose_api_fails_does_not_stop_the_others() {
     assert_eq!(w.www(&w.pdns_b), vec![US]);
     assert!(!stdout.contains("not-the-key") && !String::from_utf8_lossy(&out.stderr).contains("not-the-key"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_with_json_prints_one_json_document_on_stdout() {
+    let w = World::start().await;
+    w.us.set_up(false);
+    let out = w.dnsteer(&["apply", "--yes", "--format", "json"]).await;
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let doc = json(&out);
+    let applied = doc["applied"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no applied reports: {doc}"));
+    assert_eq!(applied.len(), 2, "{doc}");
+    assert!(applied.iter().all(|r| r["ok"] == true && r["applied"] == 1), "{doc}");
+    assert_eq!(doc["summary"]["update"], 2);
+    assert_eq!(w.www(&w.pdns_a), vec![EU]);
+}

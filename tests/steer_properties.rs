@@ -86,7 +86,7 @@ proptest! {
         };
 
         // Never an empty record set, whatever the health.
-        let records = desired_records(&zone, &zone_name, &health, &live);
+        let records = desired_records(&zone, &zone_name, &health, &live, &[]);
         for d in &records.records {
             prop_assert!(!d.set.values.is_empty(), "empty record set {:?}", d.set);
         }

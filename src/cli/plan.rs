@@ -130,35 +130,46 @@ pub async fn plan(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCo
 pub async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     let c = compute(global, &args.health).await?;
     let plan = &c.steered.plan;
-    let show = |c: &Computed| match args.format {
-        Format::Json => eprintln!("{}", serde_json::to_string_pretty(&json(c)).unwrap_or_default()),
-        Format::Table => print_table(c),
+    // With --format json, standard output holds exactly one JSON document (the plan and
+    // what was applied); every message goes to standard error.
+    let json_out = args.format == Format::Json;
+    let done = |reports: Option<&[ApplyReport]>, code: u8| -> anyhow::Result<ExitCode> {
+        if json_out {
+            let mut value = json(&c);
+            value["applied"] = match reports {
+                Some(r) => serde_json::Value::Array(r.iter().map(report_json).collect()),
+                None => serde_json::Value::Null,
+            };
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        } else if let Some(r) = reports {
+            print_reports(r);
+        }
+        Ok(ExitCode::from(code))
     };
+    if !json_out {
+        print_table(&c);
+    }
     if let Some(expected) = &args.checksum {
         if *expected != plan.checksum() {
-            show(&c);
             eprintln!(
                 "error: the plan changed since it was reviewed (checksum now {}, expected {expected}); nothing written",
                 plan.checksum()
             );
-            return Ok(ExitCode::from(1));
+            return done(None, 1);
         }
     }
     if plan.is_empty() {
-        show(&c);
-        println!("Nothing to apply.");
-        return Ok(ExitCode::from(if plan.errors.is_empty() { 0 } else { 1 }));
+        eprintln!("Nothing to apply.");
+        return done(None, if plan.errors.is_empty() { 0 } else { 1 });
     }
     if !c.violations.is_empty() && !args.force {
-        show(&c);
         eprintln!("error: the plan goes past the safety limits (see above); nothing written. Review it and use --force to apply anyway.");
-        return Ok(ExitCode::from(1));
+        return done(None, 1);
     }
-    show(&c);
     if !args.yes {
         if !std::io::stdin().is_terminal() {
             eprintln!("error: no terminal on standard input to confirm, and no --yes: nothing written");
-            return Ok(ExitCode::from(1));
+            return done(None, 1);
         }
         eprint!("Apply these {} changes? [y/N] ", plan.changes.len());
         std::io::stderr().flush()?;
@@ -169,13 +180,19 @@ pub async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<Exit
             .context("reading the answer")?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
             eprintln!("Not applied: nothing written.");
-            return Ok(ExitCode::from(1));
+            return done(None, 1);
         }
     }
-    let reports = reconcile::apply(plan, &c.providers, &reconcile::Fences::new()).await;
-    print_reports(&reports);
+    let reports = reconcile::apply(plan, &c.providers, &reconcile::Fences::new(), reconcile::always()).await;
     let ok = reports.iter().all(ApplyReport::ok) && plan.errors.is_empty();
-    Ok(ExitCode::from(if ok { 0 } else { 1 }))
+    done(Some(&reports), if ok { 0 } else { 1 })
+}
+
+fn report_json(r: &ApplyReport) -> serde_json::Value {
+    serde_json::json!({
+        "zone": r.zone.as_str(), "provider": r.provider, "planned": r.planned,
+        "applied": r.applied, "ok": r.ok(), "error": r.error,
+    })
 }
 
 fn print_reports(reports: &[ApplyReport]) {

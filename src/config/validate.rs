@@ -466,6 +466,7 @@ fn records(p: &Parsed, zone: &ZoneConfig, apex: Option<&ZoneName>, zone_path: &s
             );
         }
         let mut pool_names = HashMap::new();
+        let mut cname_priorities = HashMap::new();
         for (k, pool) in rec.pools.iter().enumerate() {
             let pbase = join_index(&at("pools"), k);
             let pat = |field: &str| join_key(&pbase, field);
@@ -479,6 +480,19 @@ fn records(p: &Parsed, zone: &ZoneConfig, apex: Option<&ZoneName>, zone_path: &s
                         pool.name
                     ),
                 );
+            }
+            // Failover answers with every pool of the best healthy priority: two CNAME
+            // pools sharing one would make a CNAME with two values.
+            if rec.rtype == RecordType::Cname {
+                if let Some(first) = cname_priorities.insert(pool.priority, k) {
+                    r.error(
+                        pat("priority"),
+                        format!(
+                            "a CNAME's pools need distinct priorities: pools[{first}] has priority {} too",
+                            pool.priority
+                        ),
+                    );
+                }
             }
             if pool.values.is_empty() {
                 r.error(pat("values"), "a pool needs at least one value");

@@ -97,6 +97,7 @@ async fn pause(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap) ->
         return r;
     }
     shared.inner().paused = true;
+    shared.persist();
     tracing::warn!("writes paused through the API");
     Json(json!({ "paused": true })).into_response()
 }
@@ -106,6 +107,7 @@ async fn resume(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap) -
         return r;
     }
     shared.inner().paused = false;
+    shared.persist();
     tracing::warn!("writes resumed through the API");
     shared.steer_now.notify_one();
     Json(json!({ "paused": false })).into_response()
@@ -156,7 +158,10 @@ async fn set_override(
             let Ok(delta) = chrono::TimeDelta::from_std(d) else {
                 return error(StatusCode::BAD_REQUEST, "`for` is too long");
             };
-            Some((state, now + delta))
+            let Some(until) = now.checked_add_signed(delta) else {
+                return error(StatusCode::BAD_REQUEST, "`for` is too long");
+            };
+            Some((state, until))
         }
         other => {
             return error(

@@ -65,6 +65,9 @@ pub struct Shared {
     state_file: StateFile,
     audit_path: PathBuf,
     outbox: Mutex<Vec<PeerObservation>>,
+    /// Serialises saves: two tasks saving at once would race on the temporary file,
+    /// and an older snapshot could land last.
+    persist_lock: Mutex<()>,
     targets: Vec<String>,
     dry_run: bool,
 }
@@ -106,6 +109,7 @@ impl Shared {
     }
 
     fn persist(&self) {
+        let _saving = self.persist_lock.lock().unwrap_or_else(|e| e.into_inner());
         let state = {
             let inner = self.inner();
             PersistedState {
@@ -114,6 +118,7 @@ impl Shared {
                 health: inner.engine.save(),
                 term: self.lease.view().term,
                 last_apply: inner.last_apply.clone(),
+                paused: inner.paused,
             }
         };
         if let Err(e) = self.state_file.save(&state) {
@@ -155,6 +160,12 @@ impl Shared {
         self.metrics.set_role(view.role, view.term);
         tracing::warn!(from = %change.from, to = %change.to, term = change.term, "lease: {}", change.reason);
         if change.to == Role::Leader {
+            // A new leader tells on-call about the situation as it finds it, and not of
+            // recoveries from situations it never reported.
+            let mut inner = self.inner();
+            inner.previous_notes.clear();
+            inner.failing.clear();
+            drop(inner);
             self.alerter.send(Event::new(
                 EventKind::LeaderChanged,
                 &self.agent_id,
@@ -268,7 +279,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         api_token: agent.api_token.as_ref().map(|s| s.expose().to_string()),
         inner: Mutex::new(Inner {
             engine,
-            paused: false,
+            paused: saved.as_ref().is_some_and(|s| s.paused),
             last_plan: None,
             last_apply: saved.and_then(|s| s.last_apply),
             probed: BTreeSet::new(),
@@ -283,6 +294,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         state_file,
         audit_path,
         outbox: Mutex::new(Vec::new()),
+        persist_lock: Mutex::new(()),
         targets: targets.iter().map(|t| t.name.clone()).collect(),
         dry_run: agent.dry_run,
     });
@@ -453,7 +465,7 @@ async fn steer_loop(
         if *stop.borrow() {
             return;
         }
-        cycle(&shared, &config, &providers).await;
+        cycle(&shared, &config, &providers, &stop).await;
         if *stop.borrow() {
             return;
         }
@@ -473,7 +485,12 @@ async fn steer_loop(
 }
 
 /// One steering pass: plan, and apply when this daemon may write.
-async fn cycle(shared: &Arc<Shared>, config: &Config, providers: &Providers) {
+async fn cycle(
+    shared: &Arc<Shared>,
+    config: &Config,
+    providers: &Providers,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) {
     let now = Utc::now();
     let view: HealthView = {
         let mut inner = shared.inner();
@@ -545,12 +562,17 @@ async fn cycle(shared: &Arc<Shared>, config: &Config, providers: &Providers) {
     if plan.is_empty() {
         return;
     }
-    // The lease may have lapsed while reading: check again right before writing.
-    if shared.lease.write_term() != Some(term) {
+    // The lease may have lapsed while reading, or a shutdown begun: check again right
+    // before writing.
+    if shared.lease.write_term() != Some(term) || *stop.borrow() {
         return;
     }
     let started = Instant::now();
-    let reports = reconcile::apply(&plan, providers, &fences).await;
+    let may_write: reconcile::MayWrite = {
+        let (lease, stop) = (shared.lease.clone(), stop.clone());
+        Arc::new(move || lease.write_term() == Some(term) && !*stop.borrow())
+    };
+    let reports = reconcile::apply(&plan, providers, &fences, may_write).await;
     let elapsed = started.elapsed().as_secs_f64();
     after_apply(shared, &plan, &reports, term, now, elapsed);
 }

@@ -31,6 +31,9 @@ pub struct PersistedState {
     /// The highest lease term this daemon has seen: terms only grow, across restarts.
     pub term: u64,
     pub last_apply: Option<LastApply>,
+    /// Writes paused by an operator stay paused across a restart.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 /// Where the state lives.

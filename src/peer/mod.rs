@@ -94,11 +94,23 @@ pub struct VoteResponse {
     pub granted: bool,
 }
 
+/// Why a request to the peer got no usable reply.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    /// No answer (connection refused, timed out): the peer may be dead.
+    #[error("peer unreachable: {0}")]
+    Unreachable(String),
+    /// The peer answered but refused or garbled the request (a wrong `api_token`, an
+    /// error status): it is alive, so it must not be taken for dead.
+    #[error("peer refused the request: {0}")]
+    Refused(String),
+}
+
 /// How the daemon reaches its peer (HTTP in the daemon, scripted in tests).
 #[async_trait]
 pub trait PeerLink: Send + Sync {
-    async fn sync(&self, request: &SyncRequest) -> anyhow::Result<SyncResponse>;
-    async fn vote(&self, request: &VoteRequest) -> anyhow::Result<VoteResponse>;
+    async fn sync(&self, request: &SyncRequest) -> Result<SyncResponse, PeerError>;
+    async fn vote(&self, request: &VoteRequest) -> Result<VoteResponse, PeerError>;
 }
 
 /// The leader lease as the daemon uses it.
@@ -221,6 +233,12 @@ impl<L: PeerLink> Lease for PeerLease<L> {
             match &reply {
                 Ok(resp) => {
                     incoming = resp.observations.clone();
+                    if resp.role == Role::Leader && resp.term == inner.term && inner.role == Role::Standby {
+                        // Hearing the leader in its reply counts as hearing its heartbeat:
+                        // a link that works one way only must not start a campaign.
+                        inner.leader = Some(resp.from.clone());
+                        inner.until = started + self.duration;
+                    }
                     if resp.term > inner.term {
                         inner.term = resp.term;
                         inner.leader = (resp.role == Role::Leader).then(|| resp.from.clone());
@@ -242,12 +260,15 @@ impl<L: PeerLink> Lease for PeerLease<L> {
                     }
                 }
                 Err(e) => {
-                    // An unreachable peer is taken for dead: the leader keeps its lease
-                    // (fencing at the providers guards against a partition).
+                    // A peer that cannot take over (dead, or refusing us) leaves the
+                    // leader its lease; fencing at the providers guards a partition.
                     if inner.role == Role::Leader && request.term == inner.term {
                         inner.until = started + self.duration;
                     }
-                    tracing::debug!("peer sync failed: {e:#}");
+                    match e {
+                        PeerError::Unreachable(_) => tracing::debug!("peer sync failed: {e}"),
+                        PeerError::Refused(_) => tracing::error!("{e} (do both daemons share agent.api_token?)"),
+                    }
                 }
             }
         }
@@ -288,14 +309,19 @@ impl<L: PeerLink> Lease for PeerLease<L> {
                     inner.term = inner.term.max(r.term);
                     inner.until = Instant::now() + self.duration + self.jitter();
                 }
-                Err(e) => {
+                Err(PeerError::Unreachable(e)) => {
                     inner.leader = Some(self.id.clone());
                     inner.until = Instant::now() + self.duration;
                     change = Self::change(
                         &mut inner,
                         Role::Leader,
-                        format!("peer unreachable ({e:#}): taking term {}", vote.term),
+                        format!("peer unreachable ({e}): taking term {}", vote.term),
                     );
+                }
+                Err(e @ PeerError::Refused(_)) => {
+                    // Alive but refusing: taking the lease would make two leaders.
+                    tracing::error!("{e}: not taking the lease (do both daemons share agent.api_token?)");
+                    inner.until = Instant::now() + self.duration + self.jitter();
                 }
             }
         }
@@ -423,26 +449,28 @@ impl HttpPeerLink {
         &self,
         path: &str,
         body: &Q,
-    ) -> anyhow::Result<R> {
+    ) -> Result<R, PeerError> {
         let mut req = self.client.post(format!("{}{path}", self.base)).json(body);
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
         }
-        let resp = req.send().await?;
+        let resp = req.send().await.map_err(|e| PeerError::Unreachable(e.to_string()))?;
         if !resp.status().is_success() {
-            anyhow::bail!("peer answered HTTP {}", resp.status());
+            return Err(PeerError::Refused(format!("{path} answered HTTP {}", resp.status())));
         }
-        Ok(resp.json().await?)
+        resp.json()
+            .await
+            .map_err(|e| PeerError::Refused(format!("{path}: unreadable reply: {e}")))
     }
 }
 
 #[async_trait]
 impl PeerLink for HttpPeerLink {
-    async fn sync(&self, request: &SyncRequest) -> anyhow::Result<SyncResponse> {
+    async fn sync(&self, request: &SyncRequest) -> Result<SyncResponse, PeerError> {
         self.post("/v1/peer/sync", request).await
     }
 
-    async fn vote(&self, request: &VoteRequest) -> anyhow::Result<VoteResponse> {
+    async fn vote(&self, request: &VoteRequest) -> Result<VoteResponse, PeerError> {
         self.post("/v1/peer/vote", request).await
     }
 }

@@ -8,19 +8,27 @@ use super::*;
 struct FakeLink {
     other: Arc<OnceLock<Arc<dyn Lease>>>,
     down: Arc<AtomicBool>,
+    /// Answers, but refuses every request (as with a wrong token).
+    refusing: bool,
 }
 
 #[async_trait]
 impl PeerLink for FakeLink {
-    async fn sync(&self, request: &SyncRequest) -> anyhow::Result<SyncResponse> {
+    async fn sync(&self, request: &SyncRequest) -> Result<SyncResponse, PeerError> {
+        if self.refusing {
+            return Err(PeerError::Refused("HTTP 401".into()));
+        }
         if self.down.load(Ordering::SeqCst) {
-            anyhow::bail!("connection refused");
+            return Err(PeerError::Unreachable("connection refused".into()));
         }
         Ok(self.other.get().unwrap().handle_sync(request, Vec::new()).0)
     }
-    async fn vote(&self, request: &VoteRequest) -> anyhow::Result<VoteResponse> {
+    async fn vote(&self, request: &VoteRequest) -> Result<VoteResponse, PeerError> {
+        if self.refusing {
+            return Err(PeerError::Refused("HTTP 401".into()));
+        }
         if self.down.load(Ordering::SeqCst) {
-            anyhow::bail!("connection refused");
+            return Err(PeerError::Unreachable("connection refused".into()));
         }
         Ok(self.other.get().unwrap().handle_vote(request).0)
     }
@@ -47,6 +55,7 @@ fn pair(term_a: u64, term_b: u64) -> Pair {
         Some(FakeLink {
             other: to_b.clone(),
             down: b_down.clone(),
+            refusing: false,
         }),
         now,
     ));
@@ -57,6 +66,7 @@ fn pair(term_a: u64, term_b: u64) -> Pair {
         Some(FakeLink {
             other: to_a.clone(),
             down: a_down.clone(),
+            refusing: false,
         }),
         now,
     ));
@@ -153,6 +163,7 @@ async fn a_leader_that_stalls_past_its_lease_writes_nothing() {
         Some(FakeLink {
             other: Arc::new(OnceLock::new()),
             down: Arc::new(AtomicBool::new(true)),
+            refusing: false,
         }),
         Instant::now(),
     );
@@ -181,4 +192,22 @@ async fn step_down_on_a_newer_fence_term() {
     assert_eq!(change.to, Role::Standby);
     assert_eq!(lease.view().term, 9);
     assert!(lease.write_term().is_none());
+}
+
+#[tokio::test]
+async fn a_peer_that_answers_but_refuses_is_not_taken_for_dead() {
+    let link = FakeLink {
+        other: Arc::new(OnceLock::new()),
+        down: Arc::new(AtomicBool::new(false)),
+        refusing: true,
+    };
+    let lease = PeerLease::new("a", LEASE, 0, Some(link), Instant::now());
+    for _ in 0..10 {
+        lease.tick(Vec::new()).await;
+        tokio::time::sleep(LEASE / 3).await;
+    }
+    assert!(
+        lease.write_term().is_none(),
+        "a refusing peer is alive: taking the lease would make two leaders"
+    );
 }

@@ -49,18 +49,31 @@ pub async fn read_live(config: &Config, providers: &Providers) -> Live {
         }
     }
     let mut tasks = JoinSet::new();
+    let mut reading = BTreeMap::new();
     for (zone, provider) in wanted {
         let Some(adapter) = providers.get(&provider).cloned() else {
             continue;
         };
-        tasks.spawn(async move {
-            let result = adapter.records(&zone).await;
-            (zone, provider, result)
-        });
+        let z = zone.clone();
+        let handle = tasks.spawn(async move { adapter.records(&z).await });
+        reading.insert(handle.id(), (zone, provider));
     }
     let mut live = Live::default();
-    while let Some(joined) = tasks.join_next().await {
-        let Ok((zone, provider, result)) = joined else { continue };
+    while let Some(joined) = tasks.join_next_with_id().await {
+        let (id, result) = match joined {
+            Ok((id, result)) => (id, result),
+            // A read that panicked is a failed read, reported like any other.
+            Err(e) => (
+                e.id(),
+                Err(ProviderError::Protocol {
+                    provider: String::new(),
+                    message: format!("read failed: {e}"),
+                }),
+            ),
+        };
+        let Some((zone, provider)) = reading.remove(&id) else {
+            continue;
+        };
         match result {
             Ok(sets) => {
                 live.records.insert((zone, provider), sets);
@@ -109,7 +122,32 @@ pub fn steer_and_plan(config: &Config, providers: &Providers, health: &HealthVie
             .iter()
             .filter_map(|p| live.get(&zone_name, p).map(|sets| (p.clone(), sets.clone())))
             .collect();
-        let records = steer::desired_records(zone, &zone_name, health, &zone_live);
+        let delegation_at = delegation_zone(zone);
+        let live_delegation = delegation_at.as_ref().and_then(|(at, p)| {
+            live.get(at, p)?
+                .iter()
+                .find(|s| s.name == zone_name.as_str() && s.rtype == RecordType::Ns)
+                .cloned()
+        });
+        // The providers the parent sends resolvers to now: their answers are the
+        // published ones.
+        let serving: Vec<String> = match &live_delegation {
+            Some(ns) => zone
+                .providers
+                .iter()
+                .filter(|p| {
+                    config.providers.get(*p).is_some_and(|c| {
+                        c.nameservers()
+                            .iter()
+                            .filter_map(|n| dnsteer_providers::record::normalize_name(n).ok())
+                            .any(|n| ns.values.contains(&n))
+                    })
+                })
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        let records = steer::desired_records(zone, &zone_name, health, &zone_live, &serving);
         out.notes
             .extend(records.notes.iter().cloned().map(|n| (zone_name.clone(), n)));
 
@@ -123,21 +161,21 @@ pub fn steer_and_plan(config: &Config, providers: &Providers, health: &HealthVie
             }
         }
 
-        let delegation_at = delegation_zone(zone);
-        let live_delegation = delegation_at.as_ref().and_then(|(at, p)| {
-            live.get(at, p)?
-                .iter()
-                .find(|s| s.name == zone_name.as_str() && s.rtype == RecordType::Ns)
-                .cloned()
-        });
-        let ns = steer::desired_ns(
-            zone,
-            &zone_name,
-            &config.providers,
-            health,
-            live_delegation.as_ref(),
-            &in_sync,
-        );
+        // Without the parent's view there is no knowing the delegation: the NS sets
+        // (parent and apex) wait for the next read.
+        let parent_unread = delegation_at.as_ref().is_some_and(|(at, p)| live.get(at, p).is_none());
+        let ns = if parent_unread {
+            steer::NsDesired::default()
+        } else {
+            steer::desired_ns(
+                zone,
+                &zone_name,
+                &config.providers,
+                health,
+                live_delegation.as_ref(),
+                &in_sync,
+            )
+        };
         out.notes
             .extend(ns.notes.iter().cloned().map(|n| (zone_name.clone(), n)));
         out.delegated.insert(zone_name.clone(), ns.delegated.clone());
@@ -230,7 +268,16 @@ pub type Fences = BTreeMap<(ZoneName, String), Fence>;
 /// Applies the plan: each (zone, provider) in batches of at most its `max_batch`, the
 /// providers concurrently, stopping a provider at its first failed batch. A group with
 /// a fence carries it in every batch.
-pub async fn apply(plan: &Plan, providers: &Providers, fences: &Fences) -> Vec<ApplyReport> {
+/// Asked before every batch: whether writing may go on (the daemon's lease is live and
+/// it is not shutting down). A batch is never cut halfway; the ones after stop.
+pub type MayWrite = Arc<dyn Fn() -> bool + Send + Sync>;
+
+/// Writing may always go on (the CLI: an operator confirmed).
+pub fn always() -> MayWrite {
+    Arc::new(|| true)
+}
+
+pub async fn apply(plan: &Plan, providers: &Providers, fences: &Fences, may_write: MayWrite) -> Vec<ApplyReport> {
     let mut groups: BTreeMap<(ZoneName, String), Vec<Change>> = BTreeMap::new();
     for c in &plan.changes {
         groups
@@ -242,7 +289,8 @@ pub async fn apply(plan: &Plan, providers: &Providers, fences: &Fences) -> Vec<A
     for ((zone, provider), changes) in groups {
         let adapter = providers.get(&provider).cloned();
         let fence = fences.get(&(zone.clone(), provider.clone())).copied();
-        tasks.spawn(async move { apply_one(zone, provider, adapter, changes, fence).await });
+        let may_write = may_write.clone();
+        tasks.spawn(async move { apply_one(zone, provider, adapter, changes, fence, may_write).await });
     }
     let mut reports = Vec::new();
     while let Some(joined) = tasks.join_next().await {
@@ -261,6 +309,7 @@ async fn apply_one(
     adapter: Option<Arc<dyn Provider>>,
     changes: Vec<Change>,
     mut fence: Option<Fence>,
+    may_write: MayWrite,
 ) -> ApplyReport {
     let mut report = ApplyReport {
         zone,
@@ -280,6 +329,11 @@ async fn apply_one(
         .saturating_sub(usize::from(fence.is_some()))
         .max(1);
     for chunk in changes.chunks(batch) {
+        if !may_write() {
+            report.error =
+                Some("writing stopped (the lease lapsed or the daemon is stopping): the rest was not written".into());
+            break;
+        }
         let result: Result<Applied, ProviderError> = match &fence {
             Some(f) => adapter.apply_fenced(&report.zone, f, chunk).await,
             None => adapter.apply(&report.zone, chunk).await,

@@ -63,13 +63,14 @@ pub fn desired_records(
     zone_name: &ZoneName,
     health: &HealthView,
     live: &BTreeMap<String, Vec<RecordSet>>,
+    serving: &[String],
 ) -> RecordsDesired {
     let mut out = RecordsDesired::default();
     for record in &zone.records {
         let Ok(name) = zone_name.absolute(&record.name) else {
             continue;
         };
-        let published = published_values(zone, health, live, &name, &record.rtype);
+        let published = published_values(zone, health, live, serving, &name, &record.rtype);
         match choose(record, health) {
             Choice::Values {
                 values,
@@ -219,10 +220,14 @@ fn check_label(check: Option<&String>) -> String {
     check.map_or_else(|| "no check".to_string(), |c| check_target(c))
 }
 
+/// The values a record is published with now: those of a healthy provider the parent
+/// delegates to (`serving`) first, since resolvers get their answers there; a provider
+/// outside the delegation may hold stale values from before an outage.
 fn published_values(
     zone: &ZoneConfig,
     health: &HealthView,
     live: &BTreeMap<String, Vec<RecordSet>>,
+    serving: &[String],
     name: &str,
     rtype: &RecordType,
 ) -> Option<Vec<String>> {
@@ -230,11 +235,11 @@ fn published_values(
         live.get(p)
             .and_then(|sets| sets.iter().find(|s| s.name == name && &s.rtype == rtype))
     };
-    let healthy_first = zone
-        .providers
+    let healthy = |p: &&String| state_of(health, &provider_target(p)) == State::Healthy;
+    serving
         .iter()
-        .filter(|p| state_of(health, &provider_target(p)) == State::Healthy);
-    healthy_first
+        .filter(healthy)
+        .chain(zone.providers.iter().filter(healthy))
         .chain(zone.providers.iter())
         .find_map(held_by)
         .map(|s| s.values.clone())
@@ -345,7 +350,14 @@ pub fn desired_ns(
     let delegated: Vec<String> = zone.providers.iter().filter(|p| chosen.contains(p)).cloned().collect();
     let values: BTreeSet<String> = delegated.iter().flat_map(|p| ns_of(p)).collect();
     let reason = ns_reason(&delegated, zone, &state);
-    finish(out, zone_name, delegation.ttl, delegated, values, reason)
+    finish(
+        out,
+        zone_name,
+        (delegation.ttl, delegation.ttl),
+        delegated,
+        values,
+        reason,
+    )
 }
 
 fn ns_reason(delegated: &[String], zone: &ZoneConfig, state: &dyn Fn(&str) -> State) -> String {
@@ -377,32 +389,39 @@ fn held(
         .filter(|p| ns_of(p).iter().any(|n| live_values.contains(n)))
         .cloned()
         .collect();
+    // The parent keeps exactly what it has; the apex still takes the configured TTL.
+    let apex_ttl = zone.delegation.as_ref().map_or(live.ttl, |d| d.ttl);
     finish(
         out,
         zone_name,
-        live.ttl,
+        (live.ttl, apex_ttl),
         delegated,
         live_values.clone(),
         "delegation held: see notes".into(),
     )
 }
 
+/// `ttls`: the delegation's at the parent, and the apex's.
 fn finish(
     mut out: NsDesired,
     zone_name: &ZoneName,
-    ttl: u32,
+    ttls: (u32, u32),
     delegated: Vec<String>,
     values: BTreeSet<String>,
     reason: String,
 ) -> NsDesired {
-    if let Ok(set) = RecordSet::new(zone_name.as_str(), RecordType::Ns, ttl, &values) {
+    if let Ok(set) = RecordSet::new(zone_name.as_str(), RecordType::Ns, ttls.0, &values) {
         if !set.values.is_empty() {
+            let apex = RecordSet {
+                ttl: ttls.1,
+                ..set.clone()
+            };
             out.delegation = Some(Desired {
-                set: set.clone(),
+                set,
                 reason: reason.clone(),
             });
             out.apex = Some(Desired {
-                set,
+                set: apex,
                 reason: format!("apex NS follows the delegation: {reason}"),
             });
         }

@@ -62,7 +62,7 @@ use State::{Healthy, Unhealthy, Unknown};
 #[test]
 fn preferred_pool_answers_while_healthy() {
     let h = health(&[("check:web-us", Healthy), ("check:web-eu", Healthy)]);
-    let d = desired_records(&zone(1), &name(), &h, &BTreeMap::new());
+    let d = desired_records(&zone(1), &name(), &h, &BTreeMap::new(), &[]);
     assert_eq!(find(&d, "www.example.test.").unwrap().set.values, vec!["192.0.2.10"]);
     assert_eq!(
         find(&d, "api.example.test.").unwrap().set.values,
@@ -74,7 +74,7 @@ fn preferred_pool_answers_while_healthy() {
 #[test]
 fn an_unhealthy_preferred_pool_fails_over_to_the_next_priority() {
     let h = health(&[("check:web-us", Unhealthy), ("check:web-eu", Healthy)]);
-    let d = desired_records(&zone(1), &name(), &h, &BTreeMap::new());
+    let d = desired_records(&zone(1), &name(), &h, &BTreeMap::new(), &[]);
     let www = find(&d, "www.example.test.").unwrap();
     assert_eq!(www.set.values, vec!["198.51.100.10"]);
     assert!(www.reason.contains("failover to pool eu-west"), "{}", www.reason);
@@ -94,7 +94,7 @@ fn all_pools_down_keeps_the_published_values() {
         ("provider:pdns-a", Healthy),
     ]);
     let live = BTreeMap::from([("pdns-a".to_string(), vec![a("www.example.test.", &["192.0.2.10"])])]);
-    let d = desired_records(&zone(1), &name(), &h, &live);
+    let d = desired_records(&zone(1), &name(), &h, &live, &[]);
     let www = find(&d, "www.example.test.").unwrap();
     assert_eq!(www.set.values, vec!["192.0.2.10"]);
     assert!(www.reason.contains("fail-open"));
@@ -107,7 +107,7 @@ fn all_pools_down_keeps_the_published_values() {
 fn an_undecided_pool_keeps_the_published_values() {
     let h = health(&[("check:web-us", Unknown), ("check:web-eu", Healthy)]);
     let live = BTreeMap::from([("pdns-a".to_string(), vec![a("www.example.test.", &["192.0.2.10"])])]);
-    let d = desired_records(&zone(1), &name(), &h, &live);
+    let d = desired_records(&zone(1), &name(), &h, &live, &[]);
     assert_eq!(find(&d, "www.example.test.").unwrap().set.values, vec!["192.0.2.10"]);
 }
 
@@ -215,4 +215,21 @@ fn an_unknown_provider_is_neither_added_nor_removed() {
 fn only_healthy_providers_take_writes() {
     let h = health(&[("provider:pdns-a", Healthy), ("provider:pdns-b", Unhealthy)]);
     assert_eq!(writable_providers(&zone(1), &h), vec!["pdns-a"]);
+}
+
+#[test]
+fn published_values_come_from_the_providers_the_parent_delegates_to() {
+    // pdns-a came back from an outage holding the old answer; pdns-b served meanwhile.
+    let h = health(&[
+        ("check:web-us", Unhealthy),
+        ("check:web-eu", Unhealthy),
+        ("provider:pdns-a", Healthy),
+        ("provider:pdns-b", Healthy),
+    ]);
+    let live = BTreeMap::from([
+        ("pdns-a".to_string(), vec![a("www.example.test.", &["192.0.2.10"])]),
+        ("pdns-b".to_string(), vec![a("www.example.test.", &["198.51.100.10"])]),
+    ]);
+    let d = desired_records(&zone(1), &name(), &h, &live, &["pdns-b".to_string()]);
+    assert_eq!(find(&d, "www.example.test.").unwrap().set.values, vec!["198.51.100.10"]);
 }

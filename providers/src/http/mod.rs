@@ -316,7 +316,8 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .trim()
         .parse::<u64>()
         .ok()
-        .map(Duration::from_secs)
+        // An hour at most: a provider asking for longer is treated as asking for an hour.
+        .map(|secs| Duration::from_secs(secs.min(3600)))
 }
 
 /// The start of a body, for error messages.

@@ -96,9 +96,14 @@ impl PowerDnsProvider {
     ) -> Result<HttpResponse, ProviderError> {
         self.http
             .send(
-                // GET reads, and a PATCH of REPLACE/DELETE rrsets sets absolute state:
-                // sending either twice gives the same zone.
-                Idempotency::Idempotent,
+                // A PATCH is checked against a read made just before it: resent after a
+                // timeout it could land long after that check (over another writer's
+                // newer values), so only a PATCH that surely never arrived is resent.
+                if method == Method::GET {
+                    Idempotency::Idempotent
+                } else {
+                    Idempotency::NotIdempotent
+                },
                 |client| {
                     let mut req = client.request(method.clone(), url).header("X-API-Key", &self.api_key);
                     if let Some(body) = &body {
@@ -144,11 +149,12 @@ impl PowerDnsProvider {
                 continue; // only disabled records (or a comment-only rrset): nothing is served
             }
             let rtype: RecordType = rrset.rtype.parse().unwrap_or_else(|never| match never {});
-            let set = RecordSet::new(&rrset.name, rtype, rrset.ttl, values).map_err(|e| ProviderError::Protocol {
-                provider: self.name.clone(),
-                message: format!("rrset {} {}: {e}", rrset.name, rrset.rtype),
-            })?;
-            sets.push(set);
+            // A record dnsteer cannot model (an RFC 2317 name, say) is not one it manages
+            // (the configuration only names valid ones): skip it rather than lose the zone.
+            match RecordSet::new(&rrset.name, rtype, rrset.ttl, values) {
+                Ok(set) => sets.push(set),
+                Err(e) => tracing::warn!(provider = %self.name, "skipping rrset {} {}: {e}", rrset.name, rrset.rtype),
+            }
         }
         sets.sort();
         Ok(sets)
