@@ -84,6 +84,9 @@ fn render_notes(notes: &[(dnsteer_providers::ZoneName, Note)]) -> Vec<String> {
             Note::ProviderOut { provider, reason } => {
                 Some(format!("{zone}: {provider} is out of the delegation: {reason}"))
             }
+            Note::ProviderDrift { provider } => Some(format!(
+                "{zone}: {provider} is healthy but its records differ: repaired before it rejoins the delegation"
+            )),
             Note::FailedOver { .. } => None, // the change's reason says it
         })
         .collect()

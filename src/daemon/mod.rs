@@ -811,7 +811,7 @@ fn notes_to_events(shared: &Shared, notes: &[(ZoneName, Note)], now: DateTime<Ut
                 format!("{record} {rtype}"),
                 format!("every pool of {record} {rtype} is unhealthy: keeping its published values (fail-open)"),
             ),
-            Note::ProviderOut { provider, reason } if reason.contains("not yet in sync") => (
+            Note::ProviderDrift { provider } => (
                 format!("drift|{zone}|{provider}"),
                 EventKind::ProviderDrift,
                 format!("provider:{provider}"),

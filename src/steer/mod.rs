@@ -42,8 +42,11 @@ pub enum Note {
     },
     /// Every provider of the zone is unhealthy or unknown: the delegation is kept.
     DelegationHeld { reason: String },
-    /// A provider is outside the delegation because it is unhealthy or out of sync.
+    /// A provider is outside the delegation because it is unhealthy.
     ProviderOut { provider: String, reason: String },
+    /// A healthy provider outside the delegation whose records differ: it is repaired
+    /// before it rejoins.
+    ProviderDrift { provider: String },
 }
 
 /// The record sets steering wants at every provider that takes writes.
@@ -300,10 +303,7 @@ pub fn desired_ns(
         let keep = match state(p) {
             State::Healthy if delegated_now(p) || in_sync.contains(p.as_str()) => true,
             State::Healthy => {
-                out.notes.push(Note::ProviderOut {
-                    provider: p.clone(),
-                    reason: "healthy but not yet in sync: repairing drift before it rejoins".into(),
-                });
+                out.notes.push(Note::ProviderDrift { provider: p.clone() });
                 false
             }
             State::Unknown => delegated_now(p),

@@ -172,7 +172,7 @@ fn a_returning_provider_rejoins_only_once_in_sync() {
     assert!(d
         .notes
         .iter()
-        .any(|n| matches!(n, Note::ProviderOut { provider, .. } if provider == "pdns-b")));
+        .any(|n| matches!(n, Note::ProviderDrift { provider } if provider == "pdns-b")));
     let synced = BTreeSet::from(["pdns-b".to_string()]);
     let d = desired_ns(&zone(1), &name(), &providers(), &h, Some(&only_a), &synced);
     assert_eq!(d.delegated, vec!["pdns-a", "pdns-b"]);
