@@ -513,7 +513,9 @@ async fn cycle(
     let leader = shared.lease.view().role == Role::Leader;
     track_outages(shared, &steered.plan, &live, leader, now);
     if leader {
-        notes_to_events(shared, &steered.notes, now);
+        // Movement (failover, failback, drift repair) is news only when it can happen.
+        let moving = !shared.dry_run && !shared.inner().paused && violations.is_empty();
+        notes_to_events(shared, &steered.notes, now, moving);
     }
     let mut plan_json = render_json(&steered.plan);
     plan_json["violations"] = json!(violations.iter().map(ToString::to_string).collect::<Vec<_>>());
@@ -794,10 +796,28 @@ fn audit(
 }
 
 /// Turns what steering noticed into events, once per change of situation.
-fn notes_to_events(shared: &Shared, notes: &[(ZoneName, Note)], now: DateTime<Utc>) {
-    let mut current = BTreeSet::new();
+///
+/// With `moving` false (dry run, paused, a held plan) nothing moves: situations are
+/// still reported (every pool down, the delegation held) but failover, failback and
+/// drift events wait, and what was already reported of them is kept as it is.
+fn notes_to_events(shared: &Shared, notes: &[(ZoneName, Note)], now: DateTime<Utc>, moving: bool) {
+    let is_movement = |key: &str| ["failover|", "out|", "drift|"].iter().any(|k| key.starts_with(k));
+    let mut current: BTreeSet<String> = if moving {
+        BTreeSet::new()
+    } else {
+        shared
+            .inner()
+            .previous_notes
+            .iter()
+            .filter(|k| is_movement(k))
+            .cloned()
+            .collect()
+    };
     let mut events = Vec::new();
     for (zone, note) in notes {
+        if !moving && !matches!(note, Note::AllPoolsDown { .. } | Note::DelegationHeld { .. }) {
+            continue;
+        }
         let (key, kind, target, summary) = match note {
             Note::FailedOver { record, rtype, pool } => (
                 format!("failover|{zone}|{record}|{rtype}"),
