@@ -47,14 +47,20 @@ pub fn check_safety(plan: &Plan, limits: &BTreeMap<ZoneName, SafetyLimits>) -> V
         }
         let subject = c.change.subject();
         if subject.rtype == RecordType::Ns {
+            // An NS set is held to the floor of the zone it delegates (its owner), which
+            // for a delegation in a shared parent is not the zone it is written in.
+            let floor = ZoneName::new(&subject.name)
+                .ok()
+                .and_then(|owner| limits.get(&owner))
+                .map_or(limit.min_ns_values, |l| l.min_ns_values);
             let left = c.change.after().map_or(0, |s| s.values.len());
-            if left < limit.min_ns_values {
+            if left < floor {
                 violations.push(Violation {
                     zone: c.zone.to_string(),
                     provider: c.provider.clone(),
                     message: format!(
                         "NS set {} would keep {left} nameservers, fewer than the {} the zone's min_providers needs",
-                        subject.name, limit.min_ns_values
+                        subject.name, floor
                     ),
                 });
             }
@@ -159,5 +165,33 @@ mod tests {
         let v = check_safety(&plan, &limits(3));
         assert_eq!(v.len(), 1);
         assert!(v[0].message.contains("NS set"));
+    }
+
+    #[test]
+    fn a_delegation_in_a_shared_parent_is_held_to_its_own_zone_floor() {
+        let limit = |min_ns_values| SafetyLimits {
+            managed_sets: 2,
+            max_change_ratio: 0.3,
+            min_managed_for_ratio: 10,
+            min_ns_values,
+        };
+        let limits = BTreeMap::from([
+            (ZoneName::new("test.").unwrap(), limit(2)),
+            (ZoneName::new("a.test.").unwrap(), limit(2)),
+            (ZoneName::new("b.test.").unwrap(), limit(1)),
+        ]);
+        let parent = ZoneName::new("test.").unwrap();
+        let ns = |owner: &str, v: &[&str]| RecordSet::new(owner, RecordType::Ns, 300, v.iter().copied()).unwrap();
+        let mut plan = Plan::default();
+        let change = |owner: &str| Change::Update {
+            before: ns(owner, &["ns1.x.test.", "ns1.y.test."]),
+            after: ns(owner, &["ns1.x.test."]),
+        };
+        plan.extend(&parent, "parent", vec![(change("b.test."), "t".into())]);
+        assert!(check_safety(&plan, &limits).is_empty(), "b.test. may shrink to one");
+        plan.extend(&parent, "parent", vec![(change("a.test."), "t".into())]);
+        let v = check_safety(&plan, &limits);
+        assert_eq!(v.len(), 1);
+        assert!(v[0].message.contains("a.test."), "{}", v[0]);
     }
 }
