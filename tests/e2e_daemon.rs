@@ -573,3 +573,49 @@ async fn failover_at_half_second_intervals_with_fall_three() {
         died.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_stopped_with_sigterm_hands_over_before_its_lease_runs_out() {
+    let world = World::start().await;
+    let (addr_a, addr_b) = (listen(), listen());
+    let (state_a, state_b) = (world.dir.path().join("a.json"), world.dir.path().join("b.json"));
+    // Waiting this lease out would take 3 s or more.
+    let lease = "3s";
+    let config_a = world.config(
+        &agent("steer-a", &addr_a, &state_a, &[format!("http://{addr_b}")], lease),
+        FAST,
+        "",
+    );
+    let config_b = world.config(
+        &agent("steer-b", &addr_b, &state_b, &[format!("http://{addr_a}")], lease),
+        FAST,
+        "",
+    );
+    let mut a = start(&world, "a", &config_a, &addr_a);
+    let mut b = start(&world, "b", &config_b, &addr_b);
+    let leader = eventually("one leader", Duration::from_secs(30), || async {
+        let (ra, rb) = (
+            a.status().await["agent"]["role"].clone(),
+            b.status().await["agent"]["role"].clone(),
+        );
+        match (ra.as_str()?, rb.as_str()?) {
+            ("leader", "standby") => Some("a"),
+            ("standby", "leader") => Some("b"),
+            _ => None,
+        }
+    })
+    .await;
+    let (stopping, live) = if leader == "a" { (&mut a, &b) } else { (&mut b, &a) };
+    let stopped = Instant::now();
+    assert_eq!(stopping.terminate().code(), Some(0));
+    eventually("the standby leads", LIMIT, || async {
+        (live.status().await["agent"]["role"] == "leader").then_some(())
+    })
+    .await;
+    let handover = stopped.elapsed();
+    eprintln!("FIGURE handover after SIGTERM of the leader (lease 3 s): {handover:?}");
+    assert!(
+        handover < Duration::from_secs(3),
+        "handed over at once, not after the lease: {handover:?}"
+    );
+}

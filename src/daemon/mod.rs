@@ -349,6 +349,8 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     }
     observer.abort();
     coordinator.abort();
+    // Hand the lease to the peer now rather than make it wait the lease out.
+    shared.lease.resign().await;
     let _ = server.await;
     shared.persist();
     shared.alerter.flush(Duration::from_secs(3)).await;

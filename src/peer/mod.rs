@@ -68,6 +68,9 @@ pub struct SyncRequest {
     pub role: Role,
     #[serde(default)]
     pub observations: Vec<PeerObservation>,
+    /// The sender, leader until now, is shutting down: campaign at once.
+    #[serde(default)]
+    pub resigning: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -126,6 +129,9 @@ pub trait Lease: Send + Sync {
     /// Gives up leadership (a provider showed a newer term in its fence record).
     fn step_down(&self, newer_term: u64, reason: &str) -> Option<RoleChange>;
     fn tick_interval(&self) -> Duration;
+    /// Gives the lease up for good (the daemon is stopping) and tells the peer, so it
+    /// takes over at its next round instead of waiting the lease out.
+    async fn resign(&self);
     /// Serves the peer's sync.
     fn handle_sync(&self, request: &SyncRequest, outgoing: Vec<PeerObservation>) -> (SyncResponse, Option<RoleChange>);
     /// Serves the peer's vote request.
@@ -223,6 +229,7 @@ impl<L: PeerLink> Lease for PeerLease<L> {
                 term: inner.term,
                 role: inner.role,
                 observations: outgoing,
+                resigning: false,
             }
         };
         let reply = link.sync(&request).await;
@@ -354,6 +361,32 @@ impl<L: PeerLink> Lease for PeerLease<L> {
         self.duration / 3
     }
 
+    async fn resign(&self) {
+        let request = {
+            let mut inner = self.lock();
+            let was_leader = inner.role == Role::Leader;
+            inner.role = Role::Standby;
+            inner.leader = None;
+            // Never campaign again in this process.
+            inner.until = Instant::now() + Duration::from_secs(3600 * 24 * 365);
+            if !was_leader {
+                return;
+            }
+            SyncRequest {
+                from: self.id.clone(),
+                term: inner.term,
+                role: Role::Standby,
+                observations: Vec::new(),
+                resigning: true,
+            }
+        };
+        if let Some(link) = &self.link {
+            if let Err(e) = link.sync(&request).await {
+                tracing::debug!("could not tell the peer we resign: {e}");
+            }
+        }
+    }
+
     fn handle_sync(&self, request: &SyncRequest, outgoing: Vec<PeerObservation>) -> (SyncResponse, Option<RoleChange>) {
         let mut inner = self.lock();
         let mut change = None;
@@ -366,6 +399,10 @@ impl<L: PeerLink> Lease for PeerLease<L> {
                 Role::Standby,
                 format!("{} holds newer term {}", request.from, request.term),
             );
+        }
+        if request.resigning && inner.leader.as_deref() == Some(request.from.as_str()) {
+            inner.leader = None;
+            inner.until = Instant::now();
         }
         if request.role == Role::Leader && request.term == inner.term {
             if inner.role == Role::Leader {

@@ -211,3 +211,21 @@ async fn a_peer_that_answers_but_refuses_is_not_taken_for_dead() {
         "a refusing peer is alive: taking the lease would make two leaders"
     );
 }
+
+#[tokio::test]
+async fn a_resigning_leader_hands_over_without_waiting_out_the_lease() {
+    let p = pair(0, 0);
+    assert!(run_until(&p, true, |p| p.a.write_term().is_some() || p.b.write_term().is_some()).await);
+    let (leader, standby, leader_down) = if p.a.write_term().is_some() {
+        (&p.a, &p.b, &p.a_down)
+    } else {
+        (&p.b, &p.a, &p.b_down)
+    };
+    leader.resign().await;
+    assert!(leader.write_term().is_none(), "a resigned leader writes nothing");
+    leader_down.store(true, Ordering::SeqCst); // and then it is gone
+    let started = Instant::now();
+    standby.tick(Vec::new()).await;
+    assert!(standby.write_term().is_some(), "the standby leads at its next round");
+    assert!(started.elapsed() < LEASE, "without waiting the lease out");
+}
