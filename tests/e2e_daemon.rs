@@ -386,12 +386,11 @@ async fn a_corrupt_state_file_is_reported_and_health_starts_unknown() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_standby_takes_over_when_the_leader_is_killed() {
-    let world = World::start().await;
+/// Starts a pair of daemons on `lease` and waits until exactly one leads; returns the
+/// leader first.
+async fn elected_pair(world: &World, lease: &str) -> (Daemon, Daemon) {
     let (addr_a, addr_b) = (listen(), listen());
     let (state_a, state_b) = (world.dir.path().join("a.json"), world.dir.path().join("b.json"));
-    let lease = "1s";
     let config_a = world.config(
         &agent("steer-a", &addr_a, &state_a, &[format!("http://{addr_b}")], lease),
         FAST,
@@ -402,21 +401,31 @@ async fn the_standby_takes_over_when_the_leader_is_killed() {
         FAST,
         "",
     );
-    let mut a = start(&world, "a", &config_a, &addr_a);
-    let mut b = start(&world, "b", &config_b, &addr_b);
-    let leader = eventually("one leader", LIMIT, || async {
+    let a = start(world, "a", &config_a, &addr_a);
+    let b = start(world, "b", &config_b, &addr_b);
+    let a_leads = eventually("one leader", Duration::from_secs(30), || async {
         let (ra, rb) = (
             a.status().await["agent"]["role"].clone(),
             b.status().await["agent"]["role"].clone(),
         );
         match (ra.as_str()?, rb.as_str()?) {
-            ("leader", "standby") => Some("a"),
-            ("standby", "leader") => Some("b"),
+            ("leader", "standby") => Some(true),
+            ("standby", "leader") => Some(false),
             _ => None,
         }
     })
     .await;
-    let (dead, live) = if leader == "a" { (&mut a, &b) } else { (&mut b, &a) };
+    if a_leads {
+        (a, b)
+    } else {
+        (b, a)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_takes_over_when_the_leader_is_killed() {
+    let world = World::start().await;
+    let (mut dead, live) = elected_pair(&world, "1s").await;
     let term = live.status().await["agent"]["term"].as_u64().unwrap();
     let killed = Instant::now();
     dead.kill();
@@ -577,35 +586,7 @@ async fn failover_at_half_second_intervals_with_fall_three() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_stopped_with_sigterm_hands_over_before_its_lease_runs_out() {
     let world = World::start().await;
-    let (addr_a, addr_b) = (listen(), listen());
-    let (state_a, state_b) = (world.dir.path().join("a.json"), world.dir.path().join("b.json"));
-    // Waiting this lease out would take 3 s or more.
-    let lease = "3s";
-    let config_a = world.config(
-        &agent("steer-a", &addr_a, &state_a, &[format!("http://{addr_b}")], lease),
-        FAST,
-        "",
-    );
-    let config_b = world.config(
-        &agent("steer-b", &addr_b, &state_b, &[format!("http://{addr_a}")], lease),
-        FAST,
-        "",
-    );
-    let mut a = start(&world, "a", &config_a, &addr_a);
-    let mut b = start(&world, "b", &config_b, &addr_b);
-    let leader = eventually("one leader", Duration::from_secs(30), || async {
-        let (ra, rb) = (
-            a.status().await["agent"]["role"].clone(),
-            b.status().await["agent"]["role"].clone(),
-        );
-        match (ra.as_str()?, rb.as_str()?) {
-            ("leader", "standby") => Some("a"),
-            ("standby", "leader") => Some("b"),
-            _ => None,
-        }
-    })
-    .await;
-    let (stopping, live) = if leader == "a" { (&mut a, &b) } else { (&mut b, &a) };
+    let (mut stopping, live) = elected_pair(&world, "3s").await;
     let stopped = Instant::now();
     assert_eq!(stopping.terminate().code(), Some(0));
     eventually("the standby leads", LIMIT, || async {

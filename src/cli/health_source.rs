@@ -8,8 +8,8 @@ use anyhow::{bail, Context};
 use chrono::Utc;
 use clap::Args;
 
-use crate::config::{Config, HealthConfig};
-use crate::health::{Engine, EngineParams, HealthParams, Observation, State};
+use crate::config::Config;
+use crate::health::{Engine, EngineParams, Observation, State};
 use crate::probe::{self, ProbeResult, Prober};
 use crate::steer::HealthView;
 
@@ -36,17 +36,6 @@ pub struct Verdict {
     pub failed: usize,
     pub probes: usize,
     pub last_error: Option<String>,
-}
-
-pub fn params(h: &HealthConfig) -> HealthParams {
-    HealthParams {
-        window: h.window,
-        fail_ratio: h.fail_ratio,
-        recover_ratio: h.recover_ratio,
-        fall: h.fall,
-        rise: h.rise,
-        hold: h.hold.get(),
-    }
 }
 
 fn parse_assume(spec: &str) -> anyhow::Result<(String, State)> {
@@ -110,10 +99,10 @@ async fn measure(config: &Config, targets: &[&probe::Target], rounds: Option<u32
     let mut probers: Vec<Arc<dyn Prober>> = Vec::new();
     let mut most_rounds = 1;
     for t in targets {
-        let (_, _, health) = settings(config, &t.name);
+        let health = config.target_health(&t.name);
         most_rounds = most_rounds.max(health.fall.max(health.rise));
         // Settings were validated when the configuration loaded.
-        let _ = engine.register(&t.name, params(&health));
+        let _ = engine.register(&t.name, health.params());
         probers.extend(t.probers.iter().cloned());
     }
     let rounds = rounds.unwrap_or(most_rounds).max(1);
@@ -153,14 +142,6 @@ fn observation(r: &ProbeResult) -> Observation {
         vantage: "cli".into(),
         reason: r.reason.clone(),
         latency: Some(r.latency),
-    }
-}
-
-/// A target's interval, timeout and health settings.
-pub fn settings(config: &Config, target: &str) -> (crate::config::Duration, crate::config::Duration, HealthConfig) {
-    match target.strip_prefix("check:") {
-        Some(check) => config.check_settings(check),
-        None => config.provider_health_settings(),
     }
 }
 

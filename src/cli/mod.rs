@@ -2,7 +2,7 @@
 
 mod check;
 mod demo;
-pub(crate) mod health_source;
+mod health_source;
 mod plan;
 mod probe;
 mod run;

@@ -46,6 +46,14 @@ impl Config {
         let d = &self.defaults;
         (d.interval, d.timeout, d.health.clone())
     }
+
+    /// The health settings of a target named `check:NAME` or `provider:NAME`.
+    pub fn target_health(&self, target: &str) -> HealthConfig {
+        match target.strip_prefix("check:") {
+            Some(check) => self.check_settings(check).2,
+            None => self.provider_health_settings().2,
+        }
+    }
 }
 
 /// `agent:` — this daemon.
@@ -149,6 +157,18 @@ impl Default for HealthConfig {
 
 impl HealthConfig {
     /// These settings with `o`'s fields put over them.
+    /// The decision engine's view of these settings.
+    pub fn params(&self) -> crate::health::HealthParams {
+        crate::health::HealthParams {
+            window: self.window,
+            fail_ratio: self.fail_ratio,
+            recover_ratio: self.recover_ratio,
+            fall: self.fall,
+            rise: self.rise,
+            hold: self.hold.get(),
+        }
+    }
+
     pub fn with(&self, o: &HealthOverride) -> HealthConfig {
         HealthConfig {
             window: o.window.unwrap_or(self.window),

@@ -22,7 +22,6 @@ use serde_json::json;
 use tokio::sync::{mpsc, Notify};
 
 use crate::alert::{Alerter, Event, EventKind};
-use crate::cli::health_source::params;
 use crate::config::{self, Config};
 use crate::connect::{self, Providers};
 use crate::health::{Engine, EngineParams, Layer, Observation, State, Transition};
@@ -238,12 +237,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     };
     let registered: Vec<_> = targets
         .iter()
-        .map(|t| {
-            (
-                t.name.clone(),
-                params(&crate::cli::health_source::settings(&config, &t.name).2),
-            )
-        })
+        .map(|t| (t.name.clone(), config.target_health(&t.name).params()))
         .collect();
     let engine = match saved.as_ref() {
         Some(s) => Engine::restore(s.health.clone(), engine_params.clone(), registered.clone()).unwrap_or_else(|e| {
