@@ -64,6 +64,20 @@ fn defaults(d: &DefaultsConfig, r: &mut Report) {
     nonzero("defaults.timeout", d.timeout, r);
     timeout_vs_interval("defaults.timeout", d.timeout, d.interval, r);
     health("defaults.health", &d.health, &|_| true, r);
+    flap_budget("defaults.flap_budget", &d.flap_budget, r);
+}
+
+fn flap_budget(path: &str, b: &FlapBudgetConfig, r: &mut Report) {
+    if !(1..=MAX_FLAP_BUDGET).contains(&b.changes) {
+        r.error(
+            join_key(path, "changes"),
+            format!(
+                "must be from 1 to {MAX_FLAP_BUDGET} (the flips remembered per record set), found {}",
+                b.changes
+            ),
+        );
+    }
+    nonzero(&join_key(path, "within"), b.within, r);
 }
 
 /// Checks `h`, reporting only the fields for which `written` holds (a check's
@@ -316,8 +330,19 @@ fn zones(p: &Parsed, r: &mut Report) {
             }
         }
 
-        if let Some(d) = &zone.delegation {
-            delegation(p, zone, d, apex.as_ref(), &at("delegation"), r);
+        match &zone.delegation {
+            Some(d) => delegation(p, zone, d, apex.as_ref(), &at("delegation"), r),
+            // The apex NS set is steered only with the delegation (docs/configuration.md
+            // says why), so without one a failed provider keeps being named.
+            None if zone.providers.len() > 1 => r.warn(
+                at("providers"),
+                "no `delegation`: a provider that fails stays in the parent's NS set and in every apex NS set \
+                 (resolvers keep asking it; only A/AAAA/CNAME answers are steered); add `delegation` to steer them",
+            ),
+            None => {}
+        }
+        if let Some(budget) = &zone.flap_budget {
+            flap_budget(&at("flap_budget"), budget, r);
         }
         if let Some(ratio) = zone.max_change_ratio {
             if !(0.0..=1.0).contains(&ratio) {

@@ -1,7 +1,7 @@
 //! `dnsteer run`: the daemon. The only place that spawns tasks, reads the clock and
 //! loops: probe results feed the health engine; a steering loop plans every interval
 //! (and at once on a transition) and, while this daemon holds the lease and writes are
-//! neither paused nor dry-run, applies within the safety limits; the HTTP API serves
+//! neither paused nor dry-run, applies the zones the safety limits do not hold; the HTTP API serves
 //! status, plan, metrics and the operator's controls; the pair exchanges observations.
 
 mod api;
@@ -24,9 +24,10 @@ use tokio::sync::{mpsc, Notify};
 use crate::alert::{Alerter, Event, EventKind};
 use crate::config::{self, Config};
 use crate::connect::{self, Providers};
+use crate::decide::{self, FlapHistory, Hold};
 use crate::health::{Engine, EngineParams, Layer, Observation, State, Transition};
 use crate::peer::{HttpPeerLink, Lease, PeerLease, PeerObservation, Role, RoleChange, SyncRequest, SyncResponse};
-use crate::plan::{check_safety, render_json, Plan, PlannedChange};
+use crate::plan::{render_json, Plan, PlannedChange};
 use crate::probe::{self, ProbeResult, ScheduledTarget, Scheduler};
 use crate::reconcile::{self, ApplyReport, Fences, Live};
 use crate::steer::{HealthView, Note};
@@ -51,6 +52,10 @@ pub struct Inner {
     previous_notes: BTreeSet<String>,
     /// Providers in an API outage (a failed read or write): alerted once, on entry.
     failing: BTreeSet<String>,
+    /// Flips written, for flap damping (kept in memory only, for now).
+    flaps: FlapHistory,
+    /// The zones the last plan held, each alerted once per checksum.
+    held: Vec<Hold>,
 }
 
 pub struct Shared {
@@ -104,6 +109,7 @@ impl Shared {
             "targets": targets,
             "last_apply": inner.last_apply,
             "last_plan": inner.last_plan.as_ref().map(|p| json!({"checksum": p["checksum"], "summary": p["summary"]})),
+            "held": inner.last_plan.as_ref().map_or(json!([]), |p| p["held"].clone()),
         })
     }
 
@@ -280,6 +286,8 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
             backoff: BTreeMap::new(),
             previous_notes: BTreeSet::new(),
             failing: BTreeSet::new(),
+            flaps: FlapHistory::default(),
+            held: Vec::new(),
         }),
         lease,
         metrics: Metrics::new(),
@@ -504,49 +512,33 @@ async fn cycle(
             .collect()
     };
     let live = timed_read(shared, config, providers).await;
-    let steered = reconcile::steer_and_plan(config, providers, &view, &live);
-    let violations = check_safety(&steered.plan, &steered.limits);
+    let flaps = shared.inner().flaps.clone();
+    let decision = decide::decide(config, providers, &view, &live, &flaps, now);
     let leader = shared.lease.view().role == Role::Leader;
-    track_outages(shared, &steered.plan, &live, leader, now);
+    track_outages(shared, &decision.plan, &live, leader, now);
     if leader {
         // Movement (failover, failback, drift repair) is news only when it can happen.
-        let moving = !shared.dry_run && !shared.inner().paused && violations.is_empty();
-        notes_to_events(shared, &steered.notes, now, moving);
+        let moving = !shared.dry_run && !shared.inner().paused && decision.held.is_empty();
+        notes_to_events(shared, &decision.notes, now, moving);
     }
-    let mut plan_json = render_json(&steered.plan);
-    plan_json["violations"] = json!(violations.iter().map(ToString::to_string).collect::<Vec<_>>());
     shared.metrics.plans.inc();
-    shared.metrics.plan_changes.set(steered.plan.changes.len() as i64);
-    shared.inner().last_plan = Some(plan_json);
-    if steered.plan.is_empty() {
-        return;
-    }
-    if !violations.is_empty() {
-        let summary = format!(
-            "plan held: {}",
-            violations
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
-        tracing::warn!("{summary}");
-        if leader {
-            shared
-                .alerter
-                .send(Event::new(EventKind::ApplyFailed, &shared.agent_id, now, summary));
-        }
+    shared.metrics.plan_changes.set(decision.plan.changes.len() as i64);
+    shared.inner().last_plan = Some(render_json(&decision.plan, &decision.held));
+    report_held(shared, &decision.held, leader, now);
+    // A held zone waits for an operator; every other zone is written regardless.
+    let writable = decision.writable(&BTreeSet::new());
+    if writable.is_empty() {
         return;
     }
     if shared.dry_run {
-        tracing::info!(changes = steered.plan.changes.len(), checksum = %steered.plan.checksum(), "dry run: would apply");
+        tracing::info!(changes = writable.changes.len(), checksum = %writable.checksum(), "dry run: would apply");
         return;
     }
     if shared.inner().paused {
         return;
     }
     let Some(term) = shared.lease.write_term() else { return };
-    let fences = match fences(config, &steered.plan, &live, term) {
+    let fences = match fences(config, &writable, &live, term) {
         Ok(fences) => fences,
         Err(newer) => {
             let reason = format!("a provider's fence record holds term {newer}, newer than ours ({term})");
@@ -556,7 +548,7 @@ async fn cycle(
             return;
         }
     };
-    let plan = without_backed_off(shared, steered.plan.clone());
+    let plan = without_backed_off(shared, writable);
     if plan.is_empty() {
         return;
     }
@@ -666,6 +658,26 @@ fn track_outages(shared: &Shared, plan: &Plan, live: &Live, leader: bool, now: D
     }
 }
 
+/// Logs the held zones every cycle, and alerts each hold once (again when its changes,
+/// and so its checksum, change).
+fn report_held(shared: &Shared, held: &[Hold], leader: bool, now: DateTime<Utc>) {
+    let previous = std::mem::replace(&mut shared.inner().held, held.to_vec());
+    for h in held {
+        let summary = format!(
+            "changes to {} held until approved (checksum {}): {}",
+            h.zone,
+            h.checksum,
+            h.reasons.join("; ")
+        );
+        tracing::warn!("{summary}");
+        if leader && !previous.iter().any(|p| p.checksum == h.checksum) {
+            shared
+                .alerter
+                .send(Event::new(EventKind::ApplyFailed, &shared.agent_id, now, summary).zone(h.zone.as_str()));
+        }
+    }
+}
+
 /// Drops the changes of providers still waiting out a backoff after failures.
 fn without_backed_off(shared: &Shared, mut plan: Plan) -> Plan {
     let inner = shared.inner();
@@ -709,6 +721,9 @@ fn after_apply(shared: &Shared, plan: &Plan, reports: &[ApplyReport], term: u64,
         let mut inner = shared.inner();
         match &r.error {
             None => {
+                for c in &changes {
+                    inner.flaps.record(c, now);
+                }
                 inner.backoff.remove(&r.provider);
                 if inner.failing.remove(&r.provider) {
                     tracing::info!(provider = %r.provider, "provider writes recovered");
