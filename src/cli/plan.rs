@@ -56,6 +56,10 @@ struct Computed {
     verdicts: Vec<Verdict>,
 }
 
+/// How long `plan` waits for one provider's records: a provider that does not answer
+/// is reported as unread rather than holding the plan of every other one.
+const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 async fn compute(global: &GlobalArgs, health: &HealthArgs) -> anyhow::Result<Computed> {
     let loaded = config::load(&global.config)
         .map_err(|e| anyhow::anyhow!("invalid configuration {}:\n{e}", global.config.display()))?;
@@ -65,7 +69,7 @@ async fn compute(global: &GlobalArgs, health: &HealthArgs) -> anyhow::Result<Com
     let config = loaded.config;
     let providers = connect::providers(&config)?;
     let (view, verdicts) = health_source::resolve(&config, health).await?;
-    let live = reconcile::read_live(&config, &providers).await;
+    let live = reconcile::read_live(&config, &providers, READ_DEADLINE).await;
     // The command line keeps no history of flips: flap damping is the daemon's.
     let decision = decide::decide(
         &config,
@@ -224,7 +228,7 @@ pub async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<Exit
 fn report_json(r: &ApplyReport) -> serde_json::Value {
     serde_json::json!({
         "zone": r.zone.as_str(), "provider": r.provider, "planned": r.planned,
-        "applied": r.applied, "ok": r.ok(), "error": r.error,
+        "applied": r.applied, "ok": r.ok(), "error": r.error.as_ref().map(ToString::to_string),
     })
 }
 

@@ -95,12 +95,17 @@ impl Default for AgentConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LeaseConfig {
     pub duration: Duration,
+    /// The provider that holds the pair's lease record (it needs compare-and-set);
+    /// omitted: chosen as `Config::pair_witness` says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness: Option<String>,
 }
 
 impl Default for LeaseConfig {
     fn default() -> Self {
         Self {
             duration: Duration::from_secs(10),
+            witness: None,
         }
     }
 }
@@ -249,6 +254,12 @@ pub enum ProviderConfig {
 impl ProviderConfig {
     /// Every `kind` value, as written in the configuration.
     pub const KINDS: &'static [&'static str] = &["powerdns", "rfc2136", "route53", "route53domains", "cloudflare"];
+
+    /// Whether the kind's API refuses a write whose expected values are no longer
+    /// live (what the pair's witness needs).
+    pub fn has_compare_and_set(&self) -> bool {
+        matches!(self, Self::Rfc2136(_) | Self::Route53(_))
+    }
 
     pub fn kind(&self) -> &'static str {
         match self {

@@ -32,6 +32,7 @@ pub(crate) fn validate(p: &Parsed, r: &mut Report) {
         target_name("checks", name, r);
     }
     zones(p, r);
+    witness(p, r);
     for (i, alert) in p.alerts.iter().enumerate() {
         if let Some(AlertConfig::Webhook(w)) = alert {
             url(&join_key(&join_index("alerts", i), "url"), &w.url, r);
@@ -57,6 +58,47 @@ fn agent(a: &AgentConfig, r: &mut Report) {
         );
     }
     nonzero("agent.lease.duration", a.lease.duration, r);
+}
+
+/// The pair's witness: named, it must exist and compare-and-set; without one, a pair
+/// can split when its link is cut.
+fn witness(p: &Parsed, r: &mut Report) {
+    if p.agent.peers.is_empty() {
+        return;
+    }
+    if let Some(name) = &p.agent.lease.witness {
+        match p.providers.get(name) {
+            None => r.error(
+                "agent.lease.witness",
+                format!("no provider named {name:?} (providers: {})", names(p.providers.keys())),
+            ),
+            Some(c) if !c.has_compare_and_set() => r.error(
+                "agent.lease.witness",
+                format!(
+                    "{name} is a {} provider, which has no compare-and-set: the witness must be an rfc2136 or \
+                     route53 provider",
+                    c.kind()
+                ),
+            ),
+            Some(_) if super::pair_witness_zone(name, p.zones.iter().flatten()).is_none() => r.error(
+                "agent.lease.witness",
+                format!(
+                    "{name} serves no zone of this configuration (nor a delegation's parent) to hold the lease record"
+                ),
+            ),
+            Some(_) => {}
+        }
+    } else if super::pair_witness(&p.agent, &p.providers, p.zones.iter().flatten()).is_none() {
+        r.warn(
+            "agent.peers",
+            "no provider with compare-and-set (rfc2136, route53) can witness the pair's lease: a daemon that \
+             cannot reach its peer takes the lease, so a cut link can make two writers (set agent.lease.witness)",
+        );
+    }
+}
+
+fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
+    it.map(String::as_str).collect::<Vec<_>>().join(", ")
 }
 
 fn defaults(d: &DefaultsConfig, r: &mut Report) {

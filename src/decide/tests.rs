@@ -77,6 +77,8 @@ fn providers() -> Providers {
                     min_ttl: 1,
                     max_batch: 100,
                     atomic: true,
+                    compare_and_set: false,
+                    extra_records: true,
                 },
             });
             (name.to_string(), adapter)

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use dnsteer_providers::{Applied, Change, Fence, Provider, ProviderError, RecordSet, ZoneName};
 use tokio::task::JoinSet;
@@ -27,8 +28,9 @@ impl Live {
     }
 }
 
-/// Reads every zone from each of its providers, and each delegation's parent zone.
-pub async fn read_live(config: &Config, providers: &Providers) -> Live {
+/// Every (zone, provider) a configuration reads: each zone at each of its providers,
+/// and each delegation's parent zone.
+pub fn wanted(config: &Config) -> BTreeSet<(ZoneName, String)> {
     let mut wanted: BTreeSet<(ZoneName, String)> = BTreeSet::new();
     for zone in &config.zones {
         let Ok(name) = ZoneName::new(&zone.name) else { continue };
@@ -39,41 +41,34 @@ pub async fn read_live(config: &Config, providers: &Providers) -> Live {
             wanted.insert(at);
         }
     }
+    wanted
+}
+
+/// Reads every zone the configuration names from each provider concurrently. A read
+/// that has not finished within `deadline` is given up and reported as such: one hung
+/// provider must not hold up the plan of the others.
+pub async fn read_live(config: &Config, providers: &Providers, deadline: Duration) -> Live {
     let mut tasks = JoinSet::new();
-    let mut reading = BTreeMap::new();
-    for (zone, provider) in wanted {
+    for (zone, provider) in wanted(config) {
         let Some(adapter) = providers.get(&provider).cloned() else {
             continue;
         };
-        let z = zone.clone();
-        let handle = tasks.spawn(async move { adapter.records(&z).await });
-        reading.insert(handle.id(), (zone, provider));
+        tasks.spawn(async move {
+            let result = match tokio::time::timeout(deadline, adapter.records(&zone)).await {
+                Ok(result) => result,
+                Err(_) => Err(ProviderError::Transient {
+                    provider: provider.clone(),
+                    message: format!("no answer within {}", humantime::format_duration(deadline)),
+                }),
+            };
+            (zone, provider, result)
+        });
     }
     let mut live = Live::default();
-    while let Some(joined) = tasks.join_next_with_id().await {
-        let (id, result) = match joined {
-            Ok((id, result)) => (id, result),
-            // A read that panicked is a failed read, reported like any other.
-            Err(e) => (
-                e.id(),
-                Err(ProviderError::Protocol {
-                    provider: String::new(),
-                    message: format!("read failed: {e}"),
-                }),
-            ),
-        };
-        let Some((zone, provider)) = reading.remove(&id) else {
-            continue;
-        };
-        match result {
-            Ok(sets) => {
-                live.records.insert((zone, provider), sets);
-            }
-            Err(e) => live.errors.push(PlanError {
-                zone: zone.to_string(),
-                provider,
-                error: e.to_string(),
-            }),
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((zone, provider, result)) => live.insert(zone, provider, result),
+            Err(e) => tracing::error!("a provider read failed: {e}"),
         }
     }
     live.errors
@@ -81,16 +76,32 @@ pub async fn read_live(config: &Config, providers: &Providers) -> Live {
     live
 }
 
+impl Live {
+    /// Adds one read's outcome.
+    pub fn insert(&mut self, zone: ZoneName, provider: String, result: Result<Vec<RecordSet>, ProviderError>) {
+        match result {
+            Ok(sets) => {
+                self.records.insert((zone, provider), sets);
+            }
+            Err(e) => self.errors.push(PlanError {
+                zone: zone.to_string(),
+                provider,
+                error: e.to_string(),
+            }),
+        }
+    }
+}
+
 /// What applying a plan did at one provider for one zone.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ApplyReport {
     pub zone: ZoneName,
     pub provider: String,
     pub planned: usize,
     pub applied: usize,
     /// The error that stopped this provider's changes, if any. Changes before it (in
-    /// earlier batches) are applied; the failed batch and those after it are not.
-    pub error: Option<String>,
+    /// earlier batches, or reported by `PartiallyApplied`) are applied; the rest are not.
+    pub error: Option<ProviderError>,
 }
 
 impl ApplyReport {
@@ -125,9 +136,9 @@ pub async fn apply(plan: &Plan, providers: &Providers, fences: &Fences, may_writ
     let mut tasks = JoinSet::new();
     for ((zone, provider), changes) in groups {
         let adapter = providers.get(&provider).cloned();
-        let fence = fences.get(&(zone.clone(), provider.clone())).copied();
+        let fence = fences.get(&(zone.clone(), provider.clone())).cloned();
         let may_write = may_write.clone();
-        tasks.spawn(async move { apply_one(zone, provider, adapter, changes, fence, may_write).await });
+        tasks.spawn(async move { apply_group(zone, provider, adapter, changes, fence, may_write).await });
     }
     let mut reports = Vec::new();
     while let Some(joined) = tasks.join_next().await {
@@ -140,7 +151,8 @@ pub async fn apply(plan: &Plan, providers: &Providers, fences: &Fences, may_writ
     reports
 }
 
-async fn apply_one(
+/// Applies one (zone, provider)'s changes in batches, stopping at the first failure.
+pub async fn apply_group(
     zone: ZoneName,
     provider: String,
     adapter: Option<Arc<dyn Provider>>,
@@ -148,6 +160,8 @@ async fn apply_one(
     mut fence: Option<Fence>,
     may_write: MayWrite,
 ) -> ApplyReport {
+    // `may_write` is also asked before each request an adapter sends (the providers'
+    // write guard), after any rate-limit wait.
     let mut report = ApplyReport {
         zone,
         provider,
@@ -156,7 +170,10 @@ async fn apply_one(
         error: None,
     };
     let Some(adapter) = adapter else {
-        report.error = Some("no such provider".into());
+        report.error = Some(ProviderError::Rejected {
+            provider: report.provider.clone(),
+            message: "no such provider".into(),
+        });
         return report;
     };
     // Leave room for the fence change in each batch.
@@ -167,14 +184,21 @@ async fn apply_one(
         .max(1);
     for chunk in changes.chunks(batch) {
         if !may_write() {
-            report.error =
-                Some("writing stopped (the lease lapsed or the daemon is stopping): the rest was not written".into());
+            report.error = Some(ProviderError::Fenced {
+                provider: report.provider.clone(),
+                message: "writing stopped (the lease lapsed or the daemon is stopping): the rest was not written"
+                    .into(),
+            });
             break;
         }
-        let result: Result<Applied, ProviderError> = match &fence {
-            Some(f) => adapter.apply_fenced(&report.zone, f, chunk).await,
-            None => adapter.apply(&report.zone, chunk).await,
+        let guard = may_write.clone();
+        let write = async {
+            match &fence {
+                Some(f) => adapter.apply_fenced(&report.zone, f, chunk).await,
+                None => adapter.apply(&report.zone, chunk).await,
+            }
         };
+        let result: Result<Applied, ProviderError> = dnsteer_providers::guard::guarded(guard, write).await;
         match result {
             Ok(_) => {
                 report.applied += chunk.len();
@@ -185,7 +209,7 @@ async fn apply_one(
                 if let ProviderError::PartiallyApplied { applied, .. } = &e {
                     report.applied += applied;
                 }
-                report.error = Some(e.to_string());
+                report.error = Some(e);
                 break;
             }
         }
