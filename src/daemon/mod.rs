@@ -453,8 +453,10 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     tracing::info!(agent = %agent.id, listen = %agent.listen, targets = targets.len(), role = %shared.inner().lease.role(), "dnsteer running");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The API outlives the loops: the peer may still ask for our vote while we resign.
+    let (server_stop_tx, server_stop_rx) = tokio::sync::watch::channel(false);
     let server = {
-        let mut stop = stop_rx.clone();
+        let mut stop = server_stop_rx;
         let app = api::router(shared.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -490,6 +492,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     observer.abort();
     // Hand the lease over now (peer and witness) rather than make the peer wait it out.
     let _ = pair_task.await;
+    let _ = server_stop_tx.send(true);
     let _ = server.await;
     shared.flush().await;
     shared.alerter.flush(Duration::from_secs(3)).await;

@@ -336,8 +336,10 @@ impl LeaseMachine {
             self.adopt(req.term, now, format!("{} holds newer term {}", req.from, req.term));
         }
         if req.resigning && self.leader.as_deref() == Some(req.from.as_str()) {
+            // Campaign at once rather than a tick later: the leader is going.
             self.leader = None;
             self.quiet_until = now;
+            self.next_tick = now;
         }
         let mut accepted = false;
         if req.role == Role::Leader && req.term == self.durable.term {
@@ -470,7 +472,13 @@ impl LeaseMachine {
                     }
                 }
                 self.campaign = Some((req.term, Campaign::AwaitingWitness));
-                self.try_take(now);
+                if self.cfg.witness && !self.witness_busy {
+                    // Decide on a fresh read: the record may have been released just now.
+                    self.witness_busy = true;
+                    self.transmit.push_back(Transmit::WitnessRead);
+                } else {
+                    self.try_take(now);
+                }
             }
         }
     }
@@ -574,19 +582,21 @@ impl LeaseMachine {
     /// peer is told, and the witness record released, so the other takes over at once.
     pub fn resign(&mut self, now: Instant) {
         let was_leader = self.role == Role::Leader;
+        let mine = self.witness_mine.take();
         self.resigned = true;
         if was_leader {
             self.become_standby(now, "stopping".into());
-            if self.cfg.peer {
-                self.transmit.push_back(Transmit::Sync(self.sync_request(true)));
-            }
-            if let Some(mine) = self.witness_mine.take() {
+            // The record first, so that the peer, told next, finds it released.
+            if let Some(mine) = mine {
                 let released = WitnessRecord {
                     holder: None,
                     term: mine.term,
                     seq: mine.seq + 1,
                 };
                 self.witness_write(Some(mine), released);
+            }
+            if self.cfg.peer {
+                self.transmit.push_back(Transmit::Sync(self.sync_request(true)));
             }
         }
     }
