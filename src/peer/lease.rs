@@ -114,6 +114,8 @@ pub struct LeaseMachine {
     peer_counted: bool,
     /// The lease record as last read, and when that value was first seen.
     witness_seen: Option<(Option<WitnessRecord>, Instant)>,
+    /// When the witness last answered: a verdict on its record needs a fresh answer.
+    witness_checked: Option<Instant>,
     /// The value this leader last renewed the record to.
     witness_mine: Option<WitnessRecord>,
     witness_busy: bool,
@@ -142,6 +144,7 @@ impl LeaseMachine {
             peer_id: None,
             peer_counted: false,
             witness_seen: None,
+            witness_checked: None,
             witness_mine: None,
             witness_busy: false,
             next_tick: now,
@@ -268,10 +271,20 @@ impl LeaseMachine {
         }
         match self.campaign {
             None => {
-                self.durable.term += 1;
-                self.durable.voted_for = Some(self.cfg.id.clone());
-                self.leader = None;
-                self.campaign = Some((self.durable.term, Campaign::Voting));
+                let peer_heard = self.peer_contact.is_some_and(|c| now < c + self.cfg.duration);
+                if self.cfg.witness && !peer_heard {
+                    // The peer is silent: ask the witness first, and spend no term
+                    // while its record moves (a leader on the other side of a cut link
+                    // renewing it). A term raised for nothing would depose that leader
+                    // the moment the link heals.
+                    if !self.witness_lapsed(now) {
+                        return;
+                    }
+                    self.start_campaign(Campaign::AwaitingWitness);
+                    self.try_take(now);
+                    return;
+                }
+                self.start_campaign(Campaign::Voting);
                 self.transmit.push_back(Transmit::Vote(VoteRequest {
                     from: self.cfg.id.clone(),
                     term: self.durable.term,
@@ -280,6 +293,25 @@ impl LeaseMachine {
             Some((_, Campaign::AwaitingWitness)) => self.try_take(now),
             Some(_) => {}
         }
+    }
+
+    /// A new term, with our own vote in it.
+    fn start_campaign(&mut self, how: Campaign) {
+        self.durable.term += 1;
+        self.durable.voted_for = Some(self.cfg.id.clone());
+        self.leader = None;
+        self.campaign = Some((self.durable.term, how));
+    }
+
+    /// Whether the lease record has been seen unchanged for a whole lease, or given up,
+    /// as the witness confirmed within the last two ticks (an old view of a witness we
+    /// can no longer reach proves nothing).
+    fn witness_lapsed(&self, now: Instant) -> bool {
+        let fresh = self.witness_checked.is_some_and(|c| now < c + self.tick * 2);
+        fresh
+            && self.witness_seen.as_ref().is_some_and(|(seen, since)| {
+                seen.as_ref().is_some_and(|r| r.holder.is_none()) || now >= *since + self.cfg.duration
+            })
     }
 
     /// The peer cannot be reached: take the lease through the witness once its record
@@ -293,12 +325,11 @@ impl LeaseMachine {
             self.become_leader(now, None, format!("peer unreachable: taking term {term}"));
             return;
         }
-        let Some((seen, since)) = self.witness_seen.clone() else {
+        let Some((seen, _)) = self.witness_seen.clone() else {
             return;
         };
-        let released = seen.as_ref().is_some_and(|r| r.holder.is_none());
         let newer = seen.as_ref().is_some_and(|r| r.term >= term);
-        if self.witness_busy || newer || !(released || now >= since + self.cfg.duration) {
+        if self.witness_busy || newer || !self.witness_lapsed(now) {
             return;
         }
         self.campaign = Some((term, Campaign::Taking));
@@ -511,6 +542,7 @@ impl LeaseMachine {
         match result {
             Ok(()) => {
                 self.witness_seen = Some((Some(after.clone()), now));
+                self.witness_checked = Some(now);
                 if after.holder.as_deref() != Some(self.cfg.id.as_str()) || after.term != self.durable.term {
                     return; // a release, or a write from a term we have left
                 }
@@ -602,6 +634,7 @@ impl LeaseMachine {
     }
 
     fn witness_saw(&mut self, value: Option<WitnessRecord>, now: Instant) {
+        self.witness_checked = Some(now);
         let changed = self.witness_seen.as_ref().is_none_or(|(v, _)| *v != value);
         if !changed {
             return;
