@@ -145,12 +145,7 @@ impl Shared {
             .flat_map(|d| d.held.iter())
             .map(|h| json!({"zone": h.zone.as_str(), "reason": h.reasons.join("; "), "checksum": h.checksum}))
             .collect();
-        let vantage: Vec<_> = inner
-            .engine
-            .vantages()
-            .into_iter()
-            .map(|v| json!({"id": v, "fresh": true, "last_seen": serde_json::Value::Null}))
-            .collect();
+        let vantage = inner.engine.vantages(now);
         let outage = |m: &BTreeMap<String, supervisor::Outage>| -> serde_json::Value {
             m.iter()
                 .map(|(p, o)| (p.clone(), json!({"since": o.since, "error": o.error})))
