@@ -262,6 +262,18 @@ impl Shared {
         };
         for event in events {
             match event {
+                LeaseEvent::Lost(reason) => {
+                    tracing::error!("coordination lost: {reason}");
+                    self.alerter.send(Event::new(
+                        EventKind::CoordinationLost,
+                        &self.agent_id,
+                        Utc::now(),
+                        format!(
+                            "{} writes nothing until its lease can be proved again: {reason}",
+                            self.agent_id
+                        ),
+                    ));
+                }
                 LeaseEvent::PeerGone(id) => {
                     tracing::warn!(peer = %id, "the peer is gone: its observations stop counting");
                     self.inner().engine.forget_vantage(&id);
@@ -283,17 +295,6 @@ impl Shared {
                             format!("{} now leads (term {}): {}", self.agent_id, change.term, change.reason),
                         ));
                         self.steer_now.notify_one();
-                    } else if change.reason.contains("not renewed") {
-                        self.alerter.send(Event::new(
-                            EventKind::CoordinationLost,
-                            &self.agent_id,
-                            now,
-                            format!(
-                                "{} cannot prove its lease (term {}) to its peer or the witness: it writes nothing \
-                                 until it can",
-                                self.agent_id, change.term
-                            ),
-                        ));
                     }
                     self.persist();
                 }

@@ -59,6 +59,9 @@ pub enum Transmit {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LeaseEvent {
     Role(RoleChange),
+    /// The lease cannot be proved (peer and witness, or etcd, out of reach): this
+    /// daemon writes nothing until it can. Once per outage.
+    Lost(String),
     /// The peer stopped counting (unreachable for a whole lease, or taken over from):
     /// its observations must stop counting too.
     PeerGone(String),
@@ -195,7 +198,9 @@ impl LeaseMachine {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.role == Role::Leader && self.cfg.peer && self.valid_until().is_none_or(|u| now >= u) {
-            self.become_standby(now, "the lease was not renewed in time".into());
+            let reason = "the lease was not renewed in time (neither the peer nor the witness confirmed it)";
+            self.events.push_back(LeaseEvent::Lost(reason.into()));
+            self.become_standby(now, reason.into());
         }
         if now < self.next_tick {
             return;
