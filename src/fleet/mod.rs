@@ -2,3 +2,4 @@
 //! every daemon a vantage point.
 
 pub mod election;
+pub mod vantage;
