@@ -1,0 +1,3 @@
+//! The fleet: any number of daemons coordinated through etcd.
+
+pub mod etcd;
