@@ -8,6 +8,7 @@ pub mod cloudflare_fake;
 pub mod conformance;
 pub mod daemon;
 pub mod endpoint;
+pub mod etcd;
 pub mod http_fake;
 pub mod knot;
 pub mod moto;
