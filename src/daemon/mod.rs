@@ -7,6 +7,7 @@
 
 mod api;
 mod audit;
+mod fleet;
 mod metrics;
 mod pair;
 mod persist;
@@ -381,29 +382,45 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         }),
         None => fresh_engine(engine_params, &registered),
     };
-    let witness = pair::Witness::from_config(&config, &providers)?.map(Arc::new);
-    let lease = Arc::new(Mutex::new(LeaseMachine::new(
-        LeaseConfig {
-            id: agent.id.clone(),
-            duration: lease_duration,
-            peer: !agent.peers.is_empty(),
-            witness: witness.is_some(),
-            seed: rand::random(),
-        },
-        saved.as_ref().map(|s| s.lease.clone()).unwrap_or_default(),
-        Instant::now(),
-    )));
-    let link = match agent.peers.first() {
-        Some(url) => Some(pair::HttpPeerLink::new(
-            url,
-            agent.api_token.as_ref().map(|s| s.expose().to_string()),
-            lease_duration / 3,
-        )?),
-        None => None,
+    let coordination = match &agent.coordination {
+        Some(config::CoordinationConfig::Etcd(etcd)) => {
+            let client = fleet::client(etcd, lease_duration / 3)?;
+            let election = Arc::new(Mutex::new(crate::fleet::election::FleetElection::new(
+                crate::fleet::election::FleetConfig {
+                    id: agent.id.clone(),
+                    ttl: lease_duration,
+                },
+                Instant::now(),
+            )));
+            Coordinator::Fleet(election, client)
+        }
+        None => {
+            let witness = pair::Witness::from_config(&config, &providers)?.map(Arc::new);
+            let lease = Arc::new(Mutex::new(LeaseMachine::new(
+                LeaseConfig {
+                    id: agent.id.clone(),
+                    duration: lease_duration,
+                    peer: !agent.peers.is_empty(),
+                    witness: witness.is_some(),
+                    seed: rand::random(),
+                },
+                saved.as_ref().map(|s| s.lease.clone()).unwrap_or_default(),
+                Instant::now(),
+            )));
+            let link = match agent.peers.first() {
+                Some(url) => Some(pair::HttpPeerLink::new(
+                    url,
+                    agent.api_token.as_ref().map(|s| s.expose().to_string()),
+                    lease_duration / 3,
+                )?),
+                None => None,
+            };
+            if agent.peers.len() > 1 {
+                tracing::warn!("only the first of agent.peers is used: the pair is two daemons");
+            }
+            Coordinator::Pair { lease, link, witness }
+        }
     };
-    if agent.peers.len() > 1 {
-        tracing::warn!("only the first of agent.peers is used: the pair is two daemons");
-    }
     let alerter = Alerter::new(&config.alerts, &agent.id)?;
     let flaps = saved.as_ref().map(|s| s.flaps.clone()).unwrap_or_default();
     let operator = saved.as_ref().map(|s| s.operator.clone()).unwrap_or_default();
@@ -411,8 +428,11 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     let shared = Arc::new(Shared {
         agent_id: agent.id.clone(),
         api_token: agent.api_token.as_ref().map(|s| s.expose().to_string()),
-        coord: lease.clone(),
-        pair: Some(lease.clone()),
+        coord: coordination.machine(),
+        pair: match &coordination {
+            Coordinator::Pair { lease, .. } => Some(lease.clone()),
+            Coordinator::Fleet(..) => None,
+        },
         inner: Mutex::new(Inner {
             engine,
             supervisor: Supervisor::new(&agent.id, flaps),
@@ -483,13 +503,24 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     let scheduled: Vec<ScheduledTarget> = targets.iter().flat_map(|t| t.scheduled()).collect();
     let scheduler = Scheduler::spawn(scheduled, 64, tx);
     let observer = tokio::spawn(observe(shared.clone(), rx));
-    let pair_task = tokio::spawn(pair::drive(
-        shared.clone(),
-        lease,
-        link,
-        witness.clone(),
-        stop_rx.clone(),
-    ));
+    let (coordinator, witness) = match coordination {
+        Coordinator::Pair { lease, link, witness } => (
+            tokio::spawn(pair::drive(shared.clone(), lease, link, witness.clone(), stop_rx.clone())),
+            witness,
+        ),
+        Coordinator::Fleet(election, client) => {
+            let every = config
+                .defaults
+                .interval
+                .get()
+                .min(lease_duration / 3)
+                .max(Duration::from_millis(200));
+            (
+                tokio::spawn(fleet::drive(shared.clone(), election, client, every, stop_rx.clone())),
+                None,
+            )
+        }
+    };
     let steering = tokio::spawn(steering::run(
         shared.clone(),
         config.clone(),
@@ -508,14 +539,34 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         tracing::error!("the writes in flight did not finish within {SHUTDOWN_GRACE:?}: abandoned");
     }
     observer.abort();
-    // Hand the lease over now (peer and witness) rather than make the peer wait it out.
-    let _ = pair_task.await;
+    // Hand the lease over now (peer and witness, or etcd) rather than make the others
+    // wait it out.
+    let _ = coordinator.await;
     let _ = server_stop_tx.send(true);
     let _ = server.await;
     shared.flush().await;
     shared.alerter.flush(Duration::from_secs(3)).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Who coordinates this daemon's writes, with what its driver needs.
+enum Coordinator {
+    Pair {
+        lease: Arc<Mutex<LeaseMachine>>,
+        link: Option<pair::HttpPeerLink>,
+        witness: Option<Arc<pair::Witness>>,
+    },
+    Fleet(Arc<Mutex<crate::fleet::election::FleetElection>>, crate::fleet::etcd::EtcdClient),
+}
+
+impl Coordinator {
+    fn machine(&self) -> Arc<Mutex<dyn Coordination>> {
+        match self {
+            Coordinator::Pair { lease, .. } => lease.clone(),
+            Coordinator::Fleet(election, _) => election.clone(),
+        }
+    }
 }
 
 fn fresh_engine(params: EngineParams, targets: &[(String, crate::health::HealthParams)]) -> Engine {
