@@ -72,8 +72,36 @@ pub struct AgentConfig {
     /// Base URLs of the other daemon(s) of the pair.
     pub peers: Vec<String>,
     pub lease: LeaseConfig,
+    /// Instead of `peers`: a fleet of any size coordinated through etcd.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coordination: Option<CoordinationConfig>,
     /// Decide and plan, never write.
     pub dry_run: bool,
+}
+
+/// `agent.coordination:` — the service a fleet coordinates through.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum CoordinationConfig {
+    Etcd(EtcdConfig),
+}
+
+/// `kind: etcd` — etcd v3, reached through its HTTP gateway (`http` or `https`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EtcdConfig {
+    pub endpoints: Vec<String>,
+    /// Every key dnsteer writes lives under it.
+    #[serde(default = "default_etcd_prefix")]
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+}
+
+fn default_etcd_prefix() -> String {
+    "/dnsteer/".to_string()
 }
 
 impl Default for AgentConfig {
@@ -85,6 +113,7 @@ impl Default for AgentConfig {
             api_token: None,
             peers: Vec::new(),
             lease: LeaseConfig::default(),
+            coordination: None,
             dry_run: false,
         }
     }

@@ -58,6 +58,38 @@ fn agent(a: &AgentConfig, r: &mut Report) {
         );
     }
     nonzero("agent.lease.duration", a.lease.duration, r);
+    if let Some(CoordinationConfig::Etcd(etcd)) = &a.coordination {
+        if !a.peers.is_empty() {
+            r.error(
+                "agent.coordination",
+                "`coordination` and `peers` exclude each other: a fleet on etcd has no embedded pair",
+            );
+        }
+        if a.api_token.is_none() {
+            r.warn(
+                "agent.api_token",
+                "without a token, pause, resume, overrides and approvals cannot be given to this daemon",
+            );
+        }
+        if etcd.endpoints.is_empty() {
+            r.error("agent.coordination.endpoints", "at least one etcd endpoint is needed");
+        }
+        for (i, e) in etcd.endpoints.iter().enumerate() {
+            url(&join_index("agent.coordination.endpoints", i), e, r);
+        }
+        if !etcd.prefix.starts_with('/') || !etcd.prefix.ends_with('/') {
+            r.error(
+                "agent.coordination.prefix",
+                format!("{:?} must start and end with `/`, e.g. /dnsteer/", etcd.prefix),
+            );
+        }
+        if etcd.username.is_some() != etcd.password.is_some() {
+            r.error(
+                "agent.coordination",
+                "`username` and `password` go together (etcd authentication needs both)",
+            );
+        }
+    }
 }
 
 /// The pair's witness: named, it must exist and compare-and-set; without one, a pair
@@ -627,6 +659,11 @@ pub(crate) fn resolve_secrets(p: &mut Parsed, base_dir: &Path, r: &mut Report) {
     let mut secrets: Vec<(String, &mut Secret)> = Vec::new();
     if let Some(s) = p.agent.api_token.as_mut() {
         secrets.push(("agent.api_token".to_string(), s));
+    }
+    if let Some(CoordinationConfig::Etcd(etcd)) = p.agent.coordination.as_mut() {
+        if let Some(s) = etcd.password.as_mut() {
+            secrets.push(("agent.coordination.password".to_string(), s));
+        }
     }
     for (name, provider) in p.providers.iter_mut() {
         let base = join_key("providers", name);

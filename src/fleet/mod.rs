@@ -1,3 +1,5 @@
-//! The fleet: any number of daemons coordinated through etcd.
+//! A fleet on etcd: any number of daemons, one leader elected through etcd (`election`),
+//! every daemon a vantage point; `etcd` is the client they talk to it with.
 
+pub mod election;
 pub mod etcd;
