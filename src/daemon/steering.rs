@@ -235,7 +235,13 @@ async fn cycle(
         return;
     }
     let Some(mark) = shared.may_write_now() else { return };
-    let plan = decision.writable(shared.inner().supervisor.approved());
+    let approved = shared.inner().operator.approved.clone();
+    let still = super::supervisor::live_approvals(&approved, &decision);
+    if still != approved {
+        // Spent or stale approvals go, so that an old checksum never lets a later plan by.
+        shared.change_operator(|o| o.approved = still.clone());
+    }
+    let plan = decision.writable(&still);
     let mut groups: BTreeMap<Key, Vec<PlannedChange>> = BTreeMap::new();
     for c in plan.changes {
         groups.entry((c.zone.clone(), c.provider.clone())).or_default().push(c);

@@ -379,6 +379,15 @@ impl Engine {
         Ok(())
     }
 
+    /// This agent's own windows, for the other vantage points of a fleet: per target, its
+    /// results (oldest first) and its newest failure.
+    pub fn local_windows(&self) -> BTreeMap<String, (Vec<bool>, Option<String>)> {
+        self.targets
+            .iter()
+            .map(|(name, t)| (name.clone(), t.local_window()))
+            .collect()
+    }
+
     /// A vantage point that is gone (its lease lapsed, it was taken over from): its
     /// windows stop counting at once rather than when they grow stale.
     pub fn forget_vantage(&mut self, vantage: &str) {

@@ -205,6 +205,11 @@ impl TargetHealth {
         self.st.peers.iter().map(|(v, w)| (v.as_str(), w.last_at()))
     }
 
+    /// This agent's own window: its results (oldest first) and its newest failure.
+    pub(crate) fn local_window(&self) -> (Vec<bool>, Option<String>) {
+        (self.st.local.results(), self.st.local.last_error().map(str::to_owned))
+    }
+
     pub(crate) fn forget_vantage(&mut self, vantage: &str) {
         self.st.peers.remove(vantage);
     }

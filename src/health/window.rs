@@ -64,6 +64,11 @@ impl Window {
         self.last_at = Some(now);
     }
 
+    /// The results held, oldest first.
+    pub(crate) fn results(&self) -> Vec<bool> {
+        self.samples.iter().map(|s| s.ok).collect()
+    }
+
     pub(crate) fn last_at(&self) -> Option<DateTime<Utc>> {
         self.last_at
     }
