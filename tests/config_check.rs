@@ -295,6 +295,22 @@ fn fall_or_rise_zero() {
 }
 
 #[test]
+fn quorum_is_majority_or_at_least_one() {
+    let yaml = base_with(
+        "address: \"192.0.2.10:443\" }",
+        "address: \"192.0.2.10:443\",\n         health: { quorum: 0 } }",
+    );
+    assert_error(&yaml, "checks.web.health.quorum", "quorum: 0");
+    let yaml = format!("defaults:\n  health:\n    quorum: most\n{BASE}");
+    assert_error(&yaml, "defaults.health.quorum", "most");
+    for quorum in ["majority", "2"] {
+        let yaml = format!("defaults:\n  health:\n    quorum: {quorum}\n{BASE}");
+        let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+        assert_eq!(out.status.code(), Some(0), "stderr:\n{}\nconfig:\n{yaml}", stderr(&out));
+    }
+}
+
+#[test]
 fn undefined_zone_provider() {
     let yaml = base_with(
         "    providers: [ pdns-a, pdns-b ]",

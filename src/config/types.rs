@@ -8,6 +8,7 @@ use dnsteer_providers::RecordType;
 use serde::{Deserialize, Serialize};
 
 use super::{Duration, Secret};
+use crate::health::Quorum;
 
 /// The whole configuration file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -201,6 +202,8 @@ pub struct HealthConfig {
     pub rise: u32,
     /// Least time in a state before leaving it.
     pub hold: Duration,
+    /// Fresh vantage points (the pair, a fleet) that must see the target failing.
+    pub quorum: Quorum,
 }
 
 impl Default for HealthConfig {
@@ -212,6 +215,7 @@ impl Default for HealthConfig {
             fall: 3,
             rise: 3,
             hold: Duration::from_secs(60),
+            quorum: Quorum::Majority,
         }
     }
 }
@@ -227,6 +231,7 @@ impl HealthConfig {
             fall: self.fall,
             rise: self.rise,
             hold: self.hold.get(),
+            quorum: self.quorum,
         }
     }
 
@@ -238,6 +243,7 @@ impl HealthConfig {
             fall: o.fall.unwrap_or(self.fall),
             rise: o.rise.unwrap_or(self.rise),
             hold: o.hold.unwrap_or(self.hold),
+            quorum: o.quorum.unwrap_or(self.quorum),
         }
     }
 }
@@ -258,6 +264,8 @@ pub struct HealthOverride {
     pub rise: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<Quorum>,
 }
 
 impl HealthOverride {

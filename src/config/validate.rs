@@ -12,6 +12,7 @@ use super::lines::{join_index, join_key};
 use super::parse::Parsed;
 use super::types::*;
 use super::{Duration, Report, Secret};
+use crate::health::Quorum;
 
 /// The largest TTL DNS allows (RFC 2181 §8).
 const MAX_TTL: u32 = 2_147_483_647;
@@ -194,6 +195,12 @@ fn health(path: &str, h: &HealthConfig, written: &dyn Fn(&str) -> bool, r: &mut 
     if written("rise") && h.rise == 0 {
         r.error(at("rise"), "must be at least 1");
     }
+    if written("quorum") && h.quorum == Quorum::AtLeast(0) {
+        r.error(
+            at("quorum"),
+            "must be `majority` or at least 1 (vantage points that must see the target failing)",
+        );
+    }
 }
 
 fn provider(name: &str, p: &ProviderConfig, r: &mut Report) {
@@ -293,6 +300,7 @@ fn check(name: &str, c: &CheckConfig, d: &DefaultsConfig, r: &mut Report) {
         "recover_ratio" => o.recover_ratio.is_some(),
         "fall" => o.fall.is_some(),
         "rise" => o.rise.is_some(),
+        "quorum" => o.quorum.is_some(),
         _ => false,
     };
     health(&at("health"), &d.health.with(o), &written, r);

@@ -54,7 +54,10 @@ mod tests {
     #[test]
     fn a_report_round_trips_through_json() {
         let windows = BTreeMap::from([
-            ("check:web".to_string(), (vec![true, false, true], Some("timeout".to_string()))),
+            (
+                "check:web".to_string(),
+                (vec![true, false, true], Some("timeout".to_string())),
+            ),
             ("check:idle".to_string(), (Vec::new(), None)),
         ]);
         let report = VantageReport::new("d1", windows);
@@ -62,6 +65,10 @@ mod tests {
         assert!(json.contains(r#""r":"101""#), "{json}");
         let back: VantageReport = serde_json::from_str(&json).unwrap();
         let got: Vec<_> = back.windows().collect();
-        assert_eq!(got, vec![("check:web", vec![true, false, true], Some("timeout"))], "empty windows are left out");
+        assert_eq!(
+            got,
+            vec![("check:web", vec![true, false, true], Some("timeout"))],
+            "empty windows are left out"
+        );
     }
 }
