@@ -12,6 +12,7 @@ pub mod http_fake;
 pub mod knot;
 pub mod moto;
 pub mod pdns;
+pub mod proxy;
 pub mod receiver;
 pub mod route53_fake;
 pub mod world;
