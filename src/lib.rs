@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod connect;
 pub mod daemon;
+pub mod decide;
 pub mod demo;
 pub mod health;
 pub mod peer;

@@ -239,6 +239,33 @@ fn ratio_outside_zero_to_one() {
 }
 
 #[test]
+fn flap_budget_out_of_range() {
+    let yaml = format!("defaults:\n  flap_budget:\n    changes: 0\n{BASE}");
+    assert_error(&yaml, "defaults.flap_budget.changes", "changes: 0");
+    let yaml = base_with(
+        "    records:\n",
+        "    flap_budget: { changes: 101, within: 0s }\n    records:\n",
+    );
+    assert_error(&yaml, "zones[0].flap_budget.changes", "changes: 101");
+    assert_error(&yaml, "zones[0].flap_budget.within", "changes: 101");
+}
+
+#[test]
+fn several_providers_without_delegation_warn_that_a_failed_one_stays_named() {
+    let yaml = base_with("    delegation: { provider: parent, parent: test. }\n", "");
+    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let line = line_of(&yaml, "providers: [ pdns-a, pdns-b ]");
+    assert!(
+        err.lines().any(|l| l.starts_with("warning: zones[0].providers: ")
+            && l.contains("stays in the parent's NS set and in every apex NS set")
+            && l.ends_with(&format!("(line {line})"))),
+        "{err}"
+    );
+}
+
+#[test]
 fn fail_ratio_not_above_recover_ratio() {
     let yaml = format!("defaults:\n  health:\n    fail_ratio: 0.2\n    recover_ratio: 0.3\n{BASE}");
     assert_error(&yaml, "defaults.health.fail_ratio", "fail_ratio: 0.2");

@@ -211,6 +211,7 @@ async fn apply_insists_on_the_reviewed_checksum_and_honours_assume() {
         .dnsteer(&["plan", "--format", "json", "--assume", "check:web-us=down"])
         .await;
     assert_eq!(code(&out), 2, "{}", show(&out));
+    assert_eq!(json(&out)["held"], serde_json::json!([]), "a failover is never held");
     let checksum = json(&out)["checksum"].as_str().unwrap().to_string();
     // The reviewed plan was a failover; with us-east up the plan differs: refused.
     let out = w.dnsteer(&["apply", "--yes", "--checksum", &checksum]).await;

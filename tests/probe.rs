@@ -286,7 +286,7 @@ async fn dns_probe_rate_against_powerdns() {
         .map(|_| Arc::new(DnsProber::for_provider("provider:pdns-a", server.dns, ZONE, T).unwrap()) as Arc<dyn Prober>)
         .collect();
     let start = Instant::now();
-    let results = probe_rounds(&probers, 250, 8).await;
+    let results = probe_rounds(&probers, 250, 8).await.concat();
     let concurrent = results.len() as f64 / start.elapsed().as_secs_f64();
     assert_eq!(results.len(), 2000);
     assert!(results.iter().all(|r| r.ok), "{:?}", results.iter().find(|r| !r.ok));
@@ -636,7 +636,7 @@ async fn probe_rounds_runs_each_target_back_to_back() {
         .map(|name| ScriptedProber::new(&format!("check:{name}"), Duration::from_millis(20), T, &all))
         .collect();
     let probers: Vec<Arc<dyn Prober>> = scripted.iter().map(|p| Arc::clone(p) as Arc<dyn Prober>).collect();
-    let results = probe_rounds(&probers, 3, 2).await;
+    let results = probe_rounds(&probers, 3, 2).await.concat();
     let targets: Vec<&str> = results.iter().map(|r| r.target.as_str()).collect();
     assert_eq!(
         targets,

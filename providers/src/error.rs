@@ -7,7 +7,7 @@ use std::time::Duration;
 ///
 /// Every variant names the provider (its configured name) so that a message reaching
 /// an operator says where the problem is.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProviderError {
     /// The provider asked us to slow down. Retry no sooner than `retry_after`.
@@ -52,6 +52,12 @@ pub enum ProviderError {
         message: String,
     },
 
+    /// The agent's lease no longer allows writing (it lapsed, or a newer leader's fence
+    /// was found): nothing of the batch was sent. Stop writing; this is not the
+    /// provider's fault.
+    #[error("{provider}: fenced: {message}")]
+    Fenced { provider: String, message: String },
+
     /// The reply could not be understood: a bug here or at the provider.
     #[error("{provider}: unexpected response: {message}")]
     Protocol { provider: String, message: String },
@@ -74,6 +80,7 @@ impl ProviderError {
             | Self::Unsupported { provider, .. }
             | Self::ZoneNotFound { provider, .. }
             | Self::PartiallyApplied { provider, .. }
+            | Self::Fenced { provider, .. }
             | Self::Protocol { provider, .. } => provider,
         }
     }

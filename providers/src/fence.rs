@@ -1,8 +1,15 @@
-//! The daemon pair's fence record: a TXT record at `_dnsteer-fence.<zone>` holding the
-//! lease term of the leader that last wrote the zone. Every batch a leader writes
-//! carries it as a compare-and-set, so a deposed leader's batch is refused by the
-//! provider itself where the provider can compare (RFC 2136 prerequisites, Route 53
-//! batches), and by the adapter's re-read where it cannot (PowerDNS, Cloudflare).
+//! Fencing the daemon pair's writes. A fence is one record-set compare-and-set that
+//! rides in a batch: the batch is applied only if the record still holds `before`.
+//! Where the provider compares atomically (RFC 2136 prerequisites, Route 53 change
+//! batches) a deposed leader's batch is refused by the provider itself; elsewhere the
+//! adapter re-reads just before writing.
+//!
+//! Two records serve as fences:
+//! - the zone's own fence, a TXT record at `_dnsteer-fence.<zone>` holding the
+//!   (term, leader) that last wrote the zone (`FenceMark`);
+//! - where the pair's lease record (its witness) lives in the zone written, the lease
+//!   record itself, held at the value this leader last renewed it to. That fences a
+//!   delegation in a parent zone without adding records to it.
 
 use crate::record::{Change, RecordSet, RecordType, ZoneName};
 
@@ -11,59 +18,101 @@ pub const FENCE_LABEL: &str = "_dnsteer-fence";
 /// The fence record's TTL: it is never meant to be resolved.
 pub const FENCE_TTL: u32 = 60;
 
-/// The term a leader writes with: `previous` is the term the fence record holds now
-/// (`None` when there is none yet), `term` the one it holds after the batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fence {
-    pub previous: Option<u64>,
+/// Who wrote under which lease term. Ordered by term, then leader id (two leaders
+/// never share a term; the id only makes the order total).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FenceMark {
     pub term: u64,
+    pub leader: String,
 }
 
-impl Fence {
-    /// The fence record's owner name in `zone`.
+impl FenceMark {
+    pub fn new(term: u64, leader: &str) -> Self {
+        Self {
+            term,
+            leader: leader.to_string(),
+        }
+    }
+
+    /// The zone fence record's owner name in `zone`.
     pub fn name(zone: &ZoneName) -> String {
         format!("{FENCE_LABEL}.{}", zone.as_str())
     }
 
-    /// The fence record set holding `term`.
-    pub fn record(zone: &ZoneName, term: u64) -> RecordSet {
+    /// The zone fence record set holding this mark.
+    pub fn record(&self, zone: &ZoneName) -> RecordSet {
         RecordSet {
             name: Self::name(zone),
             rtype: RecordType::Txt,
             ttl: FENCE_TTL,
-            values: vec![format!("\"term={term}\"")],
+            values: vec![format!("\"term={} leader={}\"", self.term, self.leader)],
         }
     }
 
-    /// The term a zone's live fence holds, if `sets` (a zone as read) has one.
-    pub fn term_in(zone: &ZoneName, sets: &[RecordSet]) -> Option<u64> {
+    /// The mark a zone's live fence holds, if `sets` (a zone as read) has one. A
+    /// record written before leader ids were recorded reads with an empty leader.
+    pub fn read(zone: &ZoneName, sets: &[RecordSet]) -> Option<(FenceMark, RecordSet)> {
         let name = Self::name(zone);
-        sets.iter()
-            .find(|s| s.name == name && s.rtype == RecordType::Txt)?
-            .values
-            .iter()
-            .find_map(|v| v.trim_matches('"').strip_prefix("term=")?.parse().ok())
+        let set = sets.iter().find(|s| s.name == name && s.rtype == RecordType::Txt)?;
+        let mark = set.values.iter().find_map(|v| Self::parse(v))?;
+        Some((mark, set.clone()))
     }
 
-    /// The fence as one change: moves the record from `previous` to `term` (or leaves
-    /// it at `term`, which still checks that it holds `term`).
-    pub fn change(&self, zone: &ZoneName) -> Change {
-        let after = Self::record(zone, self.term);
-        match self.previous {
-            None => Change::Create { after },
-            Some(previous) => Change::Update {
-                before: Self::record(zone, previous),
-                after,
+    fn parse(value: &str) -> Option<FenceMark> {
+        let mut term = None;
+        let mut leader = String::new();
+        for field in value.trim_matches('"').split_whitespace() {
+            if let Some(t) = field.strip_prefix("term=") {
+                term = t.parse().ok();
+            } else if let Some(l) = field.strip_prefix("leader=") {
+                leader = l.to_string();
+            }
+        }
+        Some(FenceMark { term: term?, leader })
+    }
+}
+
+/// One compare-and-set that a batch carries: applied with the batch only if the record
+/// set still holds `before` (absent when `None`), after which it holds `after`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fence {
+    pub before: Option<RecordSet>,
+    pub after: RecordSet,
+}
+
+impl Fence {
+    /// Moves the zone's fence record from what was read (`live`) to `mark`.
+    pub fn zone(zone: &ZoneName, live: Option<RecordSet>, mark: &FenceMark) -> Self {
+        Self {
+            before: live,
+            after: mark.record(zone),
+        }
+    }
+
+    /// Requires `set` to hold exactly its values, and leaves it so.
+    pub fn hold(set: RecordSet) -> Self {
+        Self {
+            before: Some(set.clone()),
+            after: set,
+        }
+    }
+
+    /// The fence as one change of a batch.
+    pub fn change(&self) -> Change {
+        match &self.before {
+            None => Change::Create {
+                after: self.after.clone(),
+            },
+            Some(before) => Change::Update {
+                before: before.clone(),
+                after: self.after.clone(),
             },
         }
     }
 
-    /// The same fence for the next batch of one apply: the record holds `term` by then.
+    /// The same fence for the next batch of one apply: the record holds `after` by then.
     pub fn next(&self) -> Fence {
-        Fence {
-            previous: Some(self.term),
-            term: self.term,
-        }
+        Fence::hold(self.after.clone())
     }
 }
 
@@ -72,20 +121,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn term_round_trips_through_the_record() {
+    fn the_mark_round_trips_through_the_record() {
         let zone = ZoneName::new("example.test.").unwrap();
-        let live = vec![Fence::record(&zone, 42)];
-        assert_eq!(Fence::term_in(&zone, &live), Some(42));
-        assert_eq!(Fence::term_in(&zone, &[]), None);
-        let change = Fence {
-            previous: Some(41),
-            term: 42,
-        }
-        .change(&zone);
-        assert_eq!(change.before().unwrap().values, vec!["\"term=41\""]);
-        assert_eq!(change.after().unwrap().values, vec!["\"term=42\""]);
+        let mark = FenceMark::new(42, "steer-a");
+        let live = vec![mark.record(&zone)];
+        assert_eq!(FenceMark::read(&zone, &live).map(|(m, _)| m), Some(mark.clone()));
+        assert_eq!(FenceMark::read(&zone, &[]), None);
         // Through the normaliser (as an adapter reads it) the value is unchanged.
-        let read = RecordSet::new(&Fence::name(&zone), RecordType::Txt, 60, ["\"term=42\""]).unwrap();
-        assert_eq!(read, Fence::record(&zone, 42));
+        let read = RecordSet::new(
+            &FenceMark::name(&zone),
+            RecordType::Txt,
+            60,
+            ["\"term=42 leader=steer-a\""],
+        )
+        .unwrap();
+        assert_eq!(read, mark.record(&zone));
+        // A fence written before leader ids were recorded still gives its term.
+        let old = RecordSet::new(&FenceMark::name(&zone), RecordType::Txt, 60, ["\"term=7\""]).unwrap();
+        assert_eq!(FenceMark::read(&zone, &[old]).unwrap().0, FenceMark::new(7, ""));
+    }
+
+    #[test]
+    fn marks_order_by_term_first() {
+        assert!(FenceMark::new(2, "a") > FenceMark::new(1, "z"));
+        assert!(FenceMark::new(2, "b") > FenceMark::new(2, "a"));
+    }
+
+    #[test]
+    fn a_zone_fence_moves_from_what_was_read() {
+        let zone = ZoneName::new("example.test.").unwrap();
+        let old = FenceMark::new(41, "steer-b").record(&zone);
+        let fence = Fence::zone(&zone, Some(old.clone()), &FenceMark::new(42, "steer-a"));
+        assert_eq!(fence.change().before(), Some(&old));
+        assert_eq!(
+            fence.change().after().unwrap().values,
+            vec!["\"term=42 leader=steer-a\""]
+        );
+        assert_eq!(fence.next().change().before(), fence.change().after());
+        let first = Fence::zone(&zone, None, &FenceMark::new(1, "steer-a"));
+        assert!(matches!(first.change(), Change::Create { .. }));
     }
 }

@@ -5,6 +5,7 @@
 pub mod cloudflare;
 pub mod error;
 pub mod fence;
+pub mod guard;
 pub mod http;
 pub mod powerdns;
 pub mod provider;
@@ -15,7 +16,8 @@ pub mod route53domains;
 
 pub use cloudflare::CloudflareProvider;
 pub use error::ProviderError;
-pub use fence::Fence;
+pub use fence::{Fence, FenceMark};
+pub use guard::WriteGuard;
 pub use powerdns::PowerDnsProvider;
 pub use provider::{Applied, Capabilities, Provider};
 pub use record::{Change, RecordSet, RecordType, ZoneName};

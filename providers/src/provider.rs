@@ -21,6 +21,13 @@ pub struct Capabilities {
     pub max_batch: usize,
     /// Whether one `apply` call is all-or-nothing at the provider.
     pub atomic: bool,
+    /// Whether the provider itself refuses a batch whose `before` values are no longer
+    /// live (RFC 2136 prerequisites, Route 53 change batches): what the pair's witness
+    /// and an atomic fence need. Without it the adapter re-reads just before writing.
+    pub compare_and_set: bool,
+    /// Whether the zone can hold records beside the steered ones (the pair's fence
+    /// record). A registrar holds only the delegation.
+    pub extra_records: bool,
 }
 
 /// What an `apply` call did.
@@ -64,7 +71,7 @@ pub trait Provider: Send + Sync + Debug {
     /// every request carries the fence.
     async fn apply_fenced(&self, zone: &ZoneName, fence: &Fence, changes: &[Change]) -> Result<Applied, ProviderError> {
         let mut batch = Vec::with_capacity(changes.len() + 1);
-        batch.push(fence.change(zone));
+        batch.push(fence.change());
         batch.extend_from_slice(changes);
         let applied = self.apply(zone, &batch).await?;
         Ok(Applied {

@@ -19,8 +19,12 @@ pub enum EventKind {
     /// Every pool of a record is unhealthy: the record keeps its last values.
     AllPoolsDown,
     ApplyFailed,
+    /// A provider's API could not be read (a write problem ahead, never a health verdict).
+    ReadFailed,
     LeaderChanged,
     ProviderDrift,
+    /// The lease could not be proved (peer and witness, or etcd, unreachable): nobody writes.
+    CoordinationLost,
 }
 
 impl EventKind {
@@ -32,16 +36,18 @@ impl EventKind {
             Self::Failback => "failback",
             Self::AllPoolsDown => "all_pools_down",
             Self::ApplyFailed => "apply_failed",
+            Self::ReadFailed => "read_failed",
             Self::LeaderChanged => "leader_changed",
             Self::ProviderDrift => "provider_drift",
+            Self::CoordinationLost => "coordination_lost",
         }
     }
 
     /// The severity an event gets unless its sender says otherwise.
     pub fn default_severity(self) -> Severity {
         match self {
-            Self::TargetDown | Self::ApplyFailed | Self::AllPoolsDown => Severity::Critical,
-            Self::Failover | Self::ProviderDrift | Self::LeaderChanged => Severity::Warning,
+            Self::TargetDown | Self::ApplyFailed | Self::AllPoolsDown | Self::CoordinationLost => Severity::Critical,
+            Self::Failover | Self::ProviderDrift | Self::LeaderChanged | Self::ReadFailed => Severity::Warning,
             Self::TargetUp | Self::Failback => Severity::Info,
         }
     }
@@ -108,6 +114,9 @@ pub struct Event {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     pub summary: String,
+    /// The records one cause moved, for a grouped `failover`/`failback`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<String>,
     /// Extra context; `Null` when there is none (and then left out of the JSON).
     #[serde(skip_serializing_if = "serde_json::Value::is_null")]
     pub details: serde_json::Value,
@@ -128,8 +137,14 @@ impl Event {
             zone: None,
             target: None,
             summary: summary.into(),
+            records: Vec::new(),
             details: serde_json::Value::Null,
         }
+    }
+
+    pub fn records(mut self, records: Vec<String>) -> Self {
+        self.records = records;
+        self
     }
 
     pub fn zone(mut self, zone: impl Into<String>) -> Self {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use clap::Args;
 
 use crate::config::Config;
@@ -109,14 +109,18 @@ async fn measure(config: &Config, targets: &[&probe::Target], rounds: Option<u32
     tracing::info!(targets = targets.len(), rounds, "measuring health");
     let results = probe::probe_rounds(&probers, rounds, 16).await;
     let mut counts: BTreeMap<&str, (usize, usize, Option<String>)> = BTreeMap::new();
-    for r in &results {
+    for r in results.iter().flatten() {
         let entry = counts.entry(r.target.as_str()).or_default();
         entry.1 += 1;
         if !r.ok {
             entry.0 += 1;
             entry.2 = r.reason.clone();
         }
-        let _ = engine.handle_observation(&r.target, &observation(r), Utc::now());
+    }
+    for (target, observations) in round_observations(&results, Utc::now()) {
+        for o in observations {
+            let _ = engine.handle_observation(&target, &o, o.at);
+        }
     }
     let now = Utc::now();
     targets
@@ -135,14 +139,47 @@ async fn measure(config: &Config, targets: &[&probe::Target], rounds: Option<u32
         .collect()
 }
 
-fn observation(r: &ProbeResult) -> Observation {
-    Observation {
-        at: Utc::now(),
-        ok: r.ok,
-        vantage: "cli".into(),
-        reason: r.reason.clone(),
-        latency: Some(r.latency),
+/// One observation per target and round, from every prober's results (one list per
+/// prober, rounds in order). A round fails only when every prober of the target failed
+/// in it: a provider is unhealthy when all of its nameservers fail, merely degraded
+/// when some do, so its verdict never depends on which nameserver is listed first.
+fn round_observations(by_prober: &[Vec<ProbeResult>], at: DateTime<Utc>) -> BTreeMap<String, Vec<Observation>> {
+    let mut rounds: BTreeMap<&str, Vec<Vec<&ProbeResult>>> = BTreeMap::new();
+    for results in by_prober {
+        for (round, r) in results.iter().enumerate() {
+            let target = rounds.entry(r.target.as_str()).or_default();
+            if target.len() <= round {
+                target.resize_with(round + 1, Vec::new);
+            }
+            target[round].push(r);
+        }
     }
+    rounds
+        .into_iter()
+        .map(|(target, rounds)| {
+            let observations = rounds
+                .into_iter()
+                .map(|results| {
+                    let ok = results.iter().any(|r| r.ok);
+                    let reason = (!ok).then(|| {
+                        results
+                            .iter()
+                            .filter_map(|r| r.reason.as_deref())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    });
+                    Observation {
+                        at,
+                        ok,
+                        vantage: "cli".into(),
+                        reason,
+                        latency: results.iter().filter(|r| r.ok == ok).map(|r| r.latency).min(),
+                    }
+                })
+                .collect();
+            (target.to_string(), observations)
+        })
+        .collect()
 }
 
 async fn from_daemon(url: &str) -> anyhow::Result<Vec<Verdict>> {
@@ -215,4 +252,42 @@ pub fn render(verdicts: &[Verdict]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::probe::Outcome;
+
+    fn results(target: &str, oks: &[bool]) -> Vec<ProbeResult> {
+        oks.iter()
+            .map(|ok| match ok {
+                true => ProbeResult::success(target, Duration::from_millis(1)),
+                false => ProbeResult::failure(target, Outcome::Timeout, "ns down", Duration::from_millis(9)),
+            })
+            .collect()
+    }
+
+    fn oks(by_prober: &[Vec<ProbeResult>]) -> Vec<bool> {
+        round_observations(by_prober, Utc::now())["provider:x"]
+            .iter()
+            .map(|o| o.ok)
+            .collect()
+    }
+
+    #[test]
+    fn a_provider_round_fails_only_when_every_nameserver_fails_whatever_their_order() {
+        let down = results("provider:x", &[false, false, false]);
+        let up = results("provider:x", &[true, true, true]);
+        let flaky = results("provider:x", &[true, false, false]);
+        assert_eq!(oks(&[down.clone(), up.clone()]), vec![true; 3]);
+        assert_eq!(oks(&[up, down.clone()]), vec![true; 3]);
+        assert_eq!(oks(&[down.clone(), flaky.clone()]), vec![true, false, false]);
+        assert_eq!(oks(&[flaky, down.clone()]), vec![true, false, false]);
+        let all_down = round_observations(&[down.clone(), down], Utc::now());
+        assert!(all_down["provider:x"].iter().all(|o| !o.ok));
+        assert_eq!(all_down["provider:x"][0].reason.as_deref(), Some("ns down; ns down"));
+    }
 }

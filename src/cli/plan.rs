@@ -1,6 +1,8 @@
 //! `dnsteer plan` (a dry run that writes nothing) and `dnsteer apply` (the same plan,
-//! confirmed, within the safety limits, then pushed provider by provider).
+//! confirmed, then pushed provider by provider; zones the safety limits hold wait for
+//! `--force`).
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -11,8 +13,9 @@ use super::health_source::{self, HealthArgs, Verdict};
 use super::GlobalArgs;
 use crate::config;
 use crate::connect::{self, Providers};
-use crate::plan::{check_safety, render_json, render_table, Violation};
-use crate::reconcile::{self, ApplyReport, Steered};
+use crate::decide::{self, Decision, FlapHistory};
+use crate::plan::{render_json, render_table};
+use crate::reconcile::{self, ApplyReport};
 use crate::steer::Note;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -34,7 +37,8 @@ pub struct ApplyArgs {
     /// Apply without asking.
     #[arg(long)]
     pub yes: bool,
-    /// Apply even past the safety limits (max_change_ratio, NS floors).
+    /// Apply the held zones too (deletes, NS sets under min_providers, changes the
+    /// configuration did not ask for, edits over max_change_ratio, flapping records).
     #[arg(long)]
     pub force: bool,
     /// Apply only if the plan's checksum is still this one (as printed by `plan`).
@@ -48,10 +52,13 @@ pub struct ApplyArgs {
 
 struct Computed {
     providers: Providers,
-    steered: Steered,
+    decision: Decision,
     verdicts: Vec<Verdict>,
-    violations: Vec<Violation>,
 }
+
+/// How long `plan` waits for one provider's records: a provider that does not answer
+/// is reported as unread rather than holding the plan of every other one.
+const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn compute(global: &GlobalArgs, health: &HealthArgs) -> anyhow::Result<Computed> {
     let loaded = config::load(&global.config)
@@ -62,14 +69,20 @@ async fn compute(global: &GlobalArgs, health: &HealthArgs) -> anyhow::Result<Com
     let config = loaded.config;
     let providers = connect::providers(&config)?;
     let (view, verdicts) = health_source::resolve(&config, health).await?;
-    let live = reconcile::read_live(&config, &providers).await;
-    let steered = reconcile::steer_and_plan(&config, &providers, &view, &live);
-    let violations = check_safety(&steered.plan, &steered.limits);
+    let live = reconcile::read_live(&config, &providers, READ_DEADLINE).await;
+    // The command line keeps no history of flips: flap damping is the daemon's.
+    let decision = decide::decide(
+        &config,
+        &providers,
+        &view,
+        &live,
+        &FlapHistory::default(),
+        chrono::Utc::now(),
+    );
     Ok(Computed {
         providers,
-        steered,
+        decision,
         verdicts,
-        violations,
     })
 }
 
@@ -93,11 +106,9 @@ fn render_notes(notes: &[(dnsteer_providers::ZoneName, Note)]) -> Vec<String> {
 }
 
 fn json(c: &Computed) -> serde_json::Value {
-    let mut value = render_json(&c.steered.plan);
+    let mut value = render_json(&c.decision.plan, &c.decision.held);
     value["targets"] = serde_json::to_value(&c.verdicts).expect("verdicts serialise");
-    value["notes"] = serde_json::to_value(render_notes(&c.steered.notes)).expect("notes serialise");
-    value["violations"] = serde_json::to_value(c.violations.iter().map(ToString::to_string).collect::<Vec<_>>())
-        .expect("strings serialise");
+    value["notes"] = serde_json::to_value(render_notes(&c.decision.notes)).expect("notes serialise");
     value
 }
 
@@ -105,13 +116,10 @@ fn print_table(c: &Computed) {
     let mut out = String::new();
     out.push_str(&health_source::render(&c.verdicts));
     out.push('\n');
-    for note in render_notes(&c.steered.notes) {
+    for note in render_notes(&c.decision.notes) {
         out.push_str(&format!("note: {note}\n"));
     }
-    out.push_str(&render_table(&c.steered.plan));
-    for v in &c.violations {
-        out.push_str(&format!("needs --force: {v}\n"));
-    }
+    out.push_str(&render_table(&c.decision.plan, &c.decision.held));
     print!("{out}");
 }
 
@@ -121,9 +129,9 @@ pub async fn plan(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCo
         Format::Json => println!("{}", serde_json::to_string_pretty(&json(&c))?),
         Format::Table => print_table(&c),
     }
-    Ok(ExitCode::from(if !c.steered.plan.errors.is_empty() {
+    Ok(ExitCode::from(if !c.decision.plan.errors.is_empty() {
         1
-    } else if c.steered.plan.is_empty() {
+    } else if c.decision.plan.is_empty() {
         0
     } else {
         2
@@ -132,7 +140,7 @@ pub async fn plan(global: &GlobalArgs, args: &PlanArgs) -> anyhow::Result<ExitCo
 
 pub async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<ExitCode> {
     let c = compute(global, &args.health).await?;
-    let plan = &c.steered.plan;
+    let plan = &c.decision.plan;
     // With --format json, standard output holds exactly one JSON document (the plan and
     // what was applied); every message goes to standard error.
     let json_out = args.format == Format::Json;
@@ -165,8 +173,29 @@ pub async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<Exit
         eprintln!("Nothing to apply.");
         return done(None, if plan.errors.is_empty() { 0 } else { 1 });
     }
-    if !c.violations.is_empty() && !args.force {
-        eprintln!("error: the plan goes past the safety limits (see above); nothing written. Review it and use --force to apply anyway.");
+    // --force approves the whole plan; without it the held zones wait and the others
+    // go ahead.
+    let approved = if args.force {
+        BTreeSet::from([plan.checksum()])
+    } else {
+        BTreeSet::new()
+    };
+    let writable = c.decision.writable(&approved);
+    let held: Vec<_> = if args.force {
+        Vec::new()
+    } else {
+        c.decision.held.iter().collect()
+    };
+    for h in &held {
+        eprintln!(
+            "held: {} is not written ({}). To write it: dnsteer apply --force, or POST /v1/approve {{\"checksum\": \"{}\"}} to the daemon",
+            h.zone,
+            h.reasons.join("; "),
+            h.checksum
+        );
+    }
+    if writable.is_empty() {
+        eprintln!("Every change is held: nothing written.");
         return done(None, 1);
     }
     if !args.yes {
@@ -174,7 +203,12 @@ pub async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<Exit
             eprintln!("error: no terminal on standard input to confirm, and no --yes: nothing written");
             return done(None, 1);
         }
-        eprint!("Apply these {} changes? [y/N] ", plan.changes.len());
+        let held_note = if held.is_empty() {
+            String::new()
+        } else {
+            format!(" (held zones left out: {})", held.len())
+        };
+        eprint!("Apply these {} changes{held_note}? [y/N] ", writable.changes.len());
         std::io::stderr().flush()?;
         let mut answer = String::new();
         std::io::stdin()
@@ -186,15 +220,15 @@ pub async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<Exit
             return done(None, 1);
         }
     }
-    let reports = reconcile::apply(plan, &c.providers, &reconcile::Fences::new(), reconcile::always()).await;
-    let ok = reports.iter().all(ApplyReport::ok) && plan.errors.is_empty();
+    let reports = reconcile::apply(&writable, &c.providers, &reconcile::Fences::new(), reconcile::always()).await;
+    let ok = reports.iter().all(ApplyReport::ok) && plan.errors.is_empty() && held.is_empty();
     done(Some(&reports), if ok { 0 } else { 1 })
 }
 
 fn report_json(r: &ApplyReport) -> serde_json::Value {
     serde_json::json!({
         "zone": r.zone.as_str(), "provider": r.provider, "planned": r.planned,
-        "applied": r.applied, "ok": r.ok(), "error": r.error,
+        "applied": r.applied, "ok": r.ok(), "error": r.error.as_ref().map(ToString::to_string),
     })
 }
 

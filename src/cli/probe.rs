@@ -20,7 +20,7 @@ pub async fn run(global: &GlobalArgs, args: &ProbeArgs) -> anyhow::Result<ExitCo
         .map_err(|e| anyhow::anyhow!("invalid configuration {}:\n{e}", global.config.display()))?;
     let targets = probe::targets_from_config(&loaded.config).await?;
     let probers: Vec<_> = targets.iter().flat_map(|t| t.probers.iter().cloned()).collect();
-    let mut results = probe::probe_rounds(&probers, args.rounds.max(1), 16).await;
+    let mut results = probe::probe_rounds(&probers, args.rounds.max(1), 16).await.concat();
     results.sort_by(|a, b| a.target.cmp(&b.target));
     let width = results.iter().map(|r| r.target.len()).max().unwrap_or(6).max(6);
     println!("{:<width$}  {:<18}  {:>9}  REASON", "TARGET", "RESULT", "LATENCY");

@@ -20,6 +20,47 @@ pub use duration::{Duration, DurationError};
 pub use secret::{Secret, SecretSource, SecretValue};
 pub use types::*;
 
+/// The pair's witness: the provider and zone that hold its lease record. Named by
+/// `agent.lease.witness`; otherwise the first delegation's provider that has
+/// compare-and-set (the record then sits in the parent zone), else the first provider
+/// with compare-and-set that serves a zone (the record sits in that zone). `None` for
+/// a lone daemon, or when no provider can witness.
+pub fn pair_witness<'a>(
+    agent: &AgentConfig,
+    providers: &std::collections::BTreeMap<String, ProviderConfig>,
+    zones: impl Iterator<Item = &'a ZoneConfig> + Clone,
+) -> Option<(String, dnsteer_providers::ZoneName)> {
+    if agent.peers.is_empty() {
+        return None;
+    }
+    if let Some(name) = &agent.lease.witness {
+        return pair_witness_zone(name, zones).map(|z| (name.clone(), z));
+    }
+    let cas = |name: &String| providers.get(name).is_some_and(ProviderConfig::has_compare_and_set);
+    let delegations = zones.clone().filter_map(|z| z.delegation.as_ref()).map(|d| &d.provider);
+    let serving = zones.clone().flat_map(|z| z.providers.iter());
+    let name = delegations.chain(serving).find(|p| cas(p))?;
+    pair_witness_zone(name, zones).map(|z| (name.clone(), z))
+}
+
+/// The zone at `provider` that holds the lease record: a delegation's parent written
+/// there, else a zone it serves.
+pub fn pair_witness_zone<'a>(
+    provider: &str,
+    zones: impl Iterator<Item = &'a ZoneConfig> + Clone,
+) -> Option<dnsteer_providers::ZoneName> {
+    let parent = zones.clone().find_map(|z| {
+        let d = z.delegation.as_ref().filter(|d| d.provider == provider)?;
+        dnsteer_providers::ZoneName::new(d.parent.as_ref()?).ok()
+    });
+    parent.or_else(|| {
+        zones
+            .clone()
+            .find(|z| z.providers.iter().any(|p| p == provider))
+            .and_then(|z| dnsteer_providers::ZoneName::new(&z.name).ok())
+    })
+}
+
 /// One thing wrong (or suspicious) in a configuration, where it is written.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Problem {

@@ -95,12 +95,17 @@ impl Default for AgentConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LeaseConfig {
     pub duration: Duration,
+    /// The provider that holds the pair's lease record (it needs compare-and-set);
+    /// omitted: chosen as `Config::pair_witness` says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub witness: Option<String>,
 }
 
 impl Default for LeaseConfig {
     fn default() -> Self {
         Self {
             duration: Duration::from_secs(10),
+            witness: None,
         }
     }
 }
@@ -112,6 +117,9 @@ pub struct DefaultsConfig {
     pub interval: Duration,
     pub timeout: Duration,
     pub health: HealthConfig,
+    /// How often a steered record set may flip before its next flip waits for an
+    /// operator; each zone may override it.
+    pub flap_budget: FlapBudgetConfig,
 }
 
 impl Default for DefaultsConfig {
@@ -120,6 +128,30 @@ impl Default for DefaultsConfig {
             interval: Duration::from_secs(5),
             timeout: Duration::from_secs(2),
             health: HealthConfig::default(),
+            flap_budget: FlapBudgetConfig::default(),
+        }
+    }
+}
+
+/// Flap damping: at most `changes` flips of one record set's values `within` a
+/// sliding window; the flip past the budget is held until an operator approves it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlapBudgetConfig {
+    pub changes: u32,
+    pub within: Duration,
+}
+
+/// The most flips a budget may allow: as many as dnsteer remembers per record set.
+pub const MAX_FLAP_BUDGET: u32 = 100;
+
+impl Default for FlapBudgetConfig {
+    /// Three failovers and their failbacks an hour: more is a flapping check or a
+    /// health setting too eager for its target, and worth a look before more moves.
+    fn default() -> Self {
+        Self {
+            changes: 6,
+            within: Duration::from_secs(3600),
         }
     }
 }
@@ -222,6 +254,12 @@ pub enum ProviderConfig {
 impl ProviderConfig {
     /// Every `kind` value, as written in the configuration.
     pub const KINDS: &'static [&'static str] = &["powerdns", "rfc2136", "route53", "route53domains", "cloudflare"];
+
+    /// Whether the kind's API refuses a write whose expected values are no longer
+    /// live (what the pair's witness needs).
+    pub fn has_compare_and_set(&self) -> bool {
+        matches!(self, Self::Rfc2136(_) | Self::Route53(_))
+    }
 
     pub fn kind(&self) -> &'static str {
         match self {
@@ -370,9 +408,13 @@ pub struct ZoneConfig {
     pub delegation: Option<DelegationConfig>,
     #[serde(default)]
     pub records: Vec<RecordConfig>,
-    /// Share (0..1) of the managed record sets one apply may change without `--force`.
+    /// Share (0..1) of the managed record sets one apply may change without `--force`,
+    /// counting only changes health did not decide (configuration edits, drift).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_change_ratio: Option<f64>,
+    /// This zone's flap budget, over `defaults.flap_budget`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flap_budget: Option<FlapBudgetConfig>,
 }
 
 impl ZoneConfig {

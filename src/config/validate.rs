@@ -32,6 +32,7 @@ pub(crate) fn validate(p: &Parsed, r: &mut Report) {
         target_name("checks", name, r);
     }
     zones(p, r);
+    witness(p, r);
     for (i, alert) in p.alerts.iter().enumerate() {
         if let Some(AlertConfig::Webhook(w)) = alert {
             url(&join_key(&join_index("alerts", i), "url"), &w.url, r);
@@ -59,11 +60,66 @@ fn agent(a: &AgentConfig, r: &mut Report) {
     nonzero("agent.lease.duration", a.lease.duration, r);
 }
 
+/// The pair's witness: named, it must exist and compare-and-set; without one, a pair
+/// can split when its link is cut.
+fn witness(p: &Parsed, r: &mut Report) {
+    if p.agent.peers.is_empty() {
+        return;
+    }
+    if let Some(name) = &p.agent.lease.witness {
+        match p.providers.get(name) {
+            None => r.error(
+                "agent.lease.witness",
+                format!("no provider named {name:?} (providers: {})", names(p.providers.keys())),
+            ),
+            Some(c) if !c.has_compare_and_set() => r.error(
+                "agent.lease.witness",
+                format!(
+                    "{name} is a {} provider, which has no compare-and-set: the witness must be an rfc2136 or \
+                     route53 provider",
+                    c.kind()
+                ),
+            ),
+            Some(_) if super::pair_witness_zone(name, p.zones.iter().flatten()).is_none() => r.error(
+                "agent.lease.witness",
+                format!(
+                    "{name} serves no zone of this configuration (nor a delegation's parent) to hold the lease record"
+                ),
+            ),
+            Some(_) => {}
+        }
+    } else if super::pair_witness(&p.agent, &p.providers, p.zones.iter().flatten()).is_none() {
+        r.warn(
+            "agent.peers",
+            "no provider with compare-and-set (rfc2136, route53) can witness the pair's lease: a daemon that \
+             cannot reach its peer takes the lease, so a cut link can make two writers (set agent.lease.witness)",
+        );
+    }
+}
+
+fn names<'a>(it: impl Iterator<Item = &'a String>) -> String {
+    it.map(String::as_str).collect::<Vec<_>>().join(", ")
+}
+
 fn defaults(d: &DefaultsConfig, r: &mut Report) {
     nonzero("defaults.interval", d.interval, r);
     nonzero("defaults.timeout", d.timeout, r);
     timeout_vs_interval("defaults.timeout", d.timeout, d.interval, r);
     health("defaults.health", &d.health, &|_| true, r);
+    flap_budget("defaults.flap_budget", &d.flap_budget, r);
+}
+
+fn flap_budget(path: &str, b: &FlapBudgetConfig, r: &mut Report) {
+    if !(1..=MAX_FLAP_BUDGET).contains(&b.changes) {
+        r.error(
+            join_key(path, "changes"),
+            format!(
+                "must be from 1 to {MAX_FLAP_BUDGET} (the flips remembered per record set), found {}",
+                b.changes
+            ),
+        );
+    }
+    nonzero(&join_key(path, "within"), b.within, r);
 }
 
 /// Checks `h`, reporting only the fields for which `written` holds (a check's
@@ -316,8 +372,19 @@ fn zones(p: &Parsed, r: &mut Report) {
             }
         }
 
-        if let Some(d) = &zone.delegation {
-            delegation(p, zone, d, apex.as_ref(), &at("delegation"), r);
+        match &zone.delegation {
+            Some(d) => delegation(p, zone, d, apex.as_ref(), &at("delegation"), r),
+            // The apex NS set is steered only with the delegation (docs/configuration.md
+            // says why), so without one a failed provider keeps being named.
+            None if zone.providers.len() > 1 => r.warn(
+                at("providers"),
+                "no `delegation`: a provider that fails stays in the parent's NS set and in every apex NS set \
+                 (resolvers keep asking it; only A/AAAA/CNAME answers are steered); add `delegation` to steer them",
+            ),
+            None => {}
+        }
+        if let Some(budget) = &zone.flap_budget {
+            flap_budget(&at("flap_budget"), budget, r);
         }
         if let Some(ratio) = zone.max_change_ratio {
             if !(0.0..=1.0).contains(&ratio) {

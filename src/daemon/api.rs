@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::Shared;
 use crate::health::State;
-use crate::peer::{SyncRequest, VoteRequest};
+use crate::peer::{Override, SyncRequest, VoteRequest};
 
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -26,6 +26,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/pause", post(pause))
         .route("/v1/resume", post(resume))
         .route("/v1/override", post(set_override))
+        .route("/v1/approve", post(approve))
         .route("/v1/peer/sync", post(peer_sync))
         .route("/v1/peer/vote", post(peer_vote))
         .with_state(shared)
@@ -96,8 +97,7 @@ async fn pause(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap) ->
     if let Some(r) = refused(&shared, &headers) {
         return r;
     }
-    shared.inner().paused = true;
-    shared.persist();
+    shared.change_operator(|o| o.paused = true);
     tracing::warn!("writes paused through the API");
     Json(json!({ "paused": true })).into_response()
 }
@@ -106,10 +106,8 @@ async fn resume(AxumState(shared): AxumState<Arc<Shared>>, headers: HeaderMap) -
     if let Some(r) = refused(&shared, &headers) {
         return r;
     }
-    shared.inner().paused = false;
-    shared.persist();
+    shared.change_operator(|o| o.paused = false);
     tracing::warn!("writes resumed through the API");
-    shared.steer_now.notify_one();
     Json(json!({ "paused": false })).into_response()
 }
 
@@ -155,13 +153,13 @@ async fn set_override(
                     &format!("`for`: {text:?} is not a duration like 30s, 10m, 1h"),
                 );
             };
-            let Ok(delta) = chrono::TimeDelta::from_std(d) else {
+            let Some(until) = chrono::TimeDelta::from_std(d)
+                .ok()
+                .and_then(|d| now.checked_add_signed(d))
+            else {
                 return error(StatusCode::BAD_REQUEST, "`for` is too long");
             };
-            let Some(until) = now.checked_add_signed(delta) else {
-                return error(StatusCode::BAD_REQUEST, "`for` is too long");
-            };
-            Some((state, until))
+            Some(Override { state, until })
         }
         other => {
             return error(
@@ -170,10 +168,59 @@ async fn set_override(
             )
         }
     };
-    match shared.apply_override(&req.target, forced, now) {
-        Ok(()) => Json(json!({ "target": req.target, "state": shared.inner().engine.state(&req.target, now) }))
-            .into_response(),
-        Err(e) => error(StatusCode::NOT_FOUND, &e.to_string()),
+    if !shared.targets.contains(&req.target) {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "unknown target {:?} (targets are check:NAME and provider:NAME)",
+                req.target
+            ),
+        );
+    }
+    shared.change_operator(|o| match forced {
+        Some(f) => {
+            o.overrides.insert(req.target.clone(), f);
+        }
+        None => {
+            o.overrides.remove(&req.target);
+        }
+    });
+    let state = shared.inner().engine.state(&req.target, now);
+    Json(json!({ "target": req.target, "state": state })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproveRequest {
+    checksum: String,
+}
+
+/// Approves a held plan by its checksum: it is written at the next pass if it is still
+/// the plan held.
+async fn approve(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Option<Json<ApproveRequest>>,
+) -> Response {
+    if let Some(r) = refused(&shared, &headers) {
+        return r;
+    }
+    let Some(Json(req)) = body else {
+        return error(StatusCode::BAD_REQUEST, "expected JSON {checksum}");
+    };
+    let result = {
+        let mut inner = shared.inner();
+        let decision = inner.decision.clone();
+        inner.supervisor.approve(&req.checksum, decision.as_deref())
+    };
+    match result {
+        Ok(zones) => {
+            tracing::warn!(checksum = %req.checksum, zones = ?zones, "held plan approved through the API");
+            shared.steer_now.notify_one();
+            let zones: Vec<&str> = zones.iter().map(|z| z.as_str()).collect();
+            Json(json!({ "approved": req.checksum, "zones": zones })).into_response()
+        }
+        Err(why) => error(StatusCode::CONFLICT, &why),
     }
 }
 
@@ -185,7 +232,7 @@ async fn peer_sync(
     if let Some(r) = refused(&shared, &headers) {
         return r;
     }
-    Json(shared.handle_peer_sync(req)).into_response()
+    Json(shared.handle_peer_sync(req).await).into_response()
 }
 
 async fn peer_vote(
@@ -196,9 +243,5 @@ async fn peer_vote(
     if let Some(r) = refused(&shared, &headers) {
         return r;
     }
-    let (resp, change) = shared.lease.handle_vote(&req);
-    if let Some(change) = change {
-        shared.on_role_change(change);
-    }
-    Json(resp).into_response()
+    Json(shared.handle_peer_vote(req).await).into_response()
 }

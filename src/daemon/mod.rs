@@ -1,72 +1,78 @@
-//! `dnsteer run`: the daemon. The only place that spawns tasks, reads the clock and
-//! loops: probe results feed the health engine; a steering loop plans every interval
-//! (and at once on a transition) and, while this daemon holds the lease and writes are
-//! neither paused nor dry-run, applies within the safety limits; the HTTP API serves
-//! status, plan, metrics and the operator's controls; the pair exchanges observations.
+//! `dnsteer run`: the daemon. The I/O shell around the pure parts: it spawns the tasks,
+//! reads the clock and loops. Probe results feed the health engine (`observe`); the
+//! steering loop makes one pass per cycle, observe → decide → act (`steering.rs`), with
+//! each (zone, provider) written by its own task so that no write waits for another's;
+//! the pair's lease runs in `pair.rs`; the HTTP API in `api.rs`. What the daemon
+//! decides about failures, outages, held plans and alerts is the pure `Supervisor`.
 
 mod api;
+mod audit;
 mod metrics;
+mod pair;
+mod persist;
 mod state;
+mod steering;
+mod supervisor;
 
 pub use state::{LastApply, PersistedState, StateFile};
+pub use supervisor::{AfterFailure, Supervisor};
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use dnsteer_providers::{Fence, ZoneName};
 use serde_json::json;
 use tokio::sync::{mpsc, Notify};
 
 use crate::alert::{Alerter, Event, EventKind};
-use crate::config::{self, Config};
-use crate::connect::{self, Providers};
+use crate::config;
+use crate::connect;
+use crate::decide::Decision;
 use crate::health::{Engine, EngineParams, Layer, Observation, State, Transition};
-use crate::peer::{HttpPeerLink, Lease, PeerLease, PeerObservation, Role, RoleChange, SyncRequest, SyncResponse};
-use crate::plan::{check_safety, render_json, Plan, PlannedChange};
+use crate::peer::{LeaseConfig, LeaseEvent, LeaseMachine, OperatorState, Override, PeerObservation, Role};
 use crate::probe::{self, ProbeResult, ScheduledTarget, Scheduler};
-use crate::reconcile::{self, ApplyReport, Fences, Live};
-use crate::steer::{HealthView, Note};
-use metrics::{Metrics, ProbeLabels, ProviderCallLabels, ProviderLabels, StateLabels, TargetLabel};
+use metrics::{Metrics, ProbeLabels, StateLabels, TargetLabel};
+use persist::Persister;
 
-/// How long a shutdown waits for the write in flight before abandoning it.
+/// How long a shutdown waits for the writes in flight before abandoning them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
-/// The longest a provider that keeps failing is left alone between attempts.
-const MAX_PROVIDER_BACKOFF: Duration = Duration::from_secs(300);
 
-/// Mutable state shared by the loops and the API.
+/// Mutable state shared by the loops and the API, behind one short-held lock.
 pub struct Inner {
     pub engine: Engine,
-    pub paused: bool,
+    pub lease: LeaseMachine,
+    pub supervisor: Supervisor,
+    /// Pause and overrides, replicated through the pair.
+    pub operator: OperatorState,
+    /// The overrides last given to the engine, to apply only what changed.
+    applied_overrides: BTreeMap<String, Override>,
+    pub decision: Option<Arc<Decision>>,
     pub last_plan: Option<serde_json::Value>,
     pub last_apply: Option<LastApply>,
     /// Targets with at least one local result (ready once it holds them all).
     probed: BTreeSet<String>,
-    /// Providers whose last write failed: when to try again, and the current backoff.
-    backoff: BTreeMap<String, (Instant, Duration)>,
-    /// What the previous cycle's steering said, to turn notes into events once.
-    previous_notes: BTreeSet<String>,
-    /// Providers in an API outage (a failed read or write): alerted once, on entry.
-    failing: BTreeSet<String>,
+    /// (zone, provider) pairs whose write is under way.
+    writing: BTreeSet<(dnsteer_providers::ZoneName, String)>,
+    /// Set once a shutdown begins: nothing new is written.
+    stopping: bool,
 }
 
 pub struct Shared {
     pub agent_id: String,
     api_token: Option<String>,
     inner: Mutex<Inner>,
-    pub lease: Arc<dyn Lease>,
     pub metrics: Metrics,
     pub alerter: Alerter,
+    /// Wakes the steering loop for a pass now.
     pub steer_now: Notify,
-    state_file: StateFile,
-    audit_path: PathBuf,
+    /// Wakes the pair's driver (new transmits, an operator change to share).
+    pair_wake: Notify,
+    persister: OnceLock<Persister>,
+    audit: audit::Audit,
     outbox: Mutex<Vec<PeerObservation>>,
-    /// Serialises saves: two tasks saving at once would race on the temporary file,
-    /// and an older snapshot could land last.
-    persist_lock: Mutex<()>,
     targets: Vec<String>,
     dry_run: bool,
 }
@@ -81,8 +87,45 @@ impl Shared {
         self.targets.iter().all(|t| inner.probed.contains(t))
     }
 
+    /// Asks for the state file to be saved soon (batched, off the async threads).
+    fn persist(&self) {
+        if let Some(p) = self.persister.get() {
+            p.request();
+        }
+    }
+
+    /// Saves now and waits: for what must be on disk before a message leaves.
+    async fn flush(&self) {
+        if let Some(p) = self.persister.get() {
+            p.flush().await;
+        }
+    }
+
+    fn snapshot(&self) -> PersistedState {
+        let inner = self.inner();
+        PersistedState {
+            version: 0,
+            agent: self.agent_id.clone(),
+            health: inner.engine.save(),
+            lease: inner.lease.durable().clone(),
+            legacy_term: 0,
+            last_apply: inner.last_apply.clone(),
+            operator: inner.operator.clone(),
+            flaps: inner.supervisor.flaps.clone(),
+        }
+    }
+
+    /// Whether a write may go out now: this daemon leads with a live lease, and is
+    /// not stopping.
+    fn may_write_now(&self) -> Option<dnsteer_providers::FenceMark> {
+        let inner = self.inner();
+        if inner.stopping {
+            return None;
+        }
+        inner.lease.may_write(Instant::now())
+    }
+
     fn status_json(&self, now: DateTime<Utc>) -> serde_json::Value {
-        let view = self.lease.view();
         let inner = self.inner();
         let targets: Vec<_> = inner
             .engine
@@ -96,88 +139,167 @@ impl Shared {
                 })
             })
             .collect();
+        let held: Vec<_> = inner
+            .decision
+            .iter()
+            .flat_map(|d| d.held.iter())
+            .map(|h| json!({"zone": h.zone.as_str(), "reason": h.reasons.join("; "), "checksum": h.checksum}))
+            .collect();
+        let vantage: Vec<_> = inner
+            .engine
+            .vantages()
+            .into_iter()
+            .map(|v| json!({"id": v, "fresh": true, "last_seen": serde_json::Value::Null}))
+            .collect();
+        let outage = |m: &BTreeMap<String, supervisor::Outage>| -> serde_json::Value {
+            m.iter()
+                .map(|(p, o)| (p.clone(), json!({"since": o.since, "error": o.error})))
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        };
+        let backoff: serde_json::Map<_, _> = inner
+            .supervisor
+            .backoffs()
+            .iter()
+            .map(|(p, b)| (p.clone(), json!({"until": b.until, "reason": b.reason})))
+            .collect();
         json!({
-            "agent": { "id": self.agent_id, "role": view.role, "term": view.term, "leader": view.leader },
-            "paused": inner.paused,
+            "agent": {
+                "id": self.agent_id, "role": inner.lease.role(), "term": inner.lease.term(),
+                "leader": inner.lease.leader(),
+            },
+            "paused": inner.operator.paused,
             "dry_run": self.dry_run,
             "ready": self.targets.iter().all(|t| inner.probed.contains(t)),
             "targets": targets,
             "last_apply": inner.last_apply,
             "last_plan": inner.last_plan.as_ref().map(|p| json!({"checksum": p["checksum"], "summary": p["summary"]})),
+            "held": held,
+            "vantage": vantage,
+            "providers": {
+                "read_errors": outage(inner.supervisor.read_outages()),
+                "write_errors": outage(inner.supervisor.write_outages()),
+                "backoff": backoff,
+            },
         })
     }
 
-    fn persist(&self) {
-        let _saving = self.persist_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let state = {
-            let inner = self.inner();
-            PersistedState {
-                version: 0,
-                agent: self.agent_id.clone(),
-                health: inner.engine.save(),
-                term: self.lease.view().term,
-                last_apply: inner.last_apply.clone(),
-                paused: inner.paused,
-            }
+    /// An operator's change made here: applied, saved, and shared with the peer.
+    fn change_operator(&self, edit: impl FnOnce(&mut OperatorState)) {
+        let now = Utc::now();
+        let transitions = {
+            let mut inner = self.inner();
+            inner.operator.change(&self.agent_id, edit);
+            Self::apply_operator(&mut inner, now)
         };
-        if let Err(e) = self.state_file.save(&state) {
-            tracing::error!("{e:#}");
-        }
-    }
-
-    fn apply_override(
-        &self,
-        target: &str,
-        forced: Option<(State, DateTime<Utc>)>,
-        now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
-        let transitions = self.inner().engine.set_override(target, forced, now)?;
         self.on_transitions(&transitions, now);
         self.persist();
         self.steer_now.notify_one();
-        Ok(())
+        self.pair_wake.notify_one();
     }
 
-    fn handle_peer_sync(&self, req: SyncRequest) -> SyncResponse {
-        let now = Utc::now();
-        {
-            let mut inner = self.inner();
-            for o in &req.observations {
-                let _ = inner.engine.handle_peer_observation(&o.target, &o.observation, now);
+    /// Gives the engine the overrides the operator state holds now (only what changed).
+    fn apply_operator(inner: &mut Inner, now: DateTime<Utc>) -> Vec<Transition> {
+        let wanted = inner.operator.overrides.clone();
+        let mut transitions = Vec::new();
+        let targets: BTreeSet<String> = wanted.keys().chain(inner.applied_overrides.keys()).cloned().collect();
+        for target in targets {
+            let new = wanted.get(&target);
+            if new == inner.applied_overrides.get(&target) {
+                continue;
+            }
+            let forced = new.map(|o| (o.state, o.until));
+            match inner.engine.set_override(&target, forced, now) {
+                Ok(t) => transitions.extend(t),
+                Err(e) => tracing::warn!("override of {target}: {e}"),
             }
         }
-        let outgoing = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|e| e.into_inner()));
-        let (resp, change) = self.lease.handle_sync(&req, outgoing);
-        if let Some(change) = change {
-            self.on_role_change(change);
-        }
-        resp
+        inner.applied_overrides = wanted;
+        transitions
     }
 
-    fn on_role_change(&self, change: RoleChange) {
-        let view = self.lease.view();
-        self.metrics.set_role(view.role, view.term);
-        tracing::warn!(from = %change.from, to = %change.to, term = change.term, "lease: {}", change.reason);
-        if change.to == Role::Leader {
-            // A new leader tells on-call about the situation as it finds it, and not of
-            // recoveries from situations it never reported.
+    /// Takes in what the peer sent: its observations (dated on our clock) and its
+    /// operator state when newer.
+    fn take_from_peer(&self, observations: &[PeerObservation], operator: Option<&OperatorState>) {
+        let now = Utc::now();
+        let transitions = {
             let mut inner = self.inner();
-            inner.previous_notes.clear();
-            inner.failing.clear();
-            drop(inner);
-            self.alerter.send(Event::new(
-                EventKind::LeaderChanged,
-                &self.agent_id,
-                Utc::now(),
-                format!("{} now leads (term {}): {}", self.agent_id, change.term, change.reason),
-            ));
-            self.steer_now.notify_one();
-        }
+            for o in observations {
+                let _ = inner.engine.handle_peer_observation(&o.target, &o.observation, now);
+            }
+            match operator {
+                Some(theirs) if inner.operator.merge(theirs) => {
+                    tracing::info!(by = %theirs.by, paused = theirs.paused, "operator state taken from the peer");
+                    Self::apply_operator(&mut inner, now)
+                }
+                _ => return,
+            }
+        };
+        self.on_transitions(&transitions, now);
         self.persist();
+        self.steer_now.notify_one();
+    }
+
+    /// The observations made since the last sync, newest kept when there are too many.
+    fn take_outbox(&self) -> Vec<PeerObservation> {
+        let mut outbox = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|e| e.into_inner()));
+        let excess = outbox.len().saturating_sub(5000);
+        outbox.drain(..excess);
+        outbox
+    }
+
+    /// Acts on what the lease machine reported.
+    fn on_lease_events(&self) {
+        let events: Vec<LeaseEvent> = {
+            let mut inner = self.inner();
+            std::iter::from_fn(|| inner.lease.poll_event()).collect()
+        };
+        for event in events {
+            match event {
+                LeaseEvent::PeerGone(id) => {
+                    tracing::warn!(peer = %id, "the peer is gone: its observations stop counting");
+                    self.inner().engine.forget_vantage(&id);
+                }
+                LeaseEvent::Role(change) => {
+                    let (role, term) = {
+                        let inner = self.inner();
+                        (inner.lease.role(), inner.lease.term())
+                    };
+                    self.metrics.set_role(role, term);
+                    tracing::warn!(from = %change.from, to = %change.to, term = change.term, "lease: {}", change.reason);
+                    let now = Utc::now();
+                    if change.to == Role::Leader {
+                        self.inner().supervisor.forget_reported();
+                        self.alerter.send(Event::new(
+                            EventKind::LeaderChanged,
+                            &self.agent_id,
+                            now,
+                            format!("{} now leads (term {}): {}", self.agent_id, change.term, change.reason),
+                        ));
+                        self.steer_now.notify_one();
+                    } else if change.reason.contains("not renewed") {
+                        self.alerter.send(Event::new(
+                            EventKind::CoordinationLost,
+                            &self.agent_id,
+                            now,
+                            format!(
+                                "{} cannot prove its lease (term {}) to its peer or the witness: it writes nothing \
+                                 until it can",
+                                self.agent_id, change.term
+                            ),
+                        ));
+                    }
+                    self.persist();
+                }
+            }
+        }
     }
 
     fn on_transitions(&self, transitions: &[Transition], now: DateTime<Utc>) {
-        let leader = self.lease.view().role == Role::Leader;
+        if transitions.is_empty() {
+            return;
+        }
+        let leader = self.inner().lease.role() == Role::Leader;
         for t in transitions {
             tracing::info!(target = %t.target, from = %t.from, to = %t.to, layer = ?t.layer, "health: {}", t.reason);
             if t.layer != Layer::Effective {
@@ -209,6 +331,8 @@ impl Shared {
                 );
             }
         }
+        self.persist();
+        self.steer_now.notify_one();
     }
 }
 
@@ -232,8 +356,12 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
             None
         }
     };
+    let lease_duration = agent.lease.duration.get();
+    let longest_interval = targets.iter().map(|t| t.interval).max().unwrap_or(lease_duration);
     let engine_params = EngineParams {
-        peer_stale_after: agent.lease.duration.get() * 3,
+        // A peer's window counts while it keeps arriving; a peer that is gone is also
+        // forgotten at once when the lease says so.
+        peer_stale_after: lease_duration.max(longest_interval * 2),
     };
     let registered: Vec<_> = targets
         .iter()
@@ -246,67 +374,83 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         }),
         None => fresh_engine(engine_params, &registered),
     };
-    let term = saved.as_ref().map_or(0, |s| s.term);
+    let witness = pair::Witness::from_config(&config, &providers)?.map(Arc::new);
+    let lease = LeaseMachine::new(
+        LeaseConfig {
+            id: agent.id.clone(),
+            duration: lease_duration,
+            peer: !agent.peers.is_empty(),
+            witness: witness.is_some(),
+            seed: rand::random(),
+        },
+        saved.as_ref().map(|s| s.lease.clone()).unwrap_or_default(),
+        Instant::now(),
+    );
     let link = match agent.peers.first() {
-        Some(url) => Some(HttpPeerLink::new(
+        Some(url) => Some(pair::HttpPeerLink::new(
             url,
             agent.api_token.as_ref().map(|s| s.expose().to_string()),
-            agent.lease.duration.get() / 3,
+            lease_duration / 3,
         )?),
         None => None,
     };
     if agent.peers.len() > 1 {
         tracing::warn!("only the first of agent.peers is used: the pair is two daemons");
     }
-    let lease: Arc<dyn Lease> = Arc::new(PeerLease::new(
-        &agent.id,
-        agent.lease.duration.get(),
-        term,
-        link,
-        Instant::now(),
-    ));
     let alerter = Alerter::new(&config.alerts, &agent.id)?;
-    let audit_path = agent.state_file.with_extension("audit.jsonl");
+    let flaps = saved.as_ref().map(|s| s.flaps.clone()).unwrap_or_default();
+    let operator = saved.as_ref().map(|s| s.operator.clone()).unwrap_or_default();
 
     let shared = Arc::new(Shared {
         agent_id: agent.id.clone(),
         api_token: agent.api_token.as_ref().map(|s| s.expose().to_string()),
         inner: Mutex::new(Inner {
             engine,
-            paused: saved.as_ref().is_some_and(|s| s.paused),
+            lease,
+            supervisor: Supervisor::new(&agent.id, flaps),
+            operator,
+            applied_overrides: BTreeMap::new(),
+            decision: None,
             last_plan: None,
             last_apply: saved.and_then(|s| s.last_apply),
             probed: BTreeSet::new(),
-            backoff: BTreeMap::new(),
-            previous_notes: BTreeSet::new(),
-            failing: BTreeSet::new(),
+            writing: BTreeSet::new(),
+            stopping: false,
         }),
-        lease,
         metrics: Metrics::new(),
         alerter,
         steer_now: Notify::new(),
-        state_file,
-        audit_path,
+        pair_wake: Notify::new(),
+        persister: OnceLock::new(),
+        audit: audit::Audit::new(agent.state_file.with_extension("audit.jsonl")),
         outbox: Mutex::new(Vec::new()),
-        persist_lock: Mutex::new(()),
         targets: targets.iter().map(|t| t.name.clone()).collect(),
         dry_run: agent.dry_run,
     });
+    let _ = shared.persister.set(Persister::spawn(state_file, {
+        let shared = Arc::downgrade(&shared);
+        move || shared.upgrade().map(|s| s.snapshot()).unwrap_or_default()
+    }));
     {
-        let view = shared.lease.view();
-        shared.metrics.set_role(view.role, view.term);
         let now = Utc::now();
+        let mut inner = shared.inner();
+        // Overrides saved with the operator state are in force again.
+        let restored = Shared::apply_operator(&mut inner, now);
+        drop(inner);
+        shared.on_transitions(&restored, now);
         let inner = shared.inner();
+        shared.metrics.set_role(inner.lease.role(), inner.lease.term());
         for t in &shared.targets {
             shared.metrics.set_state(t, inner.engine.state(t, now));
         }
     }
-    shared.persist();
+    shared.on_lease_events();
+    shared.flush().await;
 
     let listener = tokio::net::TcpListener::bind(agent.listen)
         .await
         .with_context(|| format!("cannot listen on {} (agent.listen)", agent.listen))?;
-    tracing::info!(agent = %agent.id, listen = %agent.listen, targets = targets.len(), role = %shared.lease.view().role, "dnsteer running");
+    tracing::info!(agent = %agent.id, listen = %agent.listen, targets = targets.len(), role = %shared.inner().lease.role(), "dnsteer running");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = {
@@ -321,32 +465,33 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         })
     };
 
-    let (tx, rx) = mpsc::channel::<ProbeResult>(1024);
+    let (tx, rx) = mpsc::channel::<ProbeResult>(4096);
     let scheduled: Vec<ScheduledTarget> = targets.iter().flat_map(|t| t.scheduled()).collect();
     let scheduler = Scheduler::spawn(scheduled, 64, tx);
     let observer = tokio::spawn(observe(shared.clone(), rx));
-    let coordinator = tokio::spawn(coordinate(shared.clone(), stop_rx.clone()));
-    let steering = tokio::spawn(steer_loop(
+    let pair_task = tokio::spawn(pair::drive(shared.clone(), link, witness.clone(), stop_rx.clone()));
+    let steering = tokio::spawn(steering::run(
         shared.clone(),
         config.clone(),
         providers.clone(),
+        witness,
         stop_rx.clone(),
     ));
 
     shutdown.await;
-    tracing::info!("shutting down: finishing the write in flight");
+    tracing::info!("shutting down: finishing the writes in flight");
+    shared.inner().stopping = true;
     let _ = stop_tx.send(true);
     scheduler.shutdown().await;
     shared.steer_now.notify_one();
     if tokio::time::timeout(SHUTDOWN_GRACE, steering).await.is_err() {
-        tracing::error!("the write in flight did not finish within {SHUTDOWN_GRACE:?}: abandoned");
+        tracing::error!("the writes in flight did not finish within {SHUTDOWN_GRACE:?}: abandoned");
     }
     observer.abort();
-    coordinator.abort();
-    // Hand the lease to the peer now rather than make it wait the lease out.
-    shared.lease.resign().await;
+    // Hand the lease over now (peer and witness) rather than make the peer wait it out.
+    let _ = pair_task.await;
     let _ = server.await;
-    shared.persist();
+    shared.flush().await;
     shared.alerter.flush(Duration::from_secs(3)).await;
     tracing::info!("stopped");
     Ok(())
@@ -409,481 +554,7 @@ async fn observe(shared: Arc<Shared>, mut rx: mpsc::Receiver<ProbeResult>) {
                 target: result.target.clone(),
                 observation,
             });
-        if !transitions.is_empty() {
-            shared.on_transitions(&transitions, now);
-            shared.persist();
-            shared.steer_now.notify_one();
-        }
-    }
-}
-
-/// Runs the lease and exchanges observations with the peer.
-async fn coordinate(shared: Arc<Shared>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(shared.lease.tick_interval());
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        let outgoing = std::mem::take(&mut *shared.outbox.lock().unwrap_or_else(|e| e.into_inner()));
-        // Keep the exchange bounded: the newest observations matter.
-        let outgoing = outgoing
-            .into_iter()
-            .rev()
-            .take(2000)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        let (incoming, change) = shared.lease.tick(outgoing).await;
-        if !incoming.is_empty() {
-            let now = Utc::now();
-            let mut inner = shared.inner();
-            for o in &incoming {
-                let _ = inner.engine.handle_peer_observation(&o.target, &o.observation, now);
-            }
-        }
-        if let Some(change) = change {
-            shared.on_role_change(change);
-        }
-    }
-}
-
-async fn steer_loop(
-    shared: Arc<Shared>,
-    config: Arc<Config>,
-    providers: Arc<Providers>,
-    stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let interval = config.defaults.interval.get();
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        cycle(&shared, &config, &providers, &stop).await;
-        if *stop.borrow() {
-            return;
-        }
-        let wake = {
-            let inner = shared.inner();
-            inner
-                .engine
-                .next_override_expiry()
-                .and_then(|at| (at - Utc::now()).to_std().ok())
-        };
-        let sleep = wake.map_or(interval, |w| w.min(interval)) + Duration::from_millis(1);
-        tokio::select! {
-            _ = tokio::time::sleep(sleep) => {}
-            _ = shared.steer_now.notified() => {}
-        }
-    }
-}
-
-/// One steering pass: plan, and apply when this daemon may write.
-async fn cycle(
-    shared: &Arc<Shared>,
-    config: &Config,
-    providers: &Providers,
-    stop: &tokio::sync::watch::Receiver<bool>,
-) {
-    let now = Utc::now();
-    let view: HealthView = {
-        let mut inner = shared.inner();
-        let expired = inner.engine.poll_expired_overrides(now);
-        drop(inner);
-        if !expired.is_empty() {
-            shared.on_transitions(&expired, now);
-            shared.persist();
-        }
-        let inner = shared.inner();
-        shared
-            .targets
-            .iter()
-            .map(|t| (t.clone(), inner.engine.state(t, now)))
-            .collect()
-    };
-    let live = timed_read(shared, config, providers).await;
-    let steered = reconcile::steer_and_plan(config, providers, &view, &live);
-    let violations = check_safety(&steered.plan, &steered.limits);
-    let leader = shared.lease.view().role == Role::Leader;
-    track_outages(shared, &steered.plan, &live, leader, now);
-    if leader {
-        // Movement (failover, failback, drift repair) is news only when it can happen.
-        let moving = !shared.dry_run && !shared.inner().paused && violations.is_empty();
-        notes_to_events(shared, &steered.notes, now, moving);
-    }
-    let mut plan_json = render_json(&steered.plan);
-    plan_json["violations"] = json!(violations.iter().map(ToString::to_string).collect::<Vec<_>>());
-    shared.metrics.plans.inc();
-    shared.metrics.plan_changes.set(steered.plan.changes.len() as i64);
-    shared.inner().last_plan = Some(plan_json);
-    if steered.plan.is_empty() {
-        return;
-    }
-    if !violations.is_empty() {
-        let summary = format!(
-            "plan held: {}",
-            violations
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
-        tracing::warn!("{summary}");
-        if leader {
-            shared
-                .alerter
-                .send(Event::new(EventKind::ApplyFailed, &shared.agent_id, now, summary));
-        }
-        return;
-    }
-    if shared.dry_run {
-        tracing::info!(changes = steered.plan.changes.len(), checksum = %steered.plan.checksum(), "dry run: would apply");
-        return;
-    }
-    if shared.inner().paused {
-        return;
-    }
-    let Some(term) = shared.lease.write_term() else { return };
-    let fences = match fences(config, &steered.plan, &live, term) {
-        Ok(fences) => fences,
-        Err(newer) => {
-            let reason = format!("a provider's fence record holds term {newer}, newer than ours ({term})");
-            if let Some(change) = shared.lease.step_down(newer, &reason) {
-                shared.on_role_change(change);
-            }
-            return;
-        }
-    };
-    let plan = without_backed_off(shared, steered.plan.clone());
-    if plan.is_empty() {
-        return;
-    }
-    // The lease may have lapsed while reading, or a shutdown begun: check again right
-    // before writing.
-    if shared.lease.write_term() != Some(term) || *stop.borrow() {
-        return;
-    }
-    let started = Instant::now();
-    let may_write: reconcile::MayWrite = {
-        let (lease, stop) = (shared.lease.clone(), stop.clone());
-        Arc::new(move || lease.write_term() == Some(term) && !*stop.borrow())
-    };
-    let reports = reconcile::apply(&plan, providers, &fences, may_write).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    after_apply(shared, &plan, &reports, term, now, elapsed);
-}
-
-async fn timed_read(shared: &Shared, config: &Config, providers: &Providers) -> Live {
-    let started = Instant::now();
-    let live = reconcile::read_live(config, providers).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    let failed: BTreeSet<&str> = live.errors.iter().map(|e| e.provider.as_str()).collect();
-    for (_, provider) in live.records.keys() {
-        let labels = ProviderCallLabels {
-            provider: provider.clone(),
-            operation: "read".into(),
-            result: "ok".into(),
-        };
-        shared.metrics.provider_calls.get_or_create(&labels).inc();
-        shared
-            .metrics
-            .provider_call_duration
-            .get_or_create(&ProviderLabels {
-                provider: provider.clone(),
-            })
-            .observe(elapsed);
-    }
-    for provider in failed {
-        let labels = ProviderCallLabels {
-            provider: provider.to_string(),
-            operation: "read".into(),
-            result: "error".into(),
-        };
-        shared.metrics.provider_calls.get_or_create(&labels).inc();
-    }
-    live
-}
-
-/// The fence of every (zone, provider) group the plan writes, in pair mode: the live
-/// fence's term moves to ours. The delegation's parent zone carries none (it is not
-/// ours to add records to); it is written only under a live lease. Returns the newer
-/// term when a provider's fence shows this daemon has been deposed.
-fn fences(config: &Config, plan: &Plan, live: &Live, term: u64) -> Result<Fences, u64> {
-    let mut out = Fences::new();
-    if config.agent.peers.is_empty() {
-        return Ok(out);
-    }
-    let zones: BTreeSet<ZoneName> = config
-        .zones
-        .iter()
-        .filter_map(|z| ZoneName::new(&z.name).ok())
-        .collect();
-    for c in plan.changes.iter().filter(|c| zones.contains(&c.zone)) {
-        let key = (c.zone.clone(), c.provider.clone());
-        if out.contains_key(&key) {
-            continue;
-        }
-        let previous = live.records.get(&key).and_then(|sets| Fence::term_in(&c.zone, sets));
-        if let Some(newer) = previous.filter(|p| *p > term) {
-            return Err(newer);
-        }
-        out.insert(key, Fence { previous, term });
-    }
-    Ok(out)
-}
-
-/// A provider whose zone cannot be read where it would be written is in an API
-/// outage: one `apply_failed` alert when it starts; it ends once the provider is read
-/// again with nothing left to write (or a write succeeds).
-fn track_outages(shared: &Shared, plan: &Plan, live: &Live, leader: bool, now: DateTime<Utc>) {
-    let mut inner = shared.inner();
-    for e in &plan.errors {
-        if inner.failing.insert(e.provider.clone()) && leader {
-            let summary = format!("cannot read {} from {}: {}", e.zone, e.provider, e.error);
-            tracing::error!("{summary}");
-            shared.alerter.send(
-                Event::new(EventKind::ApplyFailed, &shared.agent_id, now, summary)
-                    .zone(e.zone.clone())
-                    .target(format!("provider:{}", e.provider)),
-            );
-        }
-    }
-    let erroring: BTreeSet<&str> = plan.errors.iter().map(|e| e.provider.as_str()).collect();
-    let pending: BTreeSet<&str> = plan.changes.iter().map(|c| c.provider.as_str()).collect();
-    let recovered: Vec<String> = inner
-        .failing
-        .iter()
-        .filter(|p| !erroring.contains(p.as_str()) && !pending.contains(p.as_str()))
-        .filter(|p| live.records.keys().any(|(_, q)| q == *p))
-        .cloned()
-        .collect();
-    for p in recovered {
-        tracing::info!(provider = %p, "provider API recovered");
-        inner.failing.remove(&p);
-        inner.backoff.remove(&p);
-    }
-}
-
-/// Drops the changes of providers still waiting out a backoff after failures.
-fn without_backed_off(shared: &Shared, mut plan: Plan) -> Plan {
-    let inner = shared.inner();
-    let now = Instant::now();
-    plan.changes
-        .retain(|c| inner.backoff.get(&c.provider).is_none_or(|(until, _)| *until <= now));
-    plan
-}
-
-fn after_apply(shared: &Shared, plan: &Plan, reports: &[ApplyReport], term: u64, now: DateTime<Utc>, elapsed: f64) {
-    let checksum = plan.checksum();
-    let mut errors = Vec::new();
-    for r in reports {
-        let ok = r.ok();
-        let labels = ProviderCallLabels {
-            provider: r.provider.clone(),
-            operation: "apply".into(),
-            result: if ok { "ok" } else { "error" }.into(),
-        };
-        shared.metrics.provider_calls.get_or_create(&labels).inc();
-        shared
-            .metrics
-            .provider_call_duration
-            .get_or_create(&ProviderLabels {
-                provider: r.provider.clone(),
-            })
-            .observe(elapsed);
-        shared
-            .metrics
-            .applied_changes
-            .get_or_create(&ProviderLabels {
-                provider: r.provider.clone(),
-            })
-            .inc_by(r.applied as u64);
-        let changes: Vec<_> = plan
-            .changes
-            .iter()
-            .filter(|c| c.zone == r.zone && c.provider == r.provider)
-            .collect();
-        audit(shared, term, &checksum, r, &changes, now);
-        let mut inner = shared.inner();
-        match &r.error {
-            None => {
-                inner.backoff.remove(&r.provider);
-                if inner.failing.remove(&r.provider) {
-                    tracing::info!(provider = %r.provider, "provider writes recovered");
-                }
-            }
-            Some(e) => {
-                errors.push(format!("{} @ {}: {e}", r.zone, r.provider));
-                let next = inner
-                    .backoff
-                    .get(&r.provider)
-                    .map_or(Duration::from_secs(1), |(_, b)| (*b * 2).min(MAX_PROVIDER_BACKOFF));
-                inner.backoff.insert(r.provider.clone(), (Instant::now() + next, next));
-                let first = inner.failing.insert(r.provider.clone());
-                drop(inner);
-                tracing::error!(provider = %r.provider, zone = %r.zone, applied = r.applied, planned = r.planned, retry_in = ?next, "apply failed: {e}");
-                if first {
-                    // One alert per outage: the next one comes after a recovery.
-                    let summary = format!(
-                        "writes to {} for {} failed ({} of {} applied): {e}",
-                        r.provider, r.zone, r.applied, r.planned
-                    );
-                    shared.alerter.send(
-                        Event::new(EventKind::ApplyFailed, &shared.agent_id, now, summary)
-                            .zone(r.zone.as_str())
-                            .target(format!("provider:{}", r.provider)),
-                    );
-                }
-            }
-        }
-    }
-    let ok = errors.is_empty();
-    let applied: usize = reports.iter().map(|r| r.applied).sum();
-    if ok {
-        shared
-            .metrics
-            .last_apply_success
-            .set(now.timestamp_millis() as f64 / 1000.0);
-    }
-    shared.inner().last_apply = Some(LastApply {
-        at: now,
-        ok,
-        changes: applied,
-        checksum: Some(checksum),
-        errors,
-    });
-    shared.persist();
-}
-
-/// One JSON line per applied batch, for the audit trail.
-fn audit(
-    shared: &Shared,
-    term: u64,
-    checksum: &str,
-    report: &ApplyReport,
-    changes: &[&PlannedChange],
-    now: DateTime<Utc>,
-) {
-    let line = json!({
-        "at": now, "agent": shared.agent_id, "term": term, "checksum": checksum,
-        "zone": report.zone.as_str(), "provider": report.provider,
-        "result": if report.ok() { "ok" } else { "failed" }, "error": report.error,
-        "applied": report.applied, "planned": report.planned,
-        "changes": changes.iter().map(|c| json!({
-            "action": c.change.action(), "name": c.change.subject().name, "type": c.change.subject().rtype.as_str(),
-            "before": c.change.before().map(|s| &s.values), "after": c.change.after().map(|s| &s.values),
-            "ttl": c.change.subject().ttl, "reason": c.reason,
-        })).collect::<Vec<_>>(),
-    });
-    tracing::info!(target: "dnsteer::audit", "{line}");
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&shared.audit_path)?;
-        writeln!(f, "{line}")
-    };
-    if let Err(e) = write() {
-        tracing::error!("cannot append to the audit log {}: {e}", shared.audit_path.display());
-    }
-}
-
-/// Turns what steering noticed into events, once per change of situation.
-///
-/// With `moving` false (dry run, paused, a held plan) nothing moves: situations are
-/// still reported (every pool down, the delegation held) but failover, failback and
-/// drift events wait, and what was already reported of them is kept as it is.
-fn notes_to_events(shared: &Shared, notes: &[(ZoneName, Note)], now: DateTime<Utc>, moving: bool) {
-    let is_movement = |key: &str| ["failover|", "out|", "drift|"].iter().any(|k| key.starts_with(k));
-    let mut current: BTreeSet<String> = if moving {
-        BTreeSet::new()
-    } else {
-        shared
-            .inner()
-            .previous_notes
-            .iter()
-            .filter(|k| is_movement(k))
-            .cloned()
-            .collect()
-    };
-    let mut events = Vec::new();
-    for (zone, note) in notes {
-        if !moving && !matches!(note, Note::AllPoolsDown { .. } | Note::DelegationHeld { .. }) {
-            continue;
-        }
-        let (key, kind, target, summary) = match note {
-            Note::FailedOver { record, rtype, pool } => (
-                format!("failover|{zone}|{record}|{rtype}"),
-                EventKind::Failover,
-                format!("{record} {rtype}"),
-                format!("{record} {rtype} answers from pool {pool}, not its preferred pool"),
-            ),
-            Note::AllPoolsDown { record, rtype } => (
-                format!("allpools|{zone}|{record}|{rtype}"),
-                EventKind::AllPoolsDown,
-                format!("{record} {rtype}"),
-                format!("every pool of {record} {rtype} is unhealthy: keeping its published values (fail-open)"),
-            ),
-            Note::ProviderDrift { provider } => (
-                format!("drift|{zone}|{provider}"),
-                EventKind::ProviderDrift,
-                format!("provider:{provider}"),
-                format!("{provider} is healthy but its records differ: repairing before it rejoins the delegation"),
-            ),
-            Note::ProviderOut { provider, reason } => (
-                format!("out|{zone}|{provider}"),
-                EventKind::Failover,
-                format!("provider:{provider}"),
-                format!("{provider} leaves the delegation of {zone}: {reason}"),
-            ),
-            Note::DelegationHeld { reason } => (
-                format!("held|{zone}"),
-                EventKind::AllPoolsDown,
-                zone.to_string(),
-                reason.clone(),
-            ),
-        };
-        if !shared.inner().previous_notes.contains(&key) {
-            events.push(
-                Event::new(kind, &shared.agent_id, now, summary)
-                    .zone(zone.as_str())
-                    .target(&target),
-            );
-        }
-        current.insert(key);
-    }
-    let previous = std::mem::replace(&mut shared.inner().previous_notes, current.clone());
-    for gone in previous.difference(&current) {
-        let mut parts = gone.split('|');
-        let (kind, zone) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        let rest: Vec<_> = parts.collect();
-        let what = rest.join(" ");
-        let event = match kind {
-            "failover" => Some((
-                EventKind::Failback,
-                rest.join(" "),
-                format!("{what} is back on its preferred pool"),
-            )),
-            "out" => Some((
-                EventKind::Failback,
-                format!("provider:{what}"),
-                format!("{what} is back in the delegation of {zone}"),
-            )),
-            _ => None,
-        };
-        if let Some((kind, target, summary)) = event {
-            events.push(
-                Event::new(kind, &shared.agent_id, now, summary)
-                    .zone(zone)
-                    .target(&target),
-            );
-        }
-    }
-    for e in events {
-        shared.alerter.send(e);
+        shared.on_transitions(&transitions, now);
     }
 }
 

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::decide::FlapHistory;
 use crate::health::EngineState;
+use crate::peer::{Durable, OperatorState};
 
 const VERSION: u32 = 1;
 
@@ -28,12 +30,20 @@ pub struct PersistedState {
     pub version: u32,
     pub agent: String,
     pub health: EngineState,
-    /// The highest lease term this daemon has seen: terms only grow, across restarts.
-    pub term: u64,
-    pub last_apply: Option<LastApply>,
-    /// Writes paused by an operator stay paused across a restart.
+    /// The highest lease term this daemon has seen and its vote in it: terms only
+    /// grow, across restarts, and one daemon votes once per term.
     #[serde(default)]
-    pub paused: bool,
+    pub lease: Durable,
+    /// Where earlier versions kept the term: read so that terms keep growing across
+    /// the upgrade.
+    #[serde(default, rename = "term", skip_serializing)]
+    pub legacy_term: u64,
+    pub last_apply: Option<LastApply>,
+    /// Pause and overrides, as the pair last agreed on them: they survive a restart.
+    #[serde(default)]
+    pub operator: OperatorState,
+    #[serde(default)]
+    pub flaps: FlapHistory,
 }
 
 /// Where the state lives.
@@ -63,6 +73,8 @@ impl StateFile {
         };
         let state: PersistedState = serde_json::from_str(&text)
             .map_err(|e| anyhow::anyhow!("state file {} is corrupt ({e})", self.path.display()))?;
+        let mut state = state;
+        state.lease.term = state.lease.term.max(state.legacy_term);
         if state.version != VERSION {
             anyhow::bail!(
                 "state file {} has version {}, this build reads {VERSION}",
@@ -110,12 +122,15 @@ mod tests {
         assert!(file.load().unwrap().is_none());
         let state = PersistedState {
             agent: "a".into(),
-            term: 7,
+            lease: Durable {
+                term: 7,
+                voted_for: Some("b".into()),
+            },
             ..Default::default()
         };
         file.save(&state).unwrap();
         let loaded = file.load().unwrap().unwrap();
-        assert_eq!(loaded.term, 7);
+        assert_eq!(loaded.lease, state.lease);
         assert_eq!(
             std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
             1,
@@ -124,5 +139,17 @@ mod tests {
         std::fs::write(file.path(), "{ not json").unwrap();
         let err = file.load().unwrap_err().to_string();
         assert!(err.contains("corrupt"), "{err}");
+    }
+
+    #[test]
+    fn a_term_saved_by_an_earlier_version_keeps_growing() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = StateFile::new(&dir.path().join("state.json"));
+        std::fs::write(
+            file.path(),
+            r#"{"version":1,"agent":"a","health":{"targets":{}},"term":9,"last_apply":null,"paused":false}"#,
+        )
+        .unwrap();
+        assert_eq!(file.load().unwrap().unwrap().lease.term, 9);
     }
 }

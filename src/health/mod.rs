@@ -273,6 +273,19 @@ impl Engine {
         Ok(())
     }
 
+    /// A vantage point that is gone (its lease lapsed, it was taken over from): its
+    /// windows stop counting at once rather than when they grow stale.
+    pub fn forget_vantage(&mut self, vantage: &str) {
+        for t in self.targets.values_mut() {
+            t.forget_vantage(vantage);
+        }
+    }
+
+    /// The vantage points (other than this agent) with a window for some target.
+    pub fn vantages(&self) -> std::collections::BTreeSet<String> {
+        self.targets.values().flat_map(|t| t.peer_names()).collect()
+    }
+
     /// Forces the target's effective state until `until` (`None` clears the override).
     /// The measured state keeps evolving underneath.
     pub fn set_override(

@@ -173,9 +173,19 @@ impl TargetHealth {
         out
     }
 
+    /// A peer's result is dated when it arrives: freshness is judged on this agent's
+    /// clock alone, whatever the peer's says.
     pub(crate) fn handle_peer(&mut self, obs: &Observation, now: DateTime<Utc>) {
         let w = self.st.peers.entry(obs.vantage.clone()).or_default();
-        w.push(obs.ok, obs.reason.as_deref(), obs.at, now, self.params.window);
+        w.push(obs.ok, obs.reason.as_deref(), now, now, self.params.window);
+    }
+
+    pub(crate) fn peer_names(&self) -> impl Iterator<Item = String> + '_ {
+        self.st.peers.keys().cloned()
+    }
+
+    pub(crate) fn forget_vantage(&mut self, vantage: &str) {
+        self.st.peers.remove(vantage);
     }
 
     /// One local result: expire the override if due, then one evaluation.

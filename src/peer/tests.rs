@@ -1,231 +1,327 @@
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+//! The lease machine on a manual clock, with messages delivered at once through a
+//! switchable link and a compare-and-set witness. (The seeded simulation with delays,
+//! loss, crashes and clock skew is `tests/pair_simulation.rs`.)
+
+use std::time::{Duration, Instant};
 
 use super::*;
+use dnsteer_providers::FenceMark;
 
-/// A link straight into the other lease's handlers; `down` makes the peer unreachable.
-#[derive(Clone)]
-struct FakeLink {
-    other: Arc<OnceLock<Arc<dyn Lease>>>,
-    down: Arc<AtomicBool>,
-    /// Answers, but refuses every request (as with a wrong token).
-    refusing: bool,
+const LEASE: Duration = Duration::from_millis(900);
+const STEP: Duration = Duration::from_millis(50);
+
+struct Node {
+    m: LeaseMachine,
+    alive: bool,
+    reaches_witness: bool,
+    events: Vec<LeaseEvent>,
 }
 
-#[async_trait]
-impl PeerLink for FakeLink {
-    async fn sync(&self, request: &SyncRequest) -> Result<SyncResponse, PeerError> {
-        if self.refusing {
-            return Err(PeerError::Refused("HTTP 401".into()));
+struct World {
+    nodes: [Node; 2],
+    /// `link[i]`: requests from node i reach the other node (and its replies come back).
+    link: [bool; 2],
+    witness: Option<Option<WitnessRecord>>,
+    now: Instant,
+}
+
+impl World {
+    fn new(witness: bool) -> Self {
+        let now = Instant::now();
+        let node = |id: &str, seed| Node {
+            m: LeaseMachine::new(
+                LeaseConfig {
+                    id: id.into(),
+                    duration: LEASE,
+                    peer: true,
+                    witness,
+                    seed,
+                },
+                Durable::default(),
+                now,
+            ),
+            alive: true,
+            reaches_witness: true,
+            events: Vec::new(),
+        };
+        Self {
+            nodes: [node("a", 1), node("b", 2)],
+            link: [true, true],
+            witness: witness.then_some(None),
+            now,
         }
-        if self.down.load(Ordering::SeqCst) {
-            return Err(PeerError::Unreachable("connection refused".into()));
-        }
-        Ok(self.other.get().unwrap().handle_sync(request, Vec::new()).0)
     }
-    async fn vote(&self, request: &VoteRequest) -> Result<VoteResponse, PeerError> {
-        if self.refusing {
-            return Err(PeerError::Refused("HTTP 401".into()));
+
+    fn step(&mut self) {
+        self.now += STEP;
+        for i in 0..2 {
+            if self.nodes[i].alive {
+                self.nodes[i].m.handle_timeout(self.now);
+                self.deliver(i);
+            }
         }
-        if self.down.load(Ordering::SeqCst) {
-            return Err(PeerError::Unreachable("connection refused".into()));
+    }
+
+    fn run(&mut self, d: Duration) {
+        let until = self.now + d;
+        while self.now < until {
+            self.step();
         }
-        Ok(self.other.get().unwrap().handle_vote(request).0)
+    }
+
+    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&World) -> bool) -> Option<Duration> {
+        let start = self.now;
+        while self.now < start + limit {
+            self.step();
+            if done(self) {
+                return Some(self.now - start);
+            }
+        }
+        None
+    }
+
+    fn deliver(&mut self, i: usize) {
+        let now = self.now;
+        let j = 1 - i;
+        let reach = self.link[i] && self.nodes[j].alive;
+        while let Some(t) = self.nodes[i].m.poll_transmit() {
+            match t {
+                Transmit::Sync(req) => {
+                    if reach {
+                        let resp = self.nodes[j].m.handle_sync_request(&req, now);
+                        self.nodes[i].m.handle_sync_response(&req, now, Ok(&resp), now);
+                    } else {
+                        let e = PeerError::Unreachable("cut".into());
+                        self.nodes[i].m.handle_sync_response(&req, now, Err(&e), now);
+                    }
+                }
+                Transmit::Vote(req) => {
+                    if reach {
+                        let resp = self.nodes[j].m.handle_vote_request(&req, now);
+                        self.nodes[i].m.handle_vote_response(&req, now, Ok(&resp), now);
+                    } else {
+                        let e = PeerError::Unreachable("cut".into());
+                        self.nodes[i].m.handle_vote_response(&req, now, Err(&e), now);
+                    }
+                }
+                Transmit::WitnessRead => {
+                    let result = match (&self.witness, self.nodes[i].reaches_witness) {
+                        (Some(w), true) => Ok(w.clone()),
+                        _ => Err(WitnessError::Unavailable("down".into())),
+                    };
+                    self.nodes[i].m.handle_witness_read(result, now);
+                }
+                Transmit::WitnessWrite { before, after } => {
+                    let result = match (&mut self.witness, self.nodes[i].reaches_witness) {
+                        (Some(w), true) if *w == before => {
+                            *w = Some(after.clone());
+                            Ok(())
+                        }
+                        (Some(_), true) => Err(WitnessError::Conflict),
+                        _ => Err(WitnessError::Unavailable("down".into())),
+                    };
+                    self.nodes[i]
+                        .m
+                        .handle_witness_write(before.as_ref(), &after, now, result, now);
+                }
+            }
+            for k in 0..2 {
+                while let Some(e) = self.nodes[k].m.poll_event() {
+                    self.nodes[k].events.push(e);
+                }
+            }
+        }
+    }
+
+    fn writers(&self) -> Vec<usize> {
+        (0..2)
+            .filter(|&i| self.nodes[i].alive && self.nodes[i].m.may_write(self.now).is_some())
+            .collect()
+    }
+
+    fn leader(&self) -> Option<usize> {
+        match self.writers().as_slice() {
+            [one] => Some(*one),
+            _ => None,
+        }
     }
 }
 
-const LEASE: Duration = Duration::from_millis(60);
-
-struct Pair {
-    a: Arc<dyn Lease>,
-    b: Arc<dyn Lease>,
-    /// Makes a unreachable from b (a is "dead" to b) and the reverse.
-    a_down: Arc<AtomicBool>,
-    b_down: Arc<AtomicBool>,
-}
-
-fn pair(term_a: u64, term_b: u64) -> Pair {
-    let (to_b, to_a) = (Arc::new(OnceLock::new()), Arc::new(OnceLock::new()));
-    let (a_down, b_down) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+#[test]
+fn a_lone_daemon_leads_at_once() {
     let now = Instant::now();
-    let a: Arc<dyn Lease> = Arc::new(PeerLease::new(
-        "a",
-        LEASE,
-        term_a,
-        Some(FakeLink {
-            other: to_b.clone(),
-            down: b_down.clone(),
-            refusing: false,
-        }),
-        now,
-    ));
-    let b: Arc<dyn Lease> = Arc::new(PeerLease::new(
-        "b",
-        LEASE,
-        term_b,
-        Some(FakeLink {
-            other: to_a.clone(),
-            down: a_down.clone(),
-            refusing: false,
-        }),
-        now,
-    ));
-    let _ = to_b.set(b.clone());
-    let _ = to_a.set(a.clone());
-    Pair { a, b, a_down, b_down }
-}
-
-/// Ticks both (skipping a "dead" one) every tick interval until `done` or the bound.
-async fn run_until(p: &Pair, a_alive: bool, mut done: impl FnMut(&Pair) -> bool) -> bool {
-    for _ in 0..200 {
-        if a_alive {
-            p.a.tick(Vec::new()).await;
-        }
-        p.b.tick(Vec::new()).await;
-        let leaders = [&p.a, &p.b].iter().filter(|l| l.write_term().is_some()).count();
-        assert!(leaders <= 1 || !a_alive, "two daemons may write at once");
-        if done(p) {
-            return true;
-        }
-        tokio::time::sleep(LEASE / 3).await;
-    }
-    false
-}
-
-#[tokio::test]
-async fn a_lone_daemon_leads_at_once_with_a_higher_term() {
-    let lease = PeerLease::<FakeLink>::new("solo", LEASE, 41, None, Instant::now());
-    assert_eq!(lease.write_term(), Some(42));
-    assert_eq!(lease.view().role, Role::Leader);
-}
-
-#[tokio::test]
-async fn a_pair_elects_exactly_one_leader() {
-    let p = pair(3, 5);
-    assert!(
-        p.a.write_term().is_none() && p.b.write_term().is_none(),
-        "no one writes before a lease is settled"
-    );
-    assert!(run_until(&p, true, |p| p.a.write_term().is_some() || p.b.write_term().is_some()).await);
-    // It stays settled: the standby keeps hearing the leader.
-    let leader_before = if p.a.write_term().is_some() { "a" } else { "b" };
-    for _ in 0..10 {
-        p.a.tick(Vec::new()).await;
-        p.b.tick(Vec::new()).await;
-        tokio::time::sleep(LEASE / 3).await;
-    }
-    let leader_after = if p.a.write_term().is_some() { "a" } else { "b" };
-    assert_eq!(leader_before, leader_after, "no flapping while both are alive");
-    assert!(
-        p.a.view().term > 5 && p.a.view().term == p.b.view().term,
-        "terms only grow and agree"
-    );
-}
-
-#[tokio::test]
-async fn the_standby_takes_over_when_the_leader_dies() {
-    let p = pair(0, 0);
-    assert!(run_until(&p, true, |p| p.a.write_term().is_some() || p.b.write_term().is_some()).await);
-    // Make `a` the dead one whichever led: if b led, kill b by swapping names.
-    let (dead, live, dead_down) = if p.a.write_term().is_some() {
-        (&p.a, &p.b, &p.a_down)
-    } else {
-        (&p.b, &p.a, &p.b_down)
+    let cfg = LeaseConfig {
+        id: "a".into(),
+        duration: LEASE,
+        peer: false,
+        witness: false,
+        seed: 1,
     };
-    let term = dead.view().term;
-    dead_down.store(true, Ordering::SeqCst);
-    let mut took_over = false;
+    let m = LeaseMachine::new(
+        cfg,
+        Durable {
+            term: 4,
+            voted_for: None,
+        },
+        now,
+    );
+    assert_eq!(
+        m.may_write(now),
+        Some(FenceMark::new(5, "a")),
+        "a new term above the saved one"
+    );
+}
+
+#[test]
+fn a_pair_elects_one_leader_and_keeps_it() {
+    let mut w = World::new(true);
+    let took = w.run_until(LEASE * 4, |w| w.leader().is_some());
+    assert!(took.is_some(), "a leader within four leases");
+    let leader = w.leader().unwrap();
     for _ in 0..100 {
-        live.tick(Vec::new()).await;
-        if live.write_term().is_some() {
-            took_over = true;
+        w.step();
+        assert_eq!(w.writers(), vec![leader], "one writer, the same one");
+    }
+    assert!(w.witness.as_ref().unwrap().as_ref().unwrap().holder.as_deref() == Some(w.nodes[leader].m.id()));
+}
+
+#[test]
+fn a_partition_with_the_witness_reachable_keeps_one_writer() {
+    let mut w = World::new(true);
+    w.run_until(LEASE * 4, |w| w.leader().is_some()).expect("a leader");
+    let leader = w.leader().unwrap();
+    w.link = [false, false];
+    for _ in 0..200 {
+        w.step();
+        assert_eq!(
+            w.writers(),
+            vec![leader],
+            "the leader renews at the witness; the other never takes"
+        );
+    }
+    w.link = [true, true];
+    w.run(LEASE * 2);
+    assert_eq!(w.writers(), vec![leader]);
+}
+
+#[test]
+fn a_cut_off_leader_stops_writing_before_the_other_takes_over() {
+    let mut w = World::new(true);
+    w.run_until(LEASE * 4, |w| w.leader().is_some()).expect("a leader");
+    let old = w.leader().unwrap();
+    let other = 1 - old;
+    // The leader loses its peer and the witness; the other keeps the witness.
+    w.link = [false, false];
+    w.nodes[old].reaches_witness = false;
+    let mut took = None;
+    for _ in 0..(LEASE * 6).as_millis() / STEP.as_millis() {
+        w.step();
+        assert!(w.writers().len() <= 1, "never two writers");
+        if w.nodes[other].m.may_write(w.now).is_some() {
+            took = Some(w.now);
             break;
         }
-        tokio::time::sleep(LEASE / 3).await;
     }
-    assert!(took_over, "the standby must lead once the lease lapses");
-    assert!(live.view().term > term);
-    // The old leader, back, hears the newer term and steps down.
-    dead_down.store(false, Ordering::SeqCst);
-    dead.tick(Vec::new()).await;
-    live.tick(Vec::new()).await;
-    dead.tick(Vec::new()).await;
-    assert!(dead.write_term().is_none(), "a deposed leader does not write");
-    assert_eq!(dead.view().role, Role::Standby);
-}
-
-#[tokio::test]
-async fn a_leader_that_stalls_past_its_lease_writes_nothing() {
-    let lease = PeerLease::new(
-        "a",
-        LEASE,
-        0,
-        Some(FakeLink {
-            other: Arc::new(OnceLock::new()),
-            down: Arc::new(AtomicBool::new(true)),
-            refusing: false,
-        }),
-        Instant::now(),
-    );
-    // Peer unreachable: after a lease it campaigns and leads.
-    let mut led = false;
-    for _ in 0..50 {
-        lease.tick(Vec::new()).await;
-        if lease.write_term().is_some() {
-            led = true;
-            break;
-        }
-        tokio::time::sleep(LEASE / 3).await;
-    }
-    assert!(led);
-    // No tick for longer than the lease (a stalled loop): the lease has lapsed.
-    tokio::time::sleep(LEASE + LEASE / 2).await;
-    assert!(lease.write_term().is_none(), "a lapsed lease must not write");
-    lease.tick(Vec::new()).await;
-    assert!(lease.write_term().is_some(), "renewed after the next round");
-}
-
-#[tokio::test]
-async fn step_down_on_a_newer_fence_term() {
-    let lease = PeerLease::<FakeLink>::new("solo", LEASE, 1, None, Instant::now());
-    let change = lease.step_down(9, "fence record holds term 9").unwrap();
-    assert_eq!(change.to, Role::Standby);
-    assert_eq!(lease.view().term, 9);
-    assert!(lease.write_term().is_none());
-}
-
-#[tokio::test]
-async fn a_peer_that_answers_but_refuses_is_not_taken_for_dead() {
-    let link = FakeLink {
-        other: Arc::new(OnceLock::new()),
-        down: Arc::new(AtomicBool::new(false)),
-        refusing: true,
-    };
-    let lease = PeerLease::new("a", LEASE, 0, Some(link), Instant::now());
-    for _ in 0..10 {
-        lease.tick(Vec::new()).await;
-        tokio::time::sleep(LEASE / 3).await;
-    }
+    assert!(took.is_some(), "the other takes over");
+    assert!(w.nodes[old].m.may_write(w.now).is_none());
     assert!(
-        lease.write_term().is_none(),
-        "a refusing peer is alive: taking the lease would make two leaders"
+        w.nodes[other].m.term() > w.nodes[old].m.term() || w.nodes[old].m.role() == Role::Standby,
+        "the new leader's term is newer"
     );
 }
 
-#[tokio::test]
-async fn a_resigning_leader_hands_over_without_waiting_out_the_lease() {
-    let p = pair(0, 0);
-    assert!(run_until(&p, true, |p| p.a.write_term().is_some() || p.b.write_term().is_some()).await);
-    let (leader, standby, leader_down) = if p.a.write_term().is_some() {
-        (&p.a, &p.b, &p.a_down)
-    } else {
-        (&p.b, &p.a, &p.b_down)
+#[test]
+fn a_dead_leader_is_replaced_and_its_vantage_dropped() {
+    let mut w = World::new(true);
+    w.run_until(LEASE * 4, |w| w.leader().is_some()).expect("a leader");
+    let old = w.leader().unwrap();
+    let other = 1 - old;
+    w.nodes[old].alive = false;
+    let took = w.run_until(LEASE * 6, |w| w.leader() == Some(other)).expect("takeover");
+    assert!(took <= LEASE * 3, "takeover within three leases, took {took:?}");
+    assert!(
+        w.nodes[other]
+            .events
+            .iter()
+            .any(|e| matches!(e, LeaseEvent::PeerGone(id) if id == w.nodes[old].m.id())),
+        "{:?}",
+        w.nodes[other].events
+    );
+}
+
+#[test]
+fn a_resigning_leader_hands_over_at_once() {
+    let mut w = World::new(true);
+    w.run_until(LEASE * 4, |w| w.leader().is_some()).expect("a leader");
+    let old = w.leader().unwrap();
+    let now = w.now;
+    w.nodes[old].m.resign(now);
+    w.deliver(old);
+    w.nodes[old].alive = false;
+    let took = w
+        .run_until(LEASE * 4, |w| w.leader() == Some(1 - old))
+        .expect("handover");
+    assert!(took < LEASE, "the released lease is taken at once, took {took:?}");
+}
+
+#[test]
+fn without_a_witness_an_unreachable_peer_is_taken_for_dead() {
+    let mut w = World::new(false);
+    w.run_until(LEASE * 4, |w| w.leader().is_some()).expect("a leader");
+    let old = w.leader().unwrap();
+    w.nodes[old].alive = false;
+    w.run_until(LEASE * 4, |w| w.leader() == Some(1 - old))
+        .expect("takeover without a witness");
+}
+
+#[test]
+fn a_newer_fence_stops_writing_and_campaigns() {
+    let mut w = World::new(true);
+    w.run_until(LEASE * 4, |w| w.leader().is_some()).expect("a leader");
+    let leader = w.leader().unwrap();
+    let term = w.nodes[leader].m.term();
+    let now = w.now;
+    w.nodes[leader].m.handle_fence_seen(&FenceMark::new(term + 5, "x"), now);
+    assert!(w.nodes[leader].m.may_write(now).is_none());
+    assert_eq!(w.nodes[leader].m.term(), term + 5, "the newer term is adopted");
+    // Nobody campaigns while the fence is fresh.
+    w.run(LEASE / 2);
+    assert!(w.nodes[leader].m.may_write(w.now).is_none());
+}
+
+#[test]
+fn one_vote_per_term() {
+    let now = Instant::now();
+    let cfg = LeaseConfig {
+        id: "a".into(),
+        duration: LEASE,
+        peer: true,
+        witness: false,
+        seed: 1,
     };
-    leader.resign().await;
-    assert!(leader.write_term().is_none(), "a resigned leader writes nothing");
-    leader_down.store(true, Ordering::SeqCst); // and then it is gone
-    let started = Instant::now();
-    standby.tick(Vec::new()).await;
-    assert!(standby.write_term().is_some(), "the standby leads at its next round");
-    assert!(started.elapsed() < LEASE, "without waiting the lease out");
+    let mut m = LeaseMachine::new(cfg, Durable::default(), now);
+    let first = m.handle_vote_request(
+        &VoteRequest {
+            from: "b".into(),
+            term: 3,
+        },
+        now,
+    );
+    assert!(first.granted);
+    assert_eq!(
+        m.durable(),
+        &Durable {
+            term: 3,
+            voted_for: Some("b".into())
+        },
+        "saved before the reply"
+    );
+    let second = m.handle_vote_request(
+        &VoteRequest {
+            from: "c".into(),
+            term: 3,
+        },
+        now,
+    );
+    assert!(!second.granted, "term 3 has its vote");
 }

@@ -1,12 +1,10 @@
 //! The plan: `diff(live, desired)` per provider, ordered and explained, rendered as a
 //! table or JSON, with a checksum so that `apply --checksum` applies exactly the plan
-//! that was reviewed, and octoDNS-style safety limits. Pure: no I/O, no clock.
+//! that was reviewed. Pure: no I/O, no clock.
 
 mod render;
-mod safety;
 
 pub use render::{render_json, render_table};
-pub use safety::{check_safety, SafetyLimits, Violation};
 
 use std::collections::BTreeMap;
 
@@ -24,6 +22,11 @@ pub struct Desired {
 /// One change for one provider of one zone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlannedChange {
+    /// The configured zone this change steers: the zone it is written in, except for a
+    /// delegation, written in the parent zone (or at the registrar) but owned by the
+    /// child. Safety holds and approvals go by owner.
+    pub owner: ZoneName,
+    /// The zone the change is written in.
     pub zone: ZoneName,
     pub provider: String,
     pub change: Change,
@@ -36,6 +39,17 @@ pub struct PlanError {
     pub zone: String,
     pub provider: String,
     pub error: String,
+}
+
+/// A configured zone whose changes wait for an operator (`apply --force`, or
+/// `POST /v1/approve` with `checksum`); other zones are written regardless.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Hold {
+    pub zone: ZoneName,
+    /// Why, one sentence each.
+    pub reasons: Vec<String>,
+    /// The checksum of this zone's changes alone.
+    pub checksum: String,
 }
 
 /// Everything one run would change, across zones and providers.
@@ -88,10 +102,11 @@ fn order_key(change: &Change) -> (u8, &str, &str) {
 }
 
 impl Plan {
-    /// Adds one provider's changes for one zone.
-    pub fn extend(&mut self, zone: &ZoneName, provider: &str, changes: Vec<(Change, String)>) {
+    /// Adds one provider's changes for one zone, steering the configured zone `owner`.
+    pub fn extend(&mut self, owner: &ZoneName, zone: &ZoneName, provider: &str, changes: Vec<(Change, String)>) {
         self.changes
             .extend(changes.into_iter().map(|(change, reason)| PlannedChange {
+                owner: owner.clone(),
                 zone: zone.clone(),
                 provider: provider.to_string(),
                 change,
@@ -127,9 +142,17 @@ impl Plan {
         })
     }
 
+    /// The changes `keep` accepts, in the same order; errors are kept whole.
+    pub fn filtered(&self, keep: impl Fn(&PlannedChange) -> bool) -> Plan {
+        Plan {
+            changes: self.changes.iter().filter(|c| keep(c)).cloned().collect(),
+            errors: self.errors.clone(),
+        }
+    }
+
     /// A short digest of exactly what would be written (zone, provider, action, name,
-    /// type, TTL, values before and after); reasons and errors do not count, so the same
-    /// writes always give the same checksum.
+    /// type, TTL, values before and after); reasons, owners and errors do not count, so
+    /// the same writes always give the same checksum.
     pub fn checksum(&self) -> String {
         let mut hasher = Sha256::new();
         for c in &self.changes {
@@ -218,6 +241,7 @@ mod tests {
         let mut p1 = Plan::default();
         p1.extend(
             &zone,
+            &zone,
             "pdns-a",
             vec![(
                 Change::Create {
@@ -228,6 +252,7 @@ mod tests {
         );
         let mut p2 = Plan::default();
         p2.extend(
+            &zone,
             &zone,
             "pdns-a",
             vec![(
@@ -240,6 +265,7 @@ mod tests {
         assert_eq!(p1.checksum(), p2.checksum());
         let mut p3 = Plan::default();
         p3.extend(
+            &zone,
             &zone,
             "pdns-a",
             vec![(

@@ -4,11 +4,12 @@ use std::fmt::Write;
 
 use serde_json::{json, Value};
 
-use super::Plan;
+use super::{Hold, Plan};
 
-/// The plan as SPEC's JSON: `changes`, `summary`, `checksum`, plus `errors` for
+/// The plan as SPEC's JSON: `changes`, `summary`, `held` (one entry per held zone, its
+/// reasons joined in `reason`, each also in `reasons`), `checksum`, plus `errors` for
 /// providers that could not be read.
-pub fn render_json(plan: &Plan) -> Value {
+pub fn render_json(plan: &Plan, held: &[Hold]) -> Value {
     let changes: Vec<Value> = plan
         .changes
         .iter()
@@ -27,16 +28,29 @@ pub fn render_json(plan: &Plan) -> Value {
             })
         })
         .collect();
+    let held: Vec<Value> = held
+        .iter()
+        .map(|h| {
+            json!({
+                "zone": h.zone.as_str(),
+                "reason": h.reasons.join("; "),
+                "reasons": h.reasons,
+                "checksum": h.checksum,
+            })
+        })
+        .collect();
     json!({
         "changes": changes,
         "summary": plan.summary(),
+        "held": held,
         "checksum": plan.checksum(),
         "errors": plan.errors,
     })
 }
 
-/// A table grouped by zone and provider, one line per change, its reason beneath.
-pub fn render_table(plan: &Plan) -> String {
+/// A table grouped by zone and provider, one line per change, its reason beneath; then
+/// the held zones, why, and how to let them through.
+pub fn render_table(plan: &Plan, held: &[Hold]) -> String {
     let mut out = String::new();
     let mut current: Option<(&str, &str)> = None;
     for c in &plan.changes {
@@ -61,6 +75,16 @@ pub fn render_table(plan: &Plan) -> String {
     }
     for e in &plan.errors {
         let _ = writeln!(out, "{} @ {}: NOT PLANNED: {}", e.zone, e.provider, e.error);
+    }
+    for h in held {
+        let _ = writeln!(
+            out,
+            "HELD {} (checksum {}): its changes wait for approval (apply --force, or POST /v1/approve with the checksum)",
+            h.zone, h.checksum
+        );
+        for reason in &h.reasons {
+            let _ = writeln!(out, "  because {reason}");
+        }
     }
     let s = plan.summary();
     if plan.changes.is_empty() {

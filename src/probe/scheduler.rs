@@ -104,9 +104,9 @@ fn probe_limit(prober: &dyn Prober, interval: Duration) -> Duration {
 }
 
 /// Probes every prober `rounds` times back to back: probers concurrently (at most
-/// `max_concurrent` probes at once), each prober's rounds one after the other. Results
-/// come grouped by prober, in the given order, rounds in order.
-pub async fn probe_rounds(probers: &[Arc<dyn Prober>], rounds: u32, max_concurrent: usize) -> Vec<ProbeResult> {
+/// `max_concurrent` probes at once), each prober's rounds one after the other. One list
+/// per prober, in the given order, its rounds in order.
+pub async fn probe_rounds(probers: &[Arc<dyn Prober>], rounds: u32, max_concurrent: usize) -> Vec<Vec<ProbeResult>> {
     let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
     let mut tasks = JoinSet::new();
     for (index, prober) in probers.iter().enumerate() {
@@ -129,5 +129,5 @@ pub async fn probe_rounds(probers: &[Arc<dyn Prober>], rounds: u32, max_concurre
             Err(_) => {}
         }
     }
-    by_prober.into_iter().flatten().collect()
+    by_prober
 }

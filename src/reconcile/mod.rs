@@ -1,17 +1,18 @@
-//! The write side of one steering pass: read every provider's live records, steer,
-//! diff into a plan, and apply a plan provider by provider. Providers are read and
-//! written concurrently; one that fails never stops the others.
+//! The I/O of one steering pass: read every provider's live records, and apply a plan
+//! provider by provider (what to write is `decide`'s). Providers are read and written
+//! concurrently; one that fails never stops the others.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
-use dnsteer_providers::{Applied, Change, Fence, Provider, ProviderError, RecordSet, RecordType, ZoneName};
+use dnsteer_providers::{Applied, Change, Fence, Provider, ProviderError, RecordSet, ZoneName};
 use tokio::task::JoinSet;
 
-use crate::config::{Config, ZoneConfig};
+use crate::config::Config;
 use crate::connect::Providers;
-use crate::plan::{self, Desired, Plan, PlanError, SafetyLimits};
-use crate::steer::{self, HealthView, Note};
+use crate::decide::delegation_zone;
+use crate::plan::{Plan, PlanError};
 
 /// Live record sets read from the providers, by (zone, provider).
 #[derive(Clone, Debug, Default)]
@@ -21,23 +22,15 @@ pub struct Live {
 }
 
 impl Live {
-    fn get(&self, zone: &ZoneName, provider: &str) -> Option<&Vec<RecordSet>> {
+    /// What `provider` holds for `zone`; `None` when it was not read (or failed).
+    pub fn get(&self, zone: &ZoneName, provider: &str) -> Option<&Vec<RecordSet>> {
         self.records.get(&(zone.clone(), provider.to_string()))
     }
 }
 
-/// The zone a delegation is written in: the parent, or for a registrar the zone itself.
-pub fn delegation_zone(zone: &ZoneConfig) -> Option<(ZoneName, String)> {
-    let delegation = zone.delegation.as_ref()?;
-    let at = match &delegation.parent {
-        Some(parent) => ZoneName::new(parent).ok()?,
-        None => ZoneName::new(&zone.name).ok()?,
-    };
-    Some((at, delegation.provider.clone()))
-}
-
-/// Reads every zone from each of its providers, and each delegation's parent zone.
-pub async fn read_live(config: &Config, providers: &Providers) -> Live {
+/// Every (zone, provider) a configuration reads: each zone at each of its providers,
+/// and each delegation's parent zone.
+pub fn wanted(config: &Config) -> BTreeSet<(ZoneName, String)> {
     let mut wanted: BTreeSet<(ZoneName, String)> = BTreeSet::new();
     for zone in &config.zones {
         let Ok(name) = ZoneName::new(&zone.name) else { continue };
@@ -48,41 +41,34 @@ pub async fn read_live(config: &Config, providers: &Providers) -> Live {
             wanted.insert(at);
         }
     }
+    wanted
+}
+
+/// Reads every zone the configuration names from each provider concurrently. A read
+/// that has not finished within `deadline` is given up and reported as such: one hung
+/// provider must not hold up the plan of the others.
+pub async fn read_live(config: &Config, providers: &Providers, deadline: Duration) -> Live {
     let mut tasks = JoinSet::new();
-    let mut reading = BTreeMap::new();
-    for (zone, provider) in wanted {
+    for (zone, provider) in wanted(config) {
         let Some(adapter) = providers.get(&provider).cloned() else {
             continue;
         };
-        let z = zone.clone();
-        let handle = tasks.spawn(async move { adapter.records(&z).await });
-        reading.insert(handle.id(), (zone, provider));
+        tasks.spawn(async move {
+            let result = match tokio::time::timeout(deadline, adapter.records(&zone)).await {
+                Ok(result) => result,
+                Err(_) => Err(ProviderError::Transient {
+                    provider: provider.clone(),
+                    message: format!("no answer within {}", humantime::format_duration(deadline)),
+                }),
+            };
+            (zone, provider, result)
+        });
     }
     let mut live = Live::default();
-    while let Some(joined) = tasks.join_next_with_id().await {
-        let (id, result) = match joined {
-            Ok((id, result)) => (id, result),
-            // A read that panicked is a failed read, reported like any other.
-            Err(e) => (
-                e.id(),
-                Err(ProviderError::Protocol {
-                    provider: String::new(),
-                    message: format!("read failed: {e}"),
-                }),
-            ),
-        };
-        let Some((zone, provider)) = reading.remove(&id) else {
-            continue;
-        };
-        match result {
-            Ok(sets) => {
-                live.records.insert((zone, provider), sets);
-            }
-            Err(e) => live.errors.push(PlanError {
-                zone: zone.to_string(),
-                provider,
-                error: e.to_string(),
-            }),
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((zone, provider, result)) => live.insert(zone, provider, result),
+            Err(e) => tracing::error!("a provider read failed: {e}"),
         }
     }
     live.errors
@@ -90,170 +76,32 @@ pub async fn read_live(config: &Config, providers: &Providers) -> Live {
     live
 }
 
-/// A plan and what steering had to say while making it.
-#[derive(Clone, Debug, Default)]
-pub struct Steered {
-    pub plan: Plan,
-    pub notes: Vec<(ZoneName, Note)>,
-    pub limits: BTreeMap<ZoneName, SafetyLimits>,
-    /// Providers in each zone's desired delegation.
-    pub delegated: BTreeMap<ZoneName, Vec<String>>,
-}
-
-/// The share of a zone's managed record sets one apply may change without `--force`,
-/// when the zone does not say (octoDNS's update threshold).
-pub const DEFAULT_MAX_CHANGE_RATIO: f64 = 0.3;
-/// Zones managing fewer record sets than this are not held by the ratio.
-pub const MIN_MANAGED_FOR_RATIO: usize = 10;
-
-/// Steers every zone and diffs the result against `live`. Pure: the adapters are
-/// used only for `normalize`.
-pub fn steer_and_plan(config: &Config, providers: &Providers, health: &HealthView, live: &Live) -> Steered {
-    let mut out = Steered::default();
-    // A provider that could not be read matters only where it would have been written:
-    // an unhealthy provider is skipped anyway (its health says why).
-    let mut written: BTreeSet<(String, String)> = BTreeSet::new();
-    for zone in &config.zones {
-        let Ok(zone_name) = ZoneName::new(&zone.name) else {
-            continue;
-        };
-        let zone_live: BTreeMap<String, Vec<RecordSet>> = zone
-            .providers
-            .iter()
-            .filter_map(|p| live.get(&zone_name, p).map(|sets| (p.clone(), sets.clone())))
-            .collect();
-        let delegation_at = delegation_zone(zone);
-        let live_delegation = delegation_at.as_ref().and_then(|(at, p)| {
-            live.get(at, p)?
-                .iter()
-                .find(|s| s.name == zone_name.as_str() && s.rtype == RecordType::Ns)
-                .cloned()
-        });
-        // The providers the parent sends resolvers to now: their answers are the
-        // published ones.
-        let serving: Vec<String> = match &live_delegation {
-            Some(ns) => zone
-                .providers
-                .iter()
-                .filter(|p| {
-                    config.providers.get(*p).is_some_and(|c| {
-                        c.nameservers()
-                            .iter()
-                            .filter_map(|n| dnsteer_providers::record::normalize_name(n).ok())
-                            .any(|n| ns.values.contains(&n))
-                    })
-                })
-                .cloned()
-                .collect(),
-            None => Vec::new(),
-        };
-        let records = steer::desired_records(zone, &zone_name, health, &zone_live, &serving);
-        out.notes
-            .extend(records.notes.iter().cloned().map(|n| (zone_name.clone(), n)));
-
-        // A provider whose copy already matches the steered records may (re)join the
-        // delegation.
-        let mut in_sync = BTreeSet::new();
-        for (p, sets) in &zone_live {
-            let Some(adapter) = providers.get(p) else { continue };
-            if plan::diff(sets, &normalized(adapter.as_ref(), &records.records)).is_empty() {
-                in_sync.insert(p.clone());
+impl Live {
+    /// Adds one read's outcome.
+    pub fn insert(&mut self, zone: ZoneName, provider: String, result: Result<Vec<RecordSet>, ProviderError>) {
+        match result {
+            Ok(sets) => {
+                self.records.insert((zone, provider), sets);
             }
+            Err(e) => self.errors.push(PlanError {
+                zone: zone.to_string(),
+                provider,
+                error: e.to_string(),
+            }),
         }
-
-        // Without the parent's view there is no knowing the delegation: the NS sets
-        // (parent and apex) wait for the next read.
-        let parent_unread = delegation_at.as_ref().is_some_and(|(at, p)| live.get(at, p).is_none());
-        let ns = if parent_unread {
-            steer::NsDesired::default()
-        } else {
-            steer::desired_ns(
-                zone,
-                &zone_name,
-                &config.providers,
-                health,
-                live_delegation.as_ref(),
-                &in_sync,
-            )
-        };
-        out.notes
-            .extend(ns.notes.iter().cloned().map(|n| (zone_name.clone(), n)));
-        out.delegated.insert(zone_name.clone(), ns.delegated.clone());
-
-        let mut wanted = records.records.clone();
-        wanted.extend(ns.apex.clone());
-        for p in steer::writable_providers(zone, health) {
-            written.insert((zone_name.to_string(), p.clone()));
-            let (Some(adapter), Some(sets)) = (providers.get(&p), zone_live.get(&p)) else {
-                continue;
-            };
-            out.plan
-                .extend(&zone_name, &p, plan::diff(sets, &normalized(adapter.as_ref(), &wanted)));
-        }
-        if let Some((at, p)) = &delegation_at {
-            written.insert((at.to_string(), p.clone()));
-        }
-        if let (Some((at, p)), Some(desired)) = (&delegation_at, &ns.delegation) {
-            if let (Some(adapter), Some(sets)) = (providers.get(p), live.get(at, p)) {
-                out.plan.extend(
-                    at,
-                    p,
-                    plan::diff(sets, &normalized(adapter.as_ref(), std::slice::from_ref(desired))),
-                );
-            }
-        }
-        out.limits.insert(zone_name.clone(), limits(config, zone));
-        if let Some((at, _)) = &delegation_at {
-            out.limits.entry(at.clone()).or_insert_with(|| limits(config, zone));
-        }
-    }
-    out.plan.errors = live
-        .errors
-        .iter()
-        .filter(|e| written.contains(&(e.zone.clone(), e.provider.clone())))
-        .cloned()
-        .collect();
-    out.plan.sort();
-    out
-}
-
-fn normalized(adapter: &dyn Provider, desired: &[Desired]) -> Vec<Desired> {
-    let sets = adapter.normalize(desired.iter().map(|d| d.set.clone()).collect());
-    sets.into_iter()
-        .zip(desired)
-        .map(|(set, d)| Desired {
-            set,
-            reason: d.reason.clone(),
-        })
-        .collect()
-}
-
-fn limits(config: &Config, zone: &ZoneConfig) -> SafetyLimits {
-    let min_providers = zone.delegation.as_ref().map_or(0, |d| d.min_providers);
-    let mut ns_counts: Vec<usize> = zone
-        .providers
-        .iter()
-        .map(|p| config.providers.get(p).map_or(0, |c| c.nameservers().len()))
-        .collect();
-    ns_counts.sort_unstable();
-    SafetyLimits {
-        managed_sets: zone.records.len() + usize::from(zone.delegation.is_some()),
-        max_change_ratio: zone.max_change_ratio.unwrap_or(DEFAULT_MAX_CHANGE_RATIO),
-        min_managed_for_ratio: MIN_MANAGED_FOR_RATIO,
-        min_ns_values: ns_counts.iter().take(min_providers).sum(),
     }
 }
 
 /// What applying a plan did at one provider for one zone.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct ApplyReport {
     pub zone: ZoneName,
     pub provider: String,
     pub planned: usize,
     pub applied: usize,
     /// The error that stopped this provider's changes, if any. Changes before it (in
-    /// earlier batches) are applied; the failed batch and those after it are not.
-    pub error: Option<String>,
+    /// earlier batches, or reported by `PartiallyApplied`) are applied; the rest are not.
+    pub error: Option<ProviderError>,
 }
 
 impl ApplyReport {
@@ -288,9 +136,9 @@ pub async fn apply(plan: &Plan, providers: &Providers, fences: &Fences, may_writ
     let mut tasks = JoinSet::new();
     for ((zone, provider), changes) in groups {
         let adapter = providers.get(&provider).cloned();
-        let fence = fences.get(&(zone.clone(), provider.clone())).copied();
+        let fence = fences.get(&(zone.clone(), provider.clone())).cloned();
         let may_write = may_write.clone();
-        tasks.spawn(async move { apply_one(zone, provider, adapter, changes, fence, may_write).await });
+        tasks.spawn(async move { apply_group(zone, provider, adapter, changes, fence, may_write).await });
     }
     let mut reports = Vec::new();
     while let Some(joined) = tasks.join_next().await {
@@ -303,7 +151,8 @@ pub async fn apply(plan: &Plan, providers: &Providers, fences: &Fences, may_writ
     reports
 }
 
-async fn apply_one(
+/// Applies one (zone, provider)'s changes in batches, stopping at the first failure.
+pub async fn apply_group(
     zone: ZoneName,
     provider: String,
     adapter: Option<Arc<dyn Provider>>,
@@ -311,6 +160,8 @@ async fn apply_one(
     mut fence: Option<Fence>,
     may_write: MayWrite,
 ) -> ApplyReport {
+    // `may_write` is also asked before each request an adapter sends (the providers'
+    // write guard), after any rate-limit wait.
     let mut report = ApplyReport {
         zone,
         provider,
@@ -319,7 +170,10 @@ async fn apply_one(
         error: None,
     };
     let Some(adapter) = adapter else {
-        report.error = Some("no such provider".into());
+        report.error = Some(ProviderError::Rejected {
+            provider: report.provider.clone(),
+            message: "no such provider".into(),
+        });
         return report;
     };
     // Leave room for the fence change in each batch.
@@ -330,14 +184,21 @@ async fn apply_one(
         .max(1);
     for chunk in changes.chunks(batch) {
         if !may_write() {
-            report.error =
-                Some("writing stopped (the lease lapsed or the daemon is stopping): the rest was not written".into());
+            report.error = Some(ProviderError::Fenced {
+                provider: report.provider.clone(),
+                message: "writing stopped (the lease lapsed or the daemon is stopping): the rest was not written"
+                    .into(),
+            });
             break;
         }
-        let result: Result<Applied, ProviderError> = match &fence {
-            Some(f) => adapter.apply_fenced(&report.zone, f, chunk).await,
-            None => adapter.apply(&report.zone, chunk).await,
+        let guard = may_write.clone();
+        let write = async {
+            match &fence {
+                Some(f) => adapter.apply_fenced(&report.zone, f, chunk).await,
+                None => adapter.apply(&report.zone, chunk).await,
+            }
         };
+        let result: Result<Applied, ProviderError> = dnsteer_providers::guard::guarded(guard, write).await;
         match result {
             Ok(_) => {
                 report.applied += chunk.len();
@@ -348,7 +209,7 @@ async fn apply_one(
                 if let ProviderError::PartiallyApplied { applied, .. } = &e {
                     report.applied += applied;
                 }
-                report.error = Some(e.to_string());
+                report.error = Some(e);
                 break;
             }
         }

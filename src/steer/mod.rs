@@ -29,6 +29,11 @@ fn state_of(health: &HealthView, target: &str) -> State {
     health.get(target).copied().unwrap_or(State::Unknown)
 }
 
+/// A provider's health (`provider:NAME`); absent is unknown.
+pub fn provider_state(health: &HealthView, provider: &str) -> State {
+    state_of(health, &provider_target(provider))
+}
+
 /// Something about a zone's steering that on-call should hear of.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Note {
@@ -42,7 +47,8 @@ pub enum Note {
     },
     /// Every provider of the zone is unhealthy or unknown: the delegation is kept.
     DelegationHeld { reason: String },
-    /// A provider is outside the delegation because it is unhealthy.
+    /// A provider is outside the desired delegation because it is unhealthy (never said
+    /// of one kept in it, e.g. to make up `min_providers`).
     ProviderOut { provider: String, reason: String },
     /// A healthy provider outside the delegation whose records differ: it is repaired
     /// before it rejoins.
@@ -269,7 +275,27 @@ pub struct NsDesired {
 /// unknown one stays where it is; the set never drops under `min_providers` (unhealthy
 /// providers already delegated to are kept to make up the number) and never rests on
 /// providers that are not healthy alone (then the live delegation is kept).
+///
+/// Without a `delegation` nothing is steered, the apex NS set included: resolvers that
+/// start at the parent would still be sent to every provider, and an apex that
+/// disagrees with its parent is an inconsistent zone (docs/configuration.md).
 pub fn desired_ns(
+    zone: &ZoneConfig,
+    zone_name: &ZoneName,
+    providers: &BTreeMap<String, ProviderConfig>,
+    health: &HealthView,
+    live_delegation: Option<&RecordSet>,
+    in_sync: &BTreeSet<String>,
+) -> NsDesired {
+    if zone.delegation.is_none() {
+        return NsDesired::default();
+    }
+    let mut out = choose_delegation(zone, zone_name, providers, health, live_delegation, in_sync);
+    note_out(&mut out, zone, health);
+    out
+}
+
+fn choose_delegation(
     zone: &ZoneConfig,
     zone_name: &ZoneName,
     providers: &BTreeMap<String, ProviderConfig>,
@@ -296,7 +322,7 @@ pub fn desired_ns(
         .map(|s| s.values.iter().cloned().collect())
         .unwrap_or_default();
     let delegated_now = |p: &str| ns_of(p).iter().any(|n| live_values.contains(n));
-    let state = |p: &str| state_of(health, &provider_target(p));
+    let state = |p: &str| provider_state(health, p);
 
     let mut chosen: Vec<&String> = Vec::new();
     for p in &zone.providers {
@@ -307,13 +333,7 @@ pub fn desired_ns(
                 false
             }
             State::Unknown => delegated_now(p),
-            State::Unhealthy => {
-                out.notes.push(Note::ProviderOut {
-                    provider: p.clone(),
-                    reason: format!("{} is unhealthy", provider_target(p)),
-                });
-                false
-            }
+            State::Unhealthy => false,
         };
         if keep {
             chosen.push(p);
@@ -430,13 +450,18 @@ fn finish(
     out
 }
 
-/// The providers of a zone that take record writes: the healthy ones.
-pub fn writable_providers(zone: &ZoneConfig, health: &HealthView) -> Vec<String> {
-    zone.providers
-        .iter()
-        .filter(|p| state_of(health, &provider_target(p)) == State::Healthy)
-        .cloned()
-        .collect()
+/// Says of every unhealthy provider left outside `delegated` that it is out. Said once
+/// the delegation is settled, so a provider kept in it (to make up `min_providers`, or
+/// because the delegation is held) is never reported as leaving.
+fn note_out(out: &mut NsDesired, zone: &ZoneConfig, health: &HealthView) {
+    for p in &zone.providers {
+        if provider_state(health, p) == State::Unhealthy && !out.delegated.contains(p) {
+            out.notes.push(Note::ProviderOut {
+                provider: p.clone(),
+                reason: format!("{} is unhealthy", provider_target(p)),
+            });
+        }
+    }
 }
 
 #[cfg(test)]

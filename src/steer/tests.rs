@@ -212,9 +212,36 @@ fn an_unknown_provider_is_neither_added_nor_removed() {
 }
 
 #[test]
-fn only_healthy_providers_take_writes() {
-    let h = health(&[("provider:pdns-a", Healthy), ("provider:pdns-b", Unhealthy)]);
-    assert_eq!(writable_providers(&zone(1), &h), vec!["pdns-a"]);
+fn a_provider_kept_in_the_delegation_is_not_said_to_leave_it() {
+    let out = |d: &NsDesired| -> Vec<String> {
+        d.notes
+            .iter()
+            .filter_map(|n| match n {
+                Note::ProviderOut { provider, .. } => Some(provider.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let b_down = health(&[("provider:pdns-a", Healthy), ("provider:pdns-b", Unhealthy)]);
+    let ns = |min, h: &HealthView| {
+        desired_ns(
+            &zone(min),
+            &name(),
+            &providers(),
+            h,
+            Some(&both_delegated()),
+            &BTreeSet::new(),
+        )
+    };
+    // Kept to make up min_providers: it stays, so it does not leave.
+    let kept = ns(2, &b_down);
+    assert_eq!(kept.delegated, vec!["pdns-a", "pdns-b"]);
+    assert!(out(&kept).is_empty(), "{:?}", kept.notes);
+    // Kept because no provider is healthy: the delegation is held, nobody leaves.
+    let all_down = health(&[("provider:pdns-a", Unhealthy), ("provider:pdns-b", Unhealthy)]);
+    assert!(out(&ns(1, &all_down)).is_empty());
+    // Left out: said so.
+    assert_eq!(out(&ns(1, &b_down)), vec!["pdns-b"]);
 }
 
 #[test]

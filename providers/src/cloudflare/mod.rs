@@ -161,6 +161,8 @@ impl CloudflareProvider {
                 // Each batch call is one transaction, but a large apply takes several
                 // and the per-record fallback none.
                 atomic: false,
+                compare_and_set: false,
+                extra_records: true,
             },
             zone_ids: Mutex::default(),
             proxied: Mutex::default(),

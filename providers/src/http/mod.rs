@@ -174,6 +174,7 @@ impl HttpClient {
             attempt += 1;
             self.check_not_blocked()?;
             self.limiter.until_ready().await;
+            crate::guard::check(&self.provider)?;
             let (error, after, may_retry) = match build(&self.client).send().await {
                 Err(e) => {
                     // A refused connection never reached the server; anything later might have.

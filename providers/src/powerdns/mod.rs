@@ -74,6 +74,8 @@ impl PowerDnsProvider {
                 // request bodies reasonable.
                 max_batch: 1000,
                 atomic: true,
+                compare_and_set: false,
+                extra_records: true,
             },
         })
     }

@@ -296,6 +296,8 @@ impl Rfc2136Provider {
                 min_ttl: 0,
                 max_batch: MAX_BATCH,
                 atomic: true,
+                compare_and_set: true,
+                extra_records: true,
             },
         }
     }
@@ -681,6 +683,7 @@ impl Provider for Rfc2136Provider {
             )));
         }
         let signer = self.signer()?;
+        crate::guard::check(&self.name)?;
         let deadline = Instant::now() + self.timeout;
         let exchange = async {
             let connection = Connection::open(self.server, signer, self.timeout).await?;

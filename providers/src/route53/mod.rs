@@ -155,6 +155,8 @@ impl Route53Provider {
                 min_ttl: 0,
                 max_batch: 1000,
                 atomic: true,
+                compare_and_set: true,
+                extra_records: true,
             },
         })
     }
@@ -209,23 +211,29 @@ impl Route53Provider {
         let zone_id = self.hosted_zone_id(zone).await?;
         let wire: Vec<Vec<WireChange>> = changes.iter().map(|c| self.wire(zone, c)).collect::<Result<_, _>>()?;
         self.check_upserts(zone, changes).await?;
-        let batches = self.split(&wire, fence.map(|_| fence_reserve(zone)))?;
+        let batches = self.split(&wire, fence.as_ref().map(fence_reserve))?;
         let mut applied = 0;
         let mut change_ids = Vec::new();
-        let mut fence_now = fence.and_then(|f| f.previous);
+        let mut fence_now = fence.clone();
         for (i, batch) in batches.iter().enumerate() {
             let mut request: Vec<WireChange> = Vec::new();
-            if let Some(f) = fence {
-                request.extend(fence_changes(zone, fence_now, f.term));
+            if let Some(f) = &fence_now {
+                request.extend(self.wire(zone, &f.change())?);
             }
             request.extend(batch.iter().flat_map(|&k| wire[k].iter().cloned()));
             match self.client.change(&zone_id, &request).await {
                 Ok(info) => change_ids.push(info.id),
                 Err(e @ ProviderError::Conflict { .. }) => {
                     // A retried request (or a repeated apply) whose first copy landed is
-                    // refused as a conflict: if the batch is live as asked, it is done.
-                    let mine: Vec<&Change> = batch.iter().map(|&k| &changes[k]).collect();
-                    if fence.is_none() && self.already_live(zone, &mine).await? {
+                    // refused as a conflict: if the batch, fence included, is live as
+                    // asked, it is done. A fence moved by another leader is not ours.
+                    let fence_change = fence_now.as_ref().map(Fence::change);
+                    let mine: Vec<&Change> = batch
+                        .iter()
+                        .map(|&k| &changes[k])
+                        .chain(fence_change.as_ref())
+                        .collect();
+                    if self.already_live(zone, &mine).await? {
                         tracing::debug!(provider = %self.name, "change batch already live");
                     } else {
                         return Err(self.partial(e, applied, i));
@@ -233,7 +241,7 @@ impl Route53Provider {
                 }
                 Err(e) => return Err(self.partial(e, applied, i)),
             }
-            fence_now = fence.map(|f| f.term);
+            fence_now = fence_now.as_ref().map(Fence::next);
             applied += batch.len();
         }
         // Every request was accepted: a slow INSYNC is reported as it is (the records
@@ -527,7 +535,7 @@ impl Provider for Route53Provider {
     /// the current term, so Route 53 refuses any request (nothing of it applied) once
     /// another leader moved the fence.
     async fn apply_fenced(&self, zone: &ZoneName, fence: &Fence, changes: &[Change]) -> Result<Applied, ProviderError> {
-        self.apply_inner(zone, changes, Some(*fence)).await
+        self.apply_inner(zone, changes, Some(fence.clone())).await
     }
 }
 
@@ -543,31 +551,11 @@ fn bare_zone_id(id: &str) -> String {
         .to_string()
 }
 
-/// The fence's share of a request (records, characters), kept free in every request.
-fn fence_reserve(zone: &ZoneName) -> (usize, usize) {
-    let longest = Fence::record(zone, u64::MAX).values[0].chars().count();
-    (2, 2 * longest)
-}
-
-/// The DELETE (of the term expected) and CREATE (of the current term) that make the
-/// fence a compare-and-set inside a request.
-fn fence_changes(zone: &ZoneName, expected: Option<u64>, term: u64) -> Vec<WireChange> {
-    let wire = |action: &'static str, t: u64| {
-        let set = Fence::record(zone, t);
-        WireChange {
-            action,
-            name: set.name,
-            rtype: "TXT".into(),
-            ttl: set.ttl,
-            values: set.values,
-        }
-    };
-    let mut out = Vec::new();
-    if let Some(previous) = expected {
-        out.push(wire("DELETE", previous));
-    }
-    out.push(wire("CREATE", term));
-    out
+/// The fence's share of a request (records, characters), kept free in every request:
+/// a DELETE of what it held and a CREATE of what it holds after.
+fn fence_reserve(fence: &Fence) -> (usize, usize) {
+    let chars = |s: &RecordSet| s.values.iter().map(|v| v.chars().count()).sum::<usize>();
+    (2, fence.before.as_ref().map_or(0, chars) + chars(&fence.after))
 }
 
 /// A TXT value as Route 53 stores it: already quoted strings are kept; anything else

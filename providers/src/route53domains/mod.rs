@@ -98,6 +98,8 @@ impl Route53DomainsProvider {
                 min_ttl: 0,
                 max_batch: 1,
                 atomic: true,
+                compare_and_set: false,
+                extra_records: false,
             },
         })
     }

@@ -1,0 +1,56 @@
+//! The audit log: one JSON line per batch written to a provider, beside the state file,
+//! with when the write started and when it was done (a write to a slow provider can
+//! take minutes, and the line must say when the change really happened).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::plan::PlannedChange;
+use crate::reconcile::ApplyReport;
+
+pub struct Audit {
+    path: PathBuf,
+}
+
+impl Audit {
+    pub fn new(path: PathBuf) -> Self {
+        Self { path }
+    }
+
+    /// Appends the line of one finished write (an append is short; it runs off the
+    /// async threads all the same, through the writer's own task).
+    pub fn record(
+        &self,
+        agent: &str,
+        term: u64,
+        report: &ApplyReport,
+        changes: &[PlannedChange],
+        started: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) {
+        let line = json!({
+            "at": at, "started": started, "agent": agent, "term": term,
+            "zone": report.zone.as_str(), "provider": report.provider,
+            "result": if report.ok() { "ok" } else { "failed" },
+            "error": report.error.as_ref().map(ToString::to_string),
+            "applied": report.applied, "planned": report.planned,
+            "changes": changes.iter().map(|c| json!({
+                "action": c.change.action(), "name": c.change.subject().name,
+                "type": c.change.subject().rtype.as_str(),
+                "before": c.change.before().map(|s| &s.values), "after": c.change.after().map(|s| &s.values),
+                "ttl": c.change.subject().ttl, "reason": c.reason,
+            })).collect::<Vec<_>>(),
+        });
+        tracing::info!(target: "dnsteer::audit", "{line}");
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
+            writeln!(f, "{line}")
+        };
+        if let Err(e) = write() {
+            tracing::error!("cannot append to the audit log {}: {e}", self.path.display());
+        }
+    }
+}
