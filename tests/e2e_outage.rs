@@ -539,10 +539,28 @@ impl Watched {
 }
 
 /// e. The pair partitioned (peer links reset both ways) while the two daemons' views of
-/// us-east disagree: for 20 s one daemon at most writes and each record changes at
-/// most once; healed, one leader within lease + 2 s, and only it writes.
+/// us-east disagree, the standby seeing it fail: for 20 s one daemon at most writes and
+/// each record changes at most once; healed, one leader within lease + 2 s, and only it
+/// writes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_partitioned_pair_never_has_two_writers() {
+async fn a_partitioned_pair_never_has_two_writers_when_the_standby_sees_a_failure() {
+    partitioned_pair(Side::Standby).await;
+}
+
+/// e. The same with the leader seeing us-east fail: it may fail over (once), alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partitioned_pair_never_has_two_writers_when_the_leader_sees_a_failure() {
+    partitioned_pair(Side::Leader).await;
+}
+
+/// Which daemon's view of us-east fails during the partition.
+#[derive(Clone, Copy, Debug)]
+enum Side {
+    Leader,
+    Standby,
+}
+
+async fn partitioned_pair(failing_view: Side) {
     let world = World::start().await;
     // Each daemon reaches each PowerDNS API and the us-east endpoint through its own
     // proxy: writes are attributed, and one daemon's view can be failed alone.
@@ -566,25 +584,44 @@ async fn a_partitioned_pair_never_has_two_writers() {
     wait_healthy(&pair.leader, &["check:web-us", "check:web-eu"]).await;
     wait_healthy(&pair.standby, &["check:web-us", "check:web-eu"]).await;
 
-    // The cut: both peer links reset, and the standby's view of us-east fails.
+    // The cut: both peer links reset, and one daemon's view of us-east fails.
+    let (failing, failing_daemon, seeing_daemon) = match failing_view {
+        Side::Leader => (leader, &pair.leader, &pair.standby),
+        Side::Standby => (standby, &pair.standby, &pair.leader),
+    };
     let before = [writes(0), writes(1)];
     pair.link_ab.reset();
     pair.link_ba.reset();
-    probes[standby].reset();
+    probes[failing].reset();
     let mut records: BTreeMap<&str, Watched> = BTreeMap::new();
+    // Both claiming to lead is reported, not failed: the contract is about writes.
+    let (mut two_leaders, mut polls) = (0, 0);
     let cut = Instant::now();
     while cut.elapsed() < Duration::from_secs(20) {
         records.entry("www@pdns-a").or_default().see(world.www(&world.pdns_a));
         records.entry("www@pdns-b").or_default().see(world.www(&world.pdns_b));
         records.entry("delegation").or_default().see(world.delegation());
+        let roles = [role(&pair.leader).await, role(&pair.standby).await];
+        two_leaders += usize::from(roles.iter().all(|r| r.as_deref() == Some("leader")));
+        polls += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let during = [writes(0) - before[0], writes(1) - before[1]];
     let changes: BTreeMap<_, _> = records.iter().map(|(k, w)| (*k, w.changes)).collect();
     eprintln!(
-        "FIGURE partition for 20 s: writes by the leader {}, by the standby {}; value changes per record {changes:?}",
+        "FIGURE partition for 20 s, the {failing_view:?}'s view failing: writes by the leader {}, by the standby {}; value changes per record {changes:?}",
         during[leader], during[standby]
     );
+    eprintln!("both daemons said `leader` in {two_leaders} of {polls} polls");
+    // The views did disagree: each daemon's own measurement of us-east.
+    let measured = |status: serde_json::Value| {
+        status["targets"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["name"] == "check:web-us"))
+            .map(|t| t["measured_state"].clone())
+    };
+    assert_eq!(measured(failing_daemon.status().await), Some(json!("unhealthy")));
+    assert_eq!(measured(seeing_daemon.status().await), Some(json!("healthy")));
     assert!(
         during[0] == 0 || during[1] == 0,
         "only one daemon writes: leader {}, standby {}",
@@ -601,7 +638,7 @@ async fn a_partitioned_pair_never_has_two_writers() {
     let healed_at = chrono::Utc::now();
     pair.link_ab.pass();
     pair.link_ba.pass();
-    probes[standby].pass();
+    probes[failing].pass();
     let healed = Instant::now();
     let (a, b) = if pair.a_is_leader {
         (&pair.leader, &pair.standby)
