@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::plan::PlannedChange;
+use crate::plan::{Plan, PlannedChange};
 use crate::reconcile::ApplyReport;
 
 pub struct Audit {
@@ -31,8 +31,13 @@ impl Audit {
         started: DateTime<Utc>,
         at: DateTime<Utc>,
     ) {
+        let checksum = Plan {
+            changes: changes.to_vec(),
+            errors: Vec::new(),
+        }
+        .checksum();
         let line = json!({
-            "at": at, "started": started, "agent": agent, "term": term,
+            "at": at, "started": started, "agent": agent, "term": term, "checksum": checksum,
             "zone": report.zone.as_str(), "provider": report.provider,
             "result": if report.ok() { "ok" } else { "failed" },
             "error": report.error.as_ref().map(ToString::to_string),

@@ -32,7 +32,9 @@ use crate::config;
 use crate::connect;
 use crate::decide::Decision;
 use crate::health::{Engine, EngineParams, Layer, Observation, State, Transition};
-use crate::peer::{LeaseConfig, LeaseEvent, LeaseMachine, OperatorState, Override, PeerObservation, Role};
+use crate::peer::{
+    Coordination, LeaseConfig, LeaseEvent, LeaseMachine, OperatorState, Override, PeerObservation, Role,
+};
 use crate::probe::{self, ProbeResult, ScheduledTarget, Scheduler};
 use metrics::{Metrics, ProbeLabels, StateLabels, TargetLabel};
 use persist::Persister;
@@ -43,7 +45,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 /// Mutable state shared by the loops and the API, behind one short-held lock.
 pub struct Inner {
     pub engine: Engine,
-    pub lease: LeaseMachine,
     pub supervisor: Supervisor,
     /// Pause and overrides, replicated through the pair.
     pub operator: OperatorState,
@@ -64,6 +65,11 @@ pub struct Shared {
     pub agent_id: String,
     api_token: Option<String>,
     inner: Mutex<Inner>,
+    /// Who may write: the pair's lease or the fleet's election. Never locked while
+    /// `inner` is held.
+    coord: Arc<Mutex<dyn Coordination>>,
+    /// The pair's lease itself, for the peer endpoints (none in a fleet).
+    pair: Option<Arc<Mutex<LeaseMachine>>>,
     pub metrics: Metrics,
     pub alerter: Alerter,
     /// Wakes the steering loop for a pass now.
@@ -80,6 +86,10 @@ pub struct Shared {
 impl Shared {
     pub fn inner(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn coord(&self) -> MutexGuard<'_, dyn Coordination + 'static> {
+        self.coord.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn is_ready(&self) -> bool {
@@ -102,12 +112,13 @@ impl Shared {
     }
 
     fn snapshot(&self) -> PersistedState {
+        let lease = self.coord().durable_state().unwrap_or_default();
         let inner = self.inner();
         PersistedState {
             version: 0,
             agent: self.agent_id.clone(),
             health: inner.engine.save(),
-            lease: inner.lease.durable().clone(),
+            lease,
             legacy_term: 0,
             last_apply: inner.last_apply.clone(),
             operator: inner.operator.clone(),
@@ -118,14 +129,17 @@ impl Shared {
     /// Whether a write may go out now: this daemon leads with a live lease, and is
     /// not stopping.
     fn may_write_now(&self) -> Option<dnsteer_providers::FenceMark> {
-        let inner = self.inner();
-        if inner.stopping {
+        if self.inner().stopping {
             return None;
         }
-        inner.lease.may_write(Instant::now())
+        self.coord().may_write(Instant::now())
     }
 
     fn status_json(&self, now: DateTime<Utc>) -> serde_json::Value {
+        let agent = {
+            let coord = self.coord();
+            json!({"id": self.agent_id, "role": coord.role(), "term": coord.term(), "leader": coord.leader()})
+        };
         let inner = self.inner();
         let targets: Vec<_> = inner
             .engine
@@ -145,12 +159,7 @@ impl Shared {
             .flat_map(|d| d.held.iter())
             .map(|h| json!({"zone": h.zone.as_str(), "reason": h.reasons.join("; "), "checksum": h.checksum}))
             .collect();
-        let vantage: Vec<_> = inner
-            .engine
-            .vantages()
-            .into_iter()
-            .map(|v| json!({"id": v, "fresh": true, "last_seen": serde_json::Value::Null}))
-            .collect();
+        let vantage = inner.engine.vantages(now);
         let outage = |m: &BTreeMap<String, supervisor::Outage>| -> serde_json::Value {
             m.iter()
                 .map(|(p, o)| (p.clone(), json!({"since": o.since, "error": o.error})))
@@ -164,10 +173,7 @@ impl Shared {
             .map(|(p, b)| (p.clone(), json!({"until": b.until, "reason": b.reason})))
             .collect();
         json!({
-            "agent": {
-                "id": self.agent_id, "role": inner.lease.role(), "term": inner.lease.term(),
-                "leader": inner.lease.leader(),
-            },
+            "agent": agent,
             "paused": inner.operator.paused,
             "dry_run": self.dry_run,
             "ready": self.targets.iter().all(|t| inner.probed.contains(t)),
@@ -251,19 +257,31 @@ impl Shared {
     /// Acts on what the lease machine reported.
     fn on_lease_events(&self) {
         let events: Vec<LeaseEvent> = {
-            let mut inner = self.inner();
-            std::iter::from_fn(|| inner.lease.poll_event()).collect()
+            let mut coord = self.coord();
+            std::iter::from_fn(|| coord.poll_event()).collect()
         };
         for event in events {
             match event {
+                LeaseEvent::Lost(reason) => {
+                    tracing::error!("coordination lost: {reason}");
+                    self.alerter.send(Event::new(
+                        EventKind::CoordinationLost,
+                        &self.agent_id,
+                        Utc::now(),
+                        format!(
+                            "{} writes nothing until its lease can be proved again: {reason}",
+                            self.agent_id
+                        ),
+                    ));
+                }
                 LeaseEvent::PeerGone(id) => {
                     tracing::warn!(peer = %id, "the peer is gone: its observations stop counting");
                     self.inner().engine.forget_vantage(&id);
                 }
                 LeaseEvent::Role(change) => {
                     let (role, term) = {
-                        let inner = self.inner();
-                        (inner.lease.role(), inner.lease.term())
+                        let coord = self.coord();
+                        (coord.role(), coord.term())
                     };
                     self.metrics.set_role(role, term);
                     tracing::warn!(from = %change.from, to = %change.to, term = change.term, "lease: {}", change.reason);
@@ -277,17 +295,6 @@ impl Shared {
                             format!("{} now leads (term {}): {}", self.agent_id, change.term, change.reason),
                         ));
                         self.steer_now.notify_one();
-                    } else if change.reason.contains("not renewed") {
-                        self.alerter.send(Event::new(
-                            EventKind::CoordinationLost,
-                            &self.agent_id,
-                            now,
-                            format!(
-                                "{} cannot prove its lease (term {}) to its peer or the witness: it writes nothing \
-                                 until it can",
-                                self.agent_id, change.term
-                            ),
-                        ));
                     }
                     self.persist();
                 }
@@ -299,7 +306,7 @@ impl Shared {
         if transitions.is_empty() {
             return;
         }
-        let leader = self.inner().lease.role() == Role::Leader;
+        let leader = self.coord().role() == Role::Leader;
         for t in transitions {
             tracing::info!(target = %t.target, from = %t.from, to = %t.to, layer = ?t.layer, "health: {}", t.reason);
             if t.layer != Layer::Effective {
@@ -375,7 +382,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         None => fresh_engine(engine_params, &registered),
     };
     let witness = pair::Witness::from_config(&config, &providers)?.map(Arc::new);
-    let lease = LeaseMachine::new(
+    let lease = Arc::new(Mutex::new(LeaseMachine::new(
         LeaseConfig {
             id: agent.id.clone(),
             duration: lease_duration,
@@ -385,7 +392,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         },
         saved.as_ref().map(|s| s.lease.clone()).unwrap_or_default(),
         Instant::now(),
-    );
+    )));
     let link = match agent.peers.first() {
         Some(url) => Some(pair::HttpPeerLink::new(
             url,
@@ -404,9 +411,10 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     let shared = Arc::new(Shared {
         agent_id: agent.id.clone(),
         api_token: agent.api_token.as_ref().map(|s| s.expose().to_string()),
+        coord: lease.clone(),
+        pair: Some(lease.clone()),
         inner: Mutex::new(Inner {
             engine,
-            lease,
             supervisor: Supervisor::new(&agent.id, flaps),
             operator,
             applied_overrides: BTreeMap::new(),
@@ -438,8 +446,12 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         let restored = Shared::apply_operator(&mut inner, now);
         drop(inner);
         shared.on_transitions(&restored, now);
+        let (role, term) = {
+            let coord = shared.coord();
+            (coord.role(), coord.term())
+        };
+        shared.metrics.set_role(role, term);
         let inner = shared.inner();
-        shared.metrics.set_role(inner.lease.role(), inner.lease.term());
         for t in &shared.targets {
             shared.metrics.set_state(t, inner.engine.state(t, now));
         }
@@ -450,11 +462,13 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     let listener = tokio::net::TcpListener::bind(agent.listen)
         .await
         .with_context(|| format!("cannot listen on {} (agent.listen)", agent.listen))?;
-    tracing::info!(agent = %agent.id, listen = %agent.listen, targets = targets.len(), role = %shared.inner().lease.role(), "dnsteer running");
+    tracing::info!(agent = %agent.id, listen = %agent.listen, targets = targets.len(), role = %shared.coord().role(), "dnsteer running");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The API outlives the loops: the peer may still ask for our vote while we resign.
+    let (server_stop_tx, server_stop_rx) = tokio::sync::watch::channel(false);
     let server = {
-        let mut stop = stop_rx.clone();
+        let mut stop = server_stop_rx;
         let app = api::router(shared.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -469,7 +483,13 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     let scheduled: Vec<ScheduledTarget> = targets.iter().flat_map(|t| t.scheduled()).collect();
     let scheduler = Scheduler::spawn(scheduled, 64, tx);
     let observer = tokio::spawn(observe(shared.clone(), rx));
-    let pair_task = tokio::spawn(pair::drive(shared.clone(), link, witness.clone(), stop_rx.clone()));
+    let pair_task = tokio::spawn(pair::drive(
+        shared.clone(),
+        lease,
+        link,
+        witness.clone(),
+        stop_rx.clone(),
+    ));
     let steering = tokio::spawn(steering::run(
         shared.clone(),
         config.clone(),
@@ -490,6 +510,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     observer.abort();
     // Hand the lease over now (peer and witness) rather than make the peer wait it out.
     let _ = pair_task.await;
+    let _ = server_stop_tx.send(true);
     let _ = server.await;
     shared.flush().await;
     shared.alerter.flush(Duration::from_secs(3)).await;

@@ -170,6 +170,14 @@ pub struct TargetStatus {
     pub override_until: Option<DateTime<Utc>>,
 }
 
+/// Another agent whose observations count here, as `GET /v1/status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VantageStatus {
+    pub id: String,
+    pub fresh: bool,
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
 /// The engine's persistent state (windows, streaks, states, `since`, overrides), for
 /// the daemon's state file. Opaque: only its JSON form is meant to be stored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -281,9 +289,23 @@ impl Engine {
         }
     }
 
-    /// The vantage points (other than this agent) with a window for some target.
-    pub fn vantages(&self) -> std::collections::BTreeSet<String> {
-        self.targets.values().flat_map(|t| t.peer_names()).collect()
+    /// The vantage points other than this agent: when each was last heard from, and
+    /// whether its windows still count (fresh) at `now`.
+    pub fn vantages(&self, now: DateTime<Utc>) -> Vec<VantageStatus> {
+        let mut seen: BTreeMap<&str, Option<DateTime<Utc>>> = BTreeMap::new();
+        for t in self.targets.values() {
+            for (v, at) in t.peers_seen() {
+                let e = seen.entry(v).or_default();
+                *e = (*e).max(at);
+            }
+        }
+        seen.into_iter()
+            .map(|(id, last_seen)| VantageStatus {
+                id: id.to_string(),
+                fresh: last_seen.is_some_and(|at| now.signed_duration_since(at) <= self.peer_stale_after),
+                last_seen,
+            })
+            .collect()
     }
 
     /// Forces the target's effective state until `until` (`None` clears the override).

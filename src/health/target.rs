@@ -180,8 +180,9 @@ impl TargetHealth {
         w.push(obs.ok, obs.reason.as_deref(), now, now, self.params.window);
     }
 
-    pub(crate) fn peer_names(&self) -> impl Iterator<Item = String> + '_ {
-        self.st.peers.keys().cloned()
+    /// Each peer vantage point with a window here, and when its newest result arrived.
+    pub(crate) fn peers_seen(&self) -> impl Iterator<Item = (&str, Option<DateTime<Utc>>)> + '_ {
+        self.st.peers.iter().map(|(v, w)| (v.as_str(), w.last_at()))
     }
 
     pub(crate) fn forget_vantage(&mut self, vantage: &str) {

@@ -46,6 +46,10 @@ impl Window {
         self.last_at = Some(at.min(now));
     }
 
+    pub(crate) fn last_at(&self) -> Option<DateTime<Utc>> {
+        self.last_at
+    }
+
     /// Keeps only the newest `size` results.
     pub(crate) fn resize(&mut self, size: usize) {
         while self.samples.len() > size {

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use dnsteer_providers::FenceMark;
 
 use super::witness::WitnessRecord;
-use super::{PeerError, Role, RoleChange, SyncRequest, SyncResponse, VoteRequest, VoteResponse};
+use super::{Coordination, PeerError, Role, RoleChange, SyncRequest, SyncResponse, VoteRequest, VoteResponse};
 
 /// The share of a lease a leader gives up to clock-rate differences between the two
 /// daemons and the time a renewal takes: it stops writing a fifth of a lease before the
@@ -59,6 +59,9 @@ pub enum Transmit {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LeaseEvent {
     Role(RoleChange),
+    /// The lease cannot be proved (peer and witness, or etcd, out of reach): this
+    /// daemon writes nothing until it can. Once per outage.
+    Lost(String),
     /// The peer stopped counting (unreachable for a whole lease, or taken over from):
     /// its observations must stop counting too.
     PeerGone(String),
@@ -114,6 +117,8 @@ pub struct LeaseMachine {
     peer_counted: bool,
     /// The lease record as last read, and when that value was first seen.
     witness_seen: Option<(Option<WitnessRecord>, Instant)>,
+    /// When the witness last answered: a verdict on its record needs a fresh answer.
+    witness_checked: Option<Instant>,
     /// The value this leader last renewed the record to.
     witness_mine: Option<WitnessRecord>,
     witness_busy: bool,
@@ -142,6 +147,7 @@ impl LeaseMachine {
             peer_id: None,
             peer_counted: false,
             witness_seen: None,
+            witness_checked: None,
             witness_mine: None,
             witness_busy: false,
             next_tick: now,
@@ -161,31 +167,12 @@ impl LeaseMachine {
         &self.cfg.id
     }
 
-    pub fn role(&self) -> Role {
-        self.role
-    }
-
-    pub fn term(&self) -> u64 {
-        self.durable.term
-    }
-
-    pub fn leader(&self) -> Option<&str> {
-        self.leader.as_deref()
-    }
-
     pub fn durable(&self) -> &Durable {
         &self.durable
     }
 
     pub fn tick_interval(&self) -> Duration {
         self.tick
-    }
-
-    /// The fence this daemon may write under now: leading, with a lease confirmed
-    /// within its duration.
-    pub fn may_write(&self, now: Instant) -> Option<FenceMark> {
-        (self.role == Role::Leader && self.valid_until().is_some_and(|u| now < u))
-            .then(|| FenceMark::new(self.durable.term, &self.cfg.id))
     }
 
     /// Until when the current lease allows writing.
@@ -196,19 +183,8 @@ impl LeaseMachine {
         }
     }
 
-    /// The value the leader last renewed the lease record to: a write to the witness's
-    /// zone can carry it as its fence.
-    pub fn witness_held(&self, now: Instant) -> Option<&WitnessRecord> {
-        self.may_write(now)?;
-        self.witness_mine.as_ref()
-    }
-
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmit.pop_front()
-    }
-
-    pub fn poll_event(&mut self) -> Option<LeaseEvent> {
-        self.events.pop_front()
     }
 
     /// When `handle_timeout` next has something to do.
@@ -222,7 +198,9 @@ impl LeaseMachine {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.role == Role::Leader && self.cfg.peer && self.valid_until().is_none_or(|u| now >= u) {
-            self.become_standby(now, "the lease was not renewed in time".into());
+            let reason = "the lease was not renewed in time (neither the peer nor the witness confirmed it)";
+            self.events.push_back(LeaseEvent::Lost(reason.into()));
+            self.become_standby(now, reason.into());
         }
         if now < self.next_tick {
             return;
@@ -268,10 +246,20 @@ impl LeaseMachine {
         }
         match self.campaign {
             None => {
-                self.durable.term += 1;
-                self.durable.voted_for = Some(self.cfg.id.clone());
-                self.leader = None;
-                self.campaign = Some((self.durable.term, Campaign::Voting));
+                let peer_heard = self.peer_contact.is_some_and(|c| now < c + self.cfg.duration);
+                if self.cfg.witness && !peer_heard {
+                    // The peer is silent: ask the witness first, and spend no term
+                    // while its record moves (a leader on the other side of a cut link
+                    // renewing it). A term raised for nothing would depose that leader
+                    // the moment the link heals.
+                    if !self.witness_lapsed(now) {
+                        return;
+                    }
+                    self.start_campaign(Campaign::AwaitingWitness);
+                    self.try_take(now);
+                    return;
+                }
+                self.start_campaign(Campaign::Voting);
                 self.transmit.push_back(Transmit::Vote(VoteRequest {
                     from: self.cfg.id.clone(),
                     term: self.durable.term,
@@ -280,6 +268,25 @@ impl LeaseMachine {
             Some((_, Campaign::AwaitingWitness)) => self.try_take(now),
             Some(_) => {}
         }
+    }
+
+    /// A new term, with our own vote in it.
+    fn start_campaign(&mut self, how: Campaign) {
+        self.durable.term += 1;
+        self.durable.voted_for = Some(self.cfg.id.clone());
+        self.leader = None;
+        self.campaign = Some((self.durable.term, how));
+    }
+
+    /// Whether the lease record has been seen unchanged for a whole lease, or given up,
+    /// as the witness confirmed within the last two ticks (an old view of a witness we
+    /// can no longer reach proves nothing).
+    fn witness_lapsed(&self, now: Instant) -> bool {
+        let fresh = self.witness_checked.is_some_and(|c| now < c + self.tick * 2);
+        fresh
+            && self.witness_seen.as_ref().is_some_and(|(seen, since)| {
+                seen.as_ref().is_some_and(|r| r.holder.is_none()) || now >= *since + self.cfg.duration
+            })
     }
 
     /// The peer cannot be reached: take the lease through the witness once its record
@@ -293,12 +300,11 @@ impl LeaseMachine {
             self.become_leader(now, None, format!("peer unreachable: taking term {term}"));
             return;
         }
-        let Some((seen, since)) = self.witness_seen.clone() else {
+        let Some((seen, _)) = self.witness_seen.clone() else {
             return;
         };
-        let released = seen.as_ref().is_some_and(|r| r.holder.is_none());
         let newer = seen.as_ref().is_some_and(|r| r.term >= term);
-        if self.witness_busy || newer || !(released || now >= since + self.cfg.duration) {
+        if self.witness_busy || newer || !self.witness_lapsed(now) {
             return;
         }
         self.campaign = Some((term, Campaign::Taking));
@@ -336,8 +342,10 @@ impl LeaseMachine {
             self.adopt(req.term, now, format!("{} holds newer term {}", req.from, req.term));
         }
         if req.resigning && self.leader.as_deref() == Some(req.from.as_str()) {
+            // Campaign at once rather than a tick later: the leader is going.
             self.leader = None;
             self.quiet_until = now;
+            self.next_tick = now;
         }
         let mut accepted = false;
         if req.role == Role::Leader && req.term == self.durable.term {
@@ -470,7 +478,13 @@ impl LeaseMachine {
                     }
                 }
                 self.campaign = Some((req.term, Campaign::AwaitingWitness));
-                self.try_take(now);
+                if self.cfg.witness && !self.witness_busy {
+                    // Decide on a fresh read: the record may have been released just now.
+                    self.witness_busy = true;
+                    self.transmit.push_back(Transmit::WitnessRead);
+                } else {
+                    self.try_take(now);
+                }
             }
         }
     }
@@ -503,6 +517,7 @@ impl LeaseMachine {
         match result {
             Ok(()) => {
                 self.witness_seen = Some((Some(after.clone()), now));
+                self.witness_checked = Some(now);
                 if after.holder.as_deref() != Some(self.cfg.id.as_str()) || after.term != self.durable.term {
                     return; // a release, or a write from a term we have left
                 }
@@ -547,40 +562,16 @@ impl LeaseMachine {
         }
     }
 
-    /// A provider's fence record, as read.
-    pub fn handle_fence_seen(&mut self, mark: &FenceMark, now: Instant) {
-        let ours = self.durable.term;
-        if mark.term > ours {
-            self.adopt(
-                mark.term,
-                now,
-                format!("a provider's fence holds term {} of {}", mark.term, mark.leader),
-            );
-            self.quiet_until = now + self.cfg.duration;
-        } else if mark.term == ours
-            && self.role == Role::Leader
-            && !mark.leader.is_empty()
-            && mark.leader != self.cfg.id
-        {
-            self.become_standby(
-                now,
-                format!("a provider's fence shows {} also wrote term {ours}", mark.leader),
-            );
-            self.quiet_until = now + self.cfg.duration;
-        }
-    }
-
     /// Gives the lease up for good (the daemon is stopping, its writes are over): the
     /// peer is told, and the witness record released, so the other takes over at once.
     pub fn resign(&mut self, now: Instant) {
         let was_leader = self.role == Role::Leader;
+        let mine = self.witness_mine.take();
         self.resigned = true;
         if was_leader {
             self.become_standby(now, "stopping".into());
-            if self.cfg.peer {
-                self.transmit.push_back(Transmit::Sync(self.sync_request(true)));
-            }
-            if let Some(mine) = self.witness_mine.take() {
+            // The record first, so that the peer, told next, finds it released.
+            if let Some(mine) = mine {
                 let released = WitnessRecord {
                     holder: None,
                     term: mine.term,
@@ -588,10 +579,14 @@ impl LeaseMachine {
                 };
                 self.witness_write(Some(mine), released);
             }
+            if self.cfg.peer {
+                self.transmit.push_back(Transmit::Sync(self.sync_request(true)));
+            }
         }
     }
 
     fn witness_saw(&mut self, value: Option<WitnessRecord>, now: Instant) {
+        self.witness_checked = Some(now);
         let changed = self.witness_seen.as_ref().is_none_or(|(v, _)| *v != value);
         if !changed {
             return;
@@ -712,5 +707,61 @@ impl LeaseMachine {
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
         self.cfg.duration.mul_f64((self.rng % 1000) as f64 / 2000.0)
+    }
+}
+
+impl Coordination for LeaseMachine {
+    /// Leading, with a lease confirmed within its duration.
+    fn may_write(&self, now: Instant) -> Option<FenceMark> {
+        (self.role == Role::Leader && self.valid_until().is_some_and(|u| now < u))
+            .then(|| FenceMark::new(self.durable.term, &self.cfg.id))
+    }
+
+    fn role(&self) -> Role {
+        self.role
+    }
+
+    fn term(&self) -> u64 {
+        self.durable.term
+    }
+
+    fn leader(&self) -> Option<&str> {
+        self.leader.as_deref()
+    }
+
+    fn poll_event(&mut self) -> Option<LeaseEvent> {
+        self.events.pop_front()
+    }
+
+    fn handle_fence_seen(&mut self, mark: &FenceMark, now: Instant) {
+        let ours = self.durable.term;
+        if mark.term > ours {
+            self.adopt(
+                mark.term,
+                now,
+                format!("a provider's fence holds term {} of {}", mark.term, mark.leader),
+            );
+            self.quiet_until = now + self.cfg.duration;
+        } else if mark.term == ours
+            && self.role == Role::Leader
+            && !mark.leader.is_empty()
+            && mark.leader != self.cfg.id
+        {
+            self.become_standby(
+                now,
+                format!("a provider's fence shows {} also wrote term {ours}", mark.leader),
+            );
+            self.quiet_until = now + self.cfg.duration;
+        }
+    }
+
+    /// The value the leader last renewed the lease record to.
+    fn witness_held(&self, now: Instant) -> Option<WitnessRecord> {
+        self.may_write(now)?;
+        self.witness_mine.clone()
+    }
+
+    fn durable_state(&self) -> Option<Durable> {
+        Some(self.durable.clone())
     }
 }

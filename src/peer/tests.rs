@@ -190,6 +190,7 @@ fn a_partition_with_the_witness_reachable_keeps_one_writer() {
     let mut w = World::new(true);
     w.run_until(LEASE * 4, |w| w.leader().is_some()).expect("a leader");
     let leader = w.leader().unwrap();
+    let term = w.nodes[leader].m.term();
     w.link = [false, false];
     for _ in 0..200 {
         w.step();
@@ -200,8 +201,38 @@ fn a_partition_with_the_witness_reachable_keeps_one_writer() {
         );
     }
     w.link = [true, true];
-    w.run(LEASE * 2);
+    for _ in 0..(LEASE * 2).as_millis() / STEP.as_millis() {
+        w.step();
+        assert_eq!(w.writers(), vec![leader], "healing the link deposes nobody");
+    }
+    assert_eq!(
+        (w.nodes[0].m.term(), w.nodes[1].m.term()),
+        (term, term),
+        "no term was spent while the witness showed a live leader"
+    );
+}
+
+#[test]
+fn a_standby_cut_off_from_everything_spends_no_term() {
+    let mut w = World::new(true);
+    w.run_until(LEASE * 4, |w| w.leader().is_some()).expect("a leader");
+    let leader = w.leader().unwrap();
+    let term = w.nodes[leader].m.term();
+    w.link = [false, false];
+    w.nodes[1 - leader].reaches_witness = false;
+    w.run(LEASE * 5);
     assert_eq!(w.writers(), vec![leader]);
+    assert_eq!(
+        w.nodes[1 - leader].m.term(),
+        term,
+        "no campaign on an old view of the witness"
+    );
+    w.link = [true, true];
+    w.nodes[1 - leader].reaches_witness = true;
+    for _ in 0..(LEASE * 2).as_millis() / STEP.as_millis() {
+        w.step();
+        assert_eq!(w.writers(), vec![leader], "healing deposes nobody");
+    }
 }
 
 #[test]
