@@ -106,8 +106,46 @@ impl PowerDns {
         );
     }
 
+    /// Replaces (or adds) rrsets of `zone` through the API, as an operator's edit would.
+    pub fn replace_rrsets(&self, zone: &str, rrsets: serde_json::Value) {
+        let rrsets: Vec<serde_json::Value> = rrsets
+            .as_array()
+            .expect("a list of rrsets")
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r["changetype"] = "REPLACE".into();
+                r
+            })
+            .collect();
+        let out = Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PATCH", "-H"])
+            .arg(format!("X-API-Key: {API_KEY}"))
+            .args(["-H", "Content-Type: application/json", "--data"])
+            .arg(serde_json::json!({ "rrsets": rrsets }).to_string())
+            .arg(format!("{}/api/v1/servers/localhost/zones/{zone}", self.api_url))
+            .output()
+            .expect("curl");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "204",
+            "changing {zone} at PowerDNS: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn stop(&mut self) {
         self.process.stop();
+    }
+
+    /// SIGSTOP: DNS and API both hang, connections open and unanswered.
+    pub fn pause(&self) {
+        self.process.signal("STOP");
+    }
+
+    /// SIGCONT after [`PowerDns::pause`].
+    pub fn unpause(&self) {
+        self.process.signal("CONT");
     }
 
     pub fn resume(&mut self) {
