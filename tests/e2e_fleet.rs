@@ -24,7 +24,11 @@ fn agent(id: &str, listen: &str, state: &Path, etcd: &EtcdCluster, lease: &str) 
         "{{ id: {id}, listen: \"{listen}\", state_file: \"{}\", api_token: {{ env: DNSTEER_API_TOKEN }}, \
          lease: {{ duration: {lease} }}, coordination: {{ kind: etcd, endpoints: [{}], prefix: /fleet-test/ }} }}",
         state.display(),
-        etcd.endpoints().iter().map(|e| format!("\"{e}\"")).collect::<Vec<_>>().join(", ")
+        etcd.endpoints()
+            .iter()
+            .map(|e| format!("\"{e}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
     )
 }
 
@@ -92,13 +96,22 @@ async fn three_daemons_elect_one_leader_fail_over_and_hand_over_after_a_kill() {
     let etcd = EtcdCluster::start();
     let world = World::start().await;
     let receiver = Receiver::start().await;
-    let mut fleet = Fleet::start(&world, &etcd, 3, |_, agent| world.config(agent, FAST, &alerts(&receiver)));
+    let mut fleet = Fleet::start(&world, &etcd, 3, |_, agent| {
+        world.config(agent, FAST, &alerts(&receiver))
+    });
     let all = [0, 1, 2];
-    let leader = eventually("one leader that all three name", LIMIT, || async { fleet.leader(&all).await }).await;
+    let leader = eventually("one leader that all three name", LIMIT, || async {
+        fleet.leader(&all).await
+    })
+    .await;
     // Every daemon counts the two others as vantage points.
     eventually("three vantage points", LIMIT, || async {
         let status = fleet.daemons[leader].status().await;
-        let fresh = status["vantage"].as_array()?.iter().filter(|v| v["fresh"] == true).count();
+        let fresh = status["vantage"]
+            .as_array()?
+            .iter()
+            .filter(|v| v["fresh"] == true)
+            .count();
         (fresh == 2).then_some(())
     })
     .await;
@@ -176,14 +189,22 @@ async fn a_vantage_point_that_alone_sees_an_endpoint_fail_cannot_fail_it() {
     let leader = eventually("one leader", LIMIT, || async { fleet.leader(&all).await }).await;
     eventually("d2 measures web-us down", LIMIT, || async {
         let status = fleet.daemons[2].status().await;
-        let t = status["targets"].as_array()?.iter().find(|t| t["name"] == "check:web-us")?.clone();
+        let t = status["targets"]
+            .as_array()?
+            .iter()
+            .find(|t| t["name"] == "check:web-us")?
+            .clone();
         (t["failure_ratio"].as_f64()? >= 1.0).then_some(())
     })
     .await;
     // Its window has been published and read by the leader for a while: still healthy.
     eventually("the leader sees all three vantage points", LIMIT, || async {
         let status = fleet.daemons[leader].status().await;
-        let fresh = status["vantage"].as_array()?.iter().filter(|v| v["fresh"] == true).count();
+        let fresh = status["vantage"]
+            .as_array()?
+            .iter()
+            .filter(|v| v["fresh"] == true)
+            .count();
         (fresh == 2).then_some(())
     })
     .await;
@@ -212,7 +233,9 @@ async fn without_etcd_nobody_writes_and_writing_resumes_when_it_returns() {
     let mut etcd = EtcdCluster::start();
     let world = World::start().await;
     let receiver = Receiver::start().await;
-    let fleet = Fleet::start(&world, &etcd, 2, |_, agent| world.config(agent, FAST, &alerts(&receiver)));
+    let fleet = Fleet::start(&world, &etcd, 2, |_, agent| {
+        world.config(agent, FAST, &alerts(&receiver))
+    });
     let all = [0, 1];
     let leader = eventually("one leader", LIMIT, || async { fleet.leader(&all).await }).await;
     eventually("web-us healthy", LIMIT, || async {
@@ -235,7 +258,10 @@ async fn without_etcd_nobody_writes_and_writing_resumes_when_it_returns() {
         (fleet.daemons[leader].target_state("check:web-us").await == "unhealthy").then_some(())
     })
     .await;
-    assert!(www_everywhere(&world, US).await, "static stability: DNS keeps its last answers");
+    assert!(
+        www_everywhere(&world, US).await,
+        "static stability: DNS keeps its last answers"
+    );
     etcd.restart(1);
     etcd.restart(2);
     eventually("writing resumes by itself: failover", LIMIT, || async {
@@ -252,7 +278,9 @@ async fn a_pause_given_to_any_daemon_holds_the_whole_fleet() {
     let all = [0, 1, 2];
     let leader = eventually("one leader", LIMIT, || async { fleet.leader(&all).await }).await;
     let other = (leader + 1) % 3;
-    let (code, body) = fleet.daemons[other].post("/v1/pause", Some(TOKEN), serde_json::json!({})).await;
+    let (code, body) = fleet.daemons[other]
+        .post("/v1/pause", Some(TOKEN), serde_json::json!({}))
+        .await;
     assert_eq!(code, 200, "{body}");
     eventually("the leader is paused too", LIMIT, || async {
         (fleet.daemons[leader].status().await["paused"] == true).then_some(())
@@ -270,7 +298,9 @@ async fn a_pause_given_to_any_daemon_holds_the_whole_fleet() {
     .await;
     assert!(www_everywhere(&world, US).await, "paused: nothing written");
     let third = (leader + 2) % 3;
-    let (code, body) = fleet.daemons[third].post("/v1/resume", Some(TOKEN), serde_json::json!({})).await;
+    let (code, body) = fleet.daemons[third]
+        .post("/v1/resume", Some(TOKEN), serde_json::json!({}))
+        .await;
     assert_eq!(code, 200, "{body}");
     eventually("resumed through a third daemon: failover", LIMIT, || async {
         www_everywhere(&world, EU).await.then_some(())

@@ -40,6 +40,9 @@ use crate::probe::{self, ProbeResult, ScheduledTarget, Scheduler};
 use metrics::{Metrics, ProbeLabels, StateLabels, TargetLabel};
 use persist::Persister;
 
+/// The most probe results kept for the peer between two syncs.
+const OUTBOX_LIMIT: usize = 20_000;
+
 /// How long a shutdown waits for the writes in flight before abandoning them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
@@ -82,6 +85,9 @@ pub struct Shared {
     outbox: Mutex<Vec<PeerObservation>>,
     targets: Vec<String>,
     dry_run: bool,
+    /// Whether probe results go to a peer (the pair): a lone daemon keeps no outbox,
+    /// and a fleet publishes windows instead.
+    shares_observations: bool,
 }
 
 impl Shared {
@@ -247,12 +253,9 @@ impl Shared {
         self.steer_now.notify_one();
     }
 
-    /// The observations made since the last sync, newest kept when there are too many.
+    /// The observations made since the last sync.
     fn take_outbox(&self) -> Vec<PeerObservation> {
-        let mut outbox = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|e| e.into_inner()));
-        let excess = outbox.len().saturating_sub(5000);
-        outbox.drain(..excess);
-        outbox
+        std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Acts on what the lease machine reported.
@@ -454,6 +457,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         outbox: Mutex::new(Vec::new()),
         targets: targets.iter().map(|t| t.name.clone()).collect(),
         dry_run: agent.dry_run,
+        shares_observations: !agent.peers.is_empty(),
     });
     let _ = shared.persister.set(Persister::spawn(state_file, {
         let shared = Arc::downgrade(&shared);
@@ -505,7 +509,13 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     let observer = tokio::spawn(observe(shared.clone(), rx));
     let (coordinator, witness) = match coordination {
         Coordinator::Pair { lease, link, witness } => (
-            tokio::spawn(pair::drive(shared.clone(), lease, link, witness.clone(), stop_rx.clone())),
+            tokio::spawn(pair::drive(
+                shared.clone(),
+                lease,
+                link,
+                witness.clone(),
+                stop_rx.clone(),
+            )),
             witness,
         ),
         Coordinator::Fleet(election, client) => {
@@ -557,7 +567,10 @@ enum Coordinator {
         link: Option<pair::HttpPeerLink>,
         witness: Option<Arc<pair::Witness>>,
     },
-    Fleet(Arc<Mutex<crate::fleet::election::FleetElection>>, crate::fleet::etcd::EtcdClient),
+    Fleet(
+        Arc<Mutex<crate::fleet::election::FleetElection>>,
+        crate::fleet::etcd::EtcdClient,
+    ),
 }
 
 impl Coordinator {
@@ -618,14 +631,18 @@ async fn observe(shared: Arc<Shared>, mut rx: mpsc::Receiver<ProbeResult>) {
                 .handle_observation(&result.target, &observation, now)
                 .unwrap_or_default()
         };
-        shared
-            .outbox
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(PeerObservation {
+        if shared.shares_observations {
+            let mut outbox = shared.outbox.lock().unwrap_or_else(|e| e.into_inner());
+            // A peer out of reach for long must not make the outbox grow without end:
+            // the newest results matter.
+            if outbox.len() >= OUTBOX_LIMIT {
+                outbox.drain(..OUTBOX_LIMIT / 2);
+            }
+            outbox.push(PeerObservation {
                 target: result.target.clone(),
                 observation,
             });
+        }
         shared.on_transitions(&transitions, now);
     }
 }

@@ -126,7 +126,7 @@ impl World {
                             })
                             .ok_or_else(|| "no leader key".to_string())
                     };
-                    m.handle_campaign(r, now);
+                    m.handle_campaign(now, r, now);
                 }
                 FleetTransmit::Confirm { term } => {
                     let r = if e.up {
@@ -233,7 +233,7 @@ fn without_etcd_nobody_writes_and_writing_resumes_when_it_returns() {
         .map(|n| n.events.iter().filter(|e| matches!(e, LeaseEvent::Lost(_))).count())
         .sum();
     assert!(
-        lost >= 1 && lost <= 3,
+        (1..=3).contains(&lost),
         "one coordination_lost per daemon at most: {lost}"
     );
     assert!(
