@@ -8,6 +8,7 @@ mod event;
 mod format;
 mod sink;
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,9 @@ pub use format::{
 
 use crate::config::AlertConfig;
 use sink::{Counters, Queue, Sink};
+
+/// How many of the last alerts are kept for the status page.
+pub const RECENT: usize = 20;
 
 /// Delivery settings. The defaults are the production ones; tests shorten the waits
 /// and point PagerDuty at a local receiver.
@@ -87,6 +91,8 @@ struct Inner {
     dedup: Mutex<Dedup>,
     counters: Arc<Counters>,
     capacity: usize,
+    /// The last alerts admitted, newest last, for the status page.
+    recent: Mutex<VecDeque<Event>>,
 }
 
 impl Drop for Inner {
@@ -165,6 +171,7 @@ impl Alerter {
                 dedup: Mutex::new(Dedup::new(options.dedup_window)),
                 counters: Arc::new(Counters::default()),
                 capacity: options.queue_capacity,
+                recent: Mutex::new(VecDeque::new()),
             }),
         }
     }
@@ -188,6 +195,13 @@ impl Alerter {
             return;
         }
         log(&event);
+        {
+            let mut recent = self.inner.recent.lock().unwrap_or_else(|p| p.into_inner());
+            if recent.len() >= RECENT {
+                recent.pop_front();
+            }
+            recent.push_back(event.clone());
+        }
         for (label, queue) in &self.inner.queues {
             self.inner.counters.pending.fetch_add(1, Ordering::SeqCst);
             let (dropped, first) = queue.push(event.clone(), self.inner.capacity);
@@ -200,6 +214,11 @@ impl Alerter {
                 }
             }
         }
+    }
+
+    /// The last alerts sent (at most [`RECENT`]), oldest first.
+    pub fn recent(&self) -> Vec<Event> {
+        self.inner.recent.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
     }
 
     /// Waits until every queued alert is delivered or given up on, or `timeout` passes.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::State as AxumState;
+use axum::extract::{Query, State as AxumState};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,6 +18,7 @@ use crate::peer::{Override, SyncRequest, VoteRequest};
 
 pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
+        .route("/", get(page))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -63,10 +64,9 @@ fn refused(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
 }
 
 async fn readyz(AxumState(shared): AxumState<Arc<Shared>>) -> Response {
-    if shared.is_ready() {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "first probe round not done\n").into_response()
+    match shared.not_ready() {
+        None => (StatusCode::OK, "ready\n").into_response(),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response(),
     }
 }
 
@@ -85,6 +85,51 @@ async fn metrics(AxumState(shared): AxumState<Arc<Shared>>) -> Response {
 async fn status(AxumState(shared): AxumState<Arc<Shared>>) -> Json<serde_json::Value> {
     Json(shared.status_json(Utc::now()))
 }
+
+#[derive(Deserialize)]
+struct PageQuery {
+    /// Only the part the page's script swaps in on each refresh.
+    #[serde(default)]
+    fragment: Option<String>,
+}
+
+/// The status page (`page/`): read-only, no token, nothing secret on it.
+async fn page(AxumState(shared): AxumState<Arc<Shared>>, Query(q): Query<PageQuery>) -> Response {
+    let now = Utc::now();
+    let status = shared.status_json(now);
+    let (plan, delegated) = {
+        let inner = shared.inner();
+        let delegated = inner
+            .decision
+            .iter()
+            .flat_map(|d| d.delegated.iter())
+            .map(|(z, p)| (z.as_str().to_ascii_lowercase(), p.clone()))
+            .collect();
+        (inner.last_plan.clone(), delegated)
+    };
+    let inputs = super::page::Inputs {
+        status: &status,
+        plan: plan.as_ref(),
+        delegated,
+        zones: shared.page.zones(),
+        view: shared.page.view(),
+        audit: shared.audit.tail(PAGE_AUDIT_LINES),
+        alerts: shared.alerter.recent(),
+        now,
+    };
+    let html = super::page::render(&inputs, q.fragment.is_some());
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+/// How many of the audit log's last lines the page shows.
+const PAGE_AUDIT_LINES: usize = 15;
 
 async fn plan(AxumState(shared): AxumState<Arc<Shared>>) -> Response {
     match shared.inner().last_plan.clone() {

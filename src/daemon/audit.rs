@@ -2,7 +2,7 @@
 //! with when the write started and when it was done (a write to a slow provider can
 //! take minutes, and the line must say when the change really happened).
 
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -57,5 +57,29 @@ impl Audit {
         if let Err(e) = write() {
             tracing::error!("cannot append to the audit log {}: {e}", self.path.display());
         }
+    }
+
+    /// The last `n` lines of the log, oldest first, read from at most its last
+    /// `TAIL_BYTES` (the log grows without end; the page needs only its end).
+    pub fn tail(&self, n: usize) -> Vec<serde_json::Value> {
+        const TAIL_BYTES: u64 = 256 * 1024;
+        let read = || -> std::io::Result<String> {
+            let mut f = std::fs::File::open(&self.path)?;
+            let len = f.metadata()?.len();
+            f.seek(SeekFrom::Start(len.saturating_sub(TAIL_BYTES)))?;
+            let mut bytes = Vec::new();
+            f.take(TAIL_BYTES).read_to_end(&mut bytes)?;
+            // The cut may fall inside a line (dropped below: it does not parse).
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        };
+        let text = read().unwrap_or_default();
+        let mut lines: Vec<serde_json::Value> = text
+            .lines()
+            .rev()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .take(n)
+            .collect();
+        lines.reverse();
+        lines
     }
 }

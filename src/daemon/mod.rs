@@ -9,6 +9,7 @@ mod api;
 mod audit;
 mod fleet;
 mod metrics;
+mod page;
 mod pair;
 mod persist;
 mod state;
@@ -82,6 +83,8 @@ pub struct Shared {
     pair_wake: Notify,
     persister: OnceLock<Persister>,
     audit: audit::Audit,
+    /// What the status page keeps beyond the status: timelines, last answers.
+    page: page::Recorder,
     outbox: Mutex<Vec<PeerObservation>>,
     targets: Vec<String>,
     dry_run: bool,
@@ -99,9 +102,17 @@ impl Shared {
         self.coord.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn is_ready(&self) -> bool {
+    /// Why the daemon is not ready, if it is not: a first probe round still under way,
+    /// or a zone none of whose providers can be read (it could not be steered).
+    fn not_ready(&self) -> Option<String> {
         let inner = self.inner();
-        self.targets.iter().all(|t| inner.probed.contains(t))
+        if !self.targets.iter().all(|t| inner.probed.contains(t)) {
+            return Some("first probe round not done".into());
+        }
+        let failing: BTreeSet<&str> = inner.supervisor.read_outages().keys().map(String::as_str).collect();
+        self.page
+            .unreadable_zone(&failing)
+            .map(|zone| format!("no provider of {zone} can be read"))
     }
 
     /// Asks for the state file to be saved soon (batched, off the async threads).
@@ -184,6 +195,13 @@ impl Shared {
             "paused": inner.operator.paused,
             "dry_run": self.dry_run,
             "ready": self.targets.iter().all(|t| inner.probed.contains(t)),
+            "overrides": inner.operator.overrides.iter()
+                .map(|(t, o)| json!({"target": t, "state": o.state, "until": o.until}))
+                .collect::<Vec<_>>(),
+            // While paused, what waits to be written once writes resume.
+            "pending": inner.operator.paused.then(|| inner.last_plan.as_ref().map(|p| json!({
+                "changes": p["changes"].as_array().map_or(0, Vec::len), "checksum": p["checksum"],
+            }))).flatten(),
             "targets": targets,
             "last_apply": inner.last_apply,
             "last_plan": inner.last_plan.as_ref().map(|p| json!({"checksum": p["checksum"], "summary": p["summary"]})),
@@ -317,6 +335,7 @@ impl Shared {
                 continue;
             }
             self.metrics.set_state(&t.target, t.to);
+            self.page.transition(t);
             self.metrics
                 .transitions
                 .get_or_create(&StateLabels {
@@ -454,6 +473,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         pair_wake: Notify::new(),
         persister: OnceLock::new(),
         audit: audit::Audit::new(agent.state_file.with_extension("audit.jsonl")),
+        page: page::Recorder::new(&config),
         outbox: Mutex::new(Vec::new()),
         targets: targets.iter().map(|t| t.name.clone()).collect(),
         dry_run: agent.dry_run,
@@ -531,6 +551,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
             )
         }
     };
+    let sampler = tokio::spawn(page::sample_every(shared.clone(), stop_rx.clone()));
     let steering = tokio::spawn(steering::run(
         shared.clone(),
         config.clone(),
@@ -549,6 +570,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         tracing::error!("the writes in flight did not finish within {SHUTDOWN_GRACE:?}: abandoned");
     }
     observer.abort();
+    sampler.abort();
     // Hand the lease over now (peer and witness, or etcd) rather than make the others
     // wait it out.
     let _ = coordinator.await;

@@ -187,6 +187,7 @@ async fn cycle(
     }
     live.errors
         .sort_by(|a, b| (&a.zone, &a.provider).cmp(&(&b.zone, &b.provider)));
+    shared.page.saw_live(&live, now);
     {
         // A newer leader's fence at any provider ends our lease before we act.
         let marks: Vec<FenceMark> = live
