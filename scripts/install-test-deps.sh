@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the real servers and tools the test suite starts: PowerDNS Authoritative
-# (sqlite backend), BIND 9, Knot, etcd 3.4, dig/nsupdate, dnsperf, sqlite3, curl. Idempotent.
+# (sqlite backend), BIND 9, Knot, etcd 3.4, dig/nsupdate, dnsperf, sqlite3, curl, and headless
+# Chromium with chromedriver for the status page's browser test. Idempotent.
 set -euo pipefail
 
 packages=(pdns-server pdns-backend-sqlite3 bind9 bind9-utils bind9-dnsutils knot knot-dnsutils
-          dnsperf sqlite3 curl jq iproute2 nftables etcd-server etcd-client)
+          dnsperf sqlite3 curl jq iproute2 nftables etcd-server etcd-client
+          chromium chromium-driver fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -218,7 +218,13 @@ impl Alerter {
 
     /// The last alerts sent (at most [`RECENT`]), oldest first.
     pub fn recent(&self) -> Vec<Event> {
-        self.inner.recent.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+        self.inner
+            .recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Waits until every queued alert is delivered or given up on, or `timeout` passes.

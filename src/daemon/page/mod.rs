@@ -99,7 +99,13 @@ impl Recorder {
                             pools: r
                                 .pools
                                 .iter()
-                                .map(|p| (p.name.clone(), p.values.clone(), p.check.as_ref().map(|c| format!("check:{c}"))))
+                                .map(|p| {
+                                    (
+                                        p.name.clone(),
+                                        p.values.clone(),
+                                        p.check.as_ref().map(|c| format!("check:{c}")),
+                                    )
+                                })
                                 .collect(),
                         })
                         .collect(),

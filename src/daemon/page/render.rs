@@ -37,7 +37,7 @@ pub fn render(i: &Inputs, fragment: bool) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>dnsteer {id}</title><style>{STYLE}</style></head>\
+         <link rel=\"icon\" href=\"data:,\"><title>dnsteer {id}</title><style>{STYLE}</style></head>\
          <body><header><h1>dnsteer <span class=\"agent\">{id}</span></h1>\
          <p id=\"refresh\" role=\"status\">Refreshes every 2 seconds.</p></header>\
          <main id=\"live\">{body}</main><script>{SCRIPT}</script></body></html>\n"
@@ -99,11 +99,18 @@ fn badge(state: &str) -> String {
         "degraded" => ("warn", "!"),
         _ => ("unk", "?"),
     };
-    format!("<span class=\"b {class}\"><span aria-hidden=\"true\">{mark} </span>{}</span>", esc(state))
+    format!(
+        "<span class=\"b {class}\"><span aria-hidden=\"true\">{mark} </span>{}</span>",
+        esc(state)
+    )
 }
 
 fn table_open(out: &mut String, caption: &str, headers: &[&str]) {
-    let _ = write!(out, "<div class=\"t\"><table><caption>{}</caption><thead><tr>", esc(caption));
+    let _ = write!(
+        out,
+        "<div class=\"t\"><table><caption>{}</caption><thead><tr>",
+        esc(caption)
+    );
     for h in headers {
         let _ = write!(out, "<th scope=\"col\">{h}</th>");
     }
@@ -178,7 +185,14 @@ fn targets(out: &mut String, i: &Inputs) {
     table_open(
         out,
         "Health of every target, with its last hour",
-        &["Target", "State", "Failure ratio", "Since", "Reason or last error", "Last hour"],
+        &[
+            "Target",
+            "State",
+            "Failure ratio",
+            "Since",
+            "Reason or last error",
+            "Last hour",
+        ],
     );
     for t in i.status["targets"].as_array().into_iter().flatten() {
         let name = t["name"].as_str().unwrap_or("?");
@@ -235,12 +249,7 @@ fn timeline(points: &[Point], now: DateTime<Utc>) -> String {
     } else {
         out.push_str("<ul class=\"changes\">");
         for p in changes.iter().rev().take(5) {
-            let _ = write!(
-                out,
-                "<li>{} → {}</li>",
-                stamp(p.at, now),
-                badge(&p.state.to_string())
-            );
+            let _ = write!(out, "<li>{} → {}</li>", stamp(p.at, now), badge(&p.state.to_string()));
         }
         out.push_str("</ul>");
     }
@@ -254,13 +263,21 @@ fn vantage(out: &mut String, i: &Inputs) {
         out.push_str("<p>Only this daemon's own observations count.</p></section>");
         return;
     }
-    table_open(out, "Other daemons whose observations count", &["Vantage point", "Fresh", "Last seen"]);
+    table_open(
+        out,
+        "Other daemons whose observations count",
+        &["Vantage point", "Fresh", "Last seen"],
+    );
     for v in &list {
         let _ = write!(
             out,
             "<tr><th scope=\"row\">{}</th><td>{}</td><td>{}</td></tr>",
             text(&v["id"]),
-            if v["fresh"] == true { badge("healthy").replace("healthy", "fresh") } else { badge("unhealthy").replace("unhealthy", "stale") },
+            if v["fresh"] == true {
+                badge("healthy").replace("healthy", "fresh")
+            } else {
+                badge("unhealthy").replace("unhealthy", "stale")
+            },
             when(&v["last_seen"], i.now)
         );
     }
@@ -290,8 +307,18 @@ fn records(out: &mut String, i: &Inputs) {
         for r in &zone.records {
             let mut pools = String::from("<ol class=\"pools\">");
             for (name, values, check) in &r.pools {
-                let state = check.as_deref().and_then(|c| states.get(c)).copied().unwrap_or("unknown");
-                let _ = write!(pools, "<li>{} <code>{}</code> {}</li>", esc(name), esc(&values.join(" ")), badge(state));
+                let state = check
+                    .as_deref()
+                    .and_then(|c| states.get(c))
+                    .copied()
+                    .unwrap_or("unknown");
+                let _ = write!(
+                    pools,
+                    "<li>{} <code>{}</code> {}</li>",
+                    esc(name),
+                    esc(&values.join(" ")),
+                    badge(state)
+                );
             }
             pools.push_str("</ol>");
             let _ = write!(
@@ -305,48 +332,56 @@ fn records(out: &mut String, i: &Inputs) {
             for provider in &zone.providers {
                 let cell = match i.view.answers.get(&(zone.name.clone(), provider.clone())) {
                     None => "not read yet".to_string(),
-                    Some((at, sets)) => {
-                        match sets.iter().find(|s| s.name == r.name && s.rtype.as_str() == r.rtype) {
-                            None => format!("<em>no such record</em> <small>read {}</small>", stamp(*at, i.now)),
-                            Some(set) => {
-                                let pool = r
-                                    .pools
-                                    .iter()
-                                    .find(|(_, v, _)| {
-                                        let mut v = v.clone();
-                                        v.sort();
-                                        v == set.values
-                                    })
-                                    .map_or("no single pool".to_string(), |(n, _, _)| format!("pool {}", esc(n)));
-                                format!(
-                                    "<code>{}</code> <small>{pool}, ttl {}, read {}</small>",
-                                    esc(&set.values.join(" ")),
-                                    set.ttl,
-                                    stamp(*at, i.now)
-                                )
-                            }
+                    Some((at, sets)) => match sets.iter().find(|s| s.name == r.name && s.rtype.as_str() == r.rtype) {
+                        None => format!("<em>no such record</em> <small>read {}</small>", stamp(*at, i.now)),
+                        Some(set) => {
+                            let pool = r
+                                .pools
+                                .iter()
+                                .find(|(_, v, _)| {
+                                    let mut v = v.clone();
+                                    v.sort();
+                                    v == set.values
+                                })
+                                .map_or("no single pool".to_string(), |(n, _, _)| format!("pool {}", esc(n)));
+                            format!(
+                                "<code>{}</code> <small>{pool}, ttl {}, read {}</small>",
+                                esc(&set.values.join(" ")),
+                                set.ttl,
+                                stamp(*at, i.now)
+                            )
                         }
-                    }
+                    },
                 };
                 let _ = write!(out, "<td>{cell}</td>");
             }
             let mine: Vec<String> = pending
                 .iter()
-                .filter(|c| c["zone"] == zone.name.as_str() && c["name"] == r.name.as_str() && c["type"] == r.rtype.as_str())
+                .filter(|c| {
+                    c["zone"] == zone.name.as_str() && c["name"] == r.name.as_str() && c["type"] == r.rtype.as_str()
+                })
                 .map(|c| {
+                    let after = c["after"].as_array().into_iter().flatten().filter_map(Value::as_str);
+                    let follow = match c["stale_for_s"].as_u64() {
+                        Some(s) => format!(" <small>resolvers follow within {s}s of the write</small>"),
+                        None => String::new(),
+                    };
                     format!(
-                        "{} at {} → <code>{}</code> <small>resolvers follow within {}s</small>",
+                        "{} at {} → <code>{}</code>{follow}",
                         text(&c["action"]),
                         text(&c["provider"]),
-                        esc(&c["after"].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join(" ")),
-                        text(&c["stale_for_s"])
+                        esc(&after.collect::<Vec<_>>().join(" ")),
                     )
                 })
                 .collect();
             let _ = write!(
                 out,
                 "<td>{}</td></tr>",
-                if mine.is_empty() { "in sync".into() } else { mine.join("<br>") }
+                if mine.is_empty() {
+                    "in sync".into()
+                } else {
+                    mine.join("<br>")
+                }
             );
         }
         table_close(out);
@@ -370,9 +405,17 @@ fn delegation(out: &mut String, i: &Inputs) {
             );
             continue;
         };
-        let wanted = i.delegated.get(&zone.name).map(|p| p.join(", ")).unwrap_or_else(|| "—".into());
+        let wanted = i
+            .delegated
+            .get(&zone.name)
+            .map(|p| p.join(", "))
+            .unwrap_or_else(|| "—".into());
         let seen = match i.view.delegation.get(&zone.name) {
-            Some((at, ns)) => format!("<code>{}</code> <small>read {}</small>", esc(&ns.join(" ")), stamp(*at, i.now)),
+            Some((at, ns)) => format!(
+                "<code>{}</code> <small>read {}</small>",
+                esc(&ns.join(" ")),
+                stamp(*at, i.now)
+            ),
             None => "not read yet".into(),
         };
         let _ = write!(
@@ -452,18 +495,41 @@ fn audit(out: &mut String, i: &Inputs) {
         out.push_str("<p>No change written yet.</p></section>");
         return;
     }
-    table_open(out, "The last writes, from the audit log", &["At", "Where", "Result", "Changes"]);
+    table_open(
+        out,
+        "The last writes, from the audit log",
+        &["At", "Where", "Result", "Changes"],
+    );
     for line in i.audit.iter().rev() {
         let changes: Vec<String> = line["changes"]
             .as_array()
             .into_iter()
             .flatten()
             .map(|c| {
-                let after = c["after"].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>();
-                format!("{} {} {} → <code>{}</code>", text(&c["action"]), text(&c["name"]), text(&c["type"]), esc(&after.join(" ")))
+                let after = c["after"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>();
+                format!(
+                    "{} {} {} → <code>{}</code>",
+                    text(&c["action"]),
+                    text(&c["name"]),
+                    text(&c["type"]),
+                    esc(&after.join(" "))
+                )
             })
             .collect();
-        let result = if line["result"] == "ok" { badge("healthy").replace("healthy", "ok") } else { format!("{} {}", badge("unhealthy").replace("unhealthy", "failed"), text(&line["error"])) };
+        let result = if line["result"] == "ok" {
+            badge("healthy").replace("healthy", "ok")
+        } else {
+            format!(
+                "{} {}",
+                badge("unhealthy").replace("unhealthy", "failed"),
+                text(&line["error"])
+            )
+        };
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{} at {} <small>term {}</small></td><td>{result}</td><td>{}</td></tr>",

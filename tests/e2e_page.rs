@@ -1,0 +1,198 @@
+//! The status page in a real browser: headless Chromium through chromedriver, against a
+//! real daemon, two PowerDNS, a BIND parent and HTTP endpoints. The page loads with no
+//! console error, shows a failing target as unhealthy within one refresh, shows the
+//! record's new answer at both providers and a held plan with its checksum, and
+//! carries no secret. With `DNSTEER_SCREENSHOTS=DIR` it writes
+//! `DIR/status-healthy.png` and `DIR/status-failing.png` (docs/ holds the last ones).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::daemon::{eventually, Daemon};
+use support::pdns::API_KEY;
+use support::webdriver::Browser;
+use support::world::{World, EU, NS_A, NS_B, US};
+
+const TOKEN: &str = "tok-page-secret-7731";
+const HEALTH: &str = "{ interval: 500ms, timeout: 400ms, health: { window: 4, fail_ratio: 0.5, recover_ratio: 0.25, fall: 2, rise: 2, hold: 1s } }";
+const LIMIT: Duration = Duration::from_secs(30);
+/// The page's refresh period, and the slack a browser round trip may take past it.
+const REFRESH: Duration = Duration::from_secs(2);
+const SLACK: Duration = Duration::from_millis(1500);
+
+/// The text of the targets table's row for `target`.
+const TARGET_ROW: &str = "return Array.from(document.querySelectorAll('#live tr')).filter(r => { const h = r.querySelector('th'); return h && h.textContent === arguments_target; }).map(r => r.textContent).join('') || null;";
+/// The text of the steered record's row for `name`.
+const RECORD_ROW: &str = "return Array.from(document.querySelectorAll('#live tr')).filter(r => { const h = r.querySelector('th'); return h && h.textContent.startsWith(arguments_name + ' '); }).map(r => Array.from(r.querySelectorAll('td')).map(c => c.textContent)).shift() || null;";
+
+fn row_script(template: &str, var: &str, value: &str) -> String {
+    template.replace(var, &serde_json::to_string(value).unwrap())
+}
+
+/// Saves a screenshot where `DNSTEER_SCREENSHOTS` says, relative to the repository.
+fn keep_screenshot(png: &[u8], name: &str) {
+    let Ok(dir) = std::env::var("DNSTEER_SCREENSHOTS") else {
+        return;
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), png).unwrap();
+    eprintln!("screenshot {} ({} bytes)", dir.join(name).display(), png.len());
+}
+
+/// Nothing secret on the page nor in its fragment: the world's keys, the API token, a
+/// URL with credentials in it.
+async fn no_secret(world: &World, d: &Daemon) {
+    for path in ["/", "/?fragment=1"] {
+        let (code, page) = d.get(path).await;
+        assert_eq!(code, 200);
+        for secret in [API_KEY, world.parent.secret_b64.as_str(), TOKEN] {
+            assert!(!page.contains(secret), "a secret on {path}");
+        }
+        for (at, _) in page.match_indices("://") {
+            let authority = page[at + 3..].split(['/', ' ', '<', '"']).next().unwrap_or("");
+            assert!(
+                !authority.contains('@'),
+                "a URL with credentials on {path}: {authority}"
+            );
+        }
+    }
+}
+
+fn no_console_errors(logs: &[(String, String)]) {
+    let errors: Vec<_> = logs.iter().filter(|(level, _)| level == "SEVERE").collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_page_shows_a_failover_as_it_happens() {
+    let browser = Browser::start().await;
+    let world = World::start().await;
+    // A second zone the configuration edits past its change limit: held from the start.
+    // (10 sets: the change limit leaves smaller zones alone.)
+    let other: Vec<String> = (1..=10).map(|i| format!("o{i:02}")).collect();
+    let rrsets: serde_json::Value = other
+        .iter()
+        .map(|n| json!({"name": format!("{n}.other.test."), "type": "A", "ttl": 30, "records": [{"content": US, "disabled": false}]}))
+        .collect();
+    for pdns in [&world.pdns_a, &world.pdns_b] {
+        pdns.create_zone("other.test.", &[NS_A, NS_B], rrsets.clone());
+    }
+    world.parent.nsupdate(&format!(
+        "update add other.test. 300 NS {NS_A}\nupdate add other.test. 300 NS {NS_B}"
+    ));
+    let records: String = other
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let ttl = if i < 8 { 120 } else { 30 };
+            format!(
+                "      - {{ name: {n}, type: A, ttl: {ttl}, policy: failover, pools: [ \
+                 {{ name: us-east, priority: 1, values: [ {US} ], check: web-us }}, \
+                 {{ name: eu-west, priority: 2, values: [ {EU} ], check: web-eu }} ] }}\n"
+            )
+        })
+        .collect();
+    let zone2 = format!(
+        "  - name: other.test.\n    providers: [ pdns-a, pdns-b ]\n    max_change_ratio: 0.3\n    \
+         delegation: {{ provider: parent, parent: test., min_providers: 1, ttl: 300 }}\n    records:\n{records}"
+    );
+    let listen = format!("127.0.0.1:{}", support::free_port());
+    let state = world.dir.path().join("a.json");
+    let agent = format!(
+        "{{ id: steer-a, listen: \"{listen}\", state_file: \"{}\", api_token: {{ env: DNSTEER_API_TOKEN }}, peers: [] }}",
+        state.display()
+    );
+    let config = world
+        .config(&agent, HEALTH, "")
+        .replacen("\nchecks:\n", &format!("\n{zone2}checks:\n"), 1);
+    let path = world.write_config("a.yaml", &config);
+    let mut env = world.env();
+    env.push(("DNSTEER_API_TOKEN", TOKEN.to_string()));
+    let d = Daemon::start(&path, &listen, &env, world.dir.path().join("a.log"));
+
+    let us_row = row_script(TARGET_ROW, "arguments_target", "check:web-us");
+    let www_row = row_script(RECORD_ROW, "arguments_name", "www.example.test.");
+    browser.goto(&format!("{}/", d.url)).await;
+    let title = browser.eval("return document.title").await;
+    assert_eq!(title, "dnsteer steer-a");
+    // Healthy, in sync, and the held zone on the page with the checksum of /v1/status.
+    eventually("web-us healthy on the page", LIMIT, || async {
+        let row = browser.eval(&us_row).await;
+        row.as_str()
+            .is_some_and(|r| r.contains("healthy") && !r.contains("unhealthy"))
+            .then_some(())
+    })
+    .await;
+    let held = eventually("other.test. held in /v1/status", LIMIT, || async {
+        let status = d.status().await;
+        let held = status["held"]
+            .as_array()?
+            .iter()
+            .find(|h| h["zone"] == "other.test.")?
+            .clone();
+        held["checksum"].as_str().map(str::to_string)
+    })
+    .await;
+    eventually("the held plan on the page with its checksum", LIMIT, || async {
+        let text = browser
+            .eval("return Array.from(document.querySelectorAll('tr.held')).map(r => r.textContent).join('\\n')")
+            .await;
+        text.as_str()
+            .is_some_and(|t| t.contains("other.test.") && t.contains(&held))
+            .then_some(())
+    })
+    .await;
+    eventually("www answered from us-east at both providers", LIMIT, || async {
+        let cells = browser.eval(&www_row).await;
+        let cells: Vec<String> = serde_json::from_value(cells).ok()?;
+        (cells.len() >= 3 && cells[1].contains(US) && cells[2].contains(US)).then_some(())
+    })
+    .await;
+    no_console_errors(&browser.console().await);
+    keep_screenshot(&browser.screenshot().await, "status-healthy.png");
+
+    let (code, page) = d.get("/").await;
+    assert_eq!(code, 200);
+    no_secret(&world, &d).await;
+    eprintln!("FIGURE status page weight: {} bytes", page.len());
+
+    // us-east fails: the page says unhealthy within one refresh of the daemon knowing.
+    world.us.set_up(false);
+    eventually("the daemon decides web-us unhealthy", LIMIT, || async {
+        (d.target_state("check:web-us").await == "unhealthy").then_some(())
+    })
+    .await;
+    let known = Instant::now();
+    eventually("web-us unhealthy on the page", REFRESH + SLACK, || async {
+        let row = browser.eval(&us_row).await;
+        row.as_str().is_some_and(|r| r.contains("unhealthy")).then_some(())
+    })
+    .await;
+    eprintln!(
+        "FIGURE page shows unhealthy {:?} after the daemon decided it",
+        known.elapsed()
+    );
+    eventually(
+        "www answered from eu-west at both providers, on the page",
+        LIMIT,
+        || async {
+            let cells = browser.eval(&www_row).await;
+            let cells: Vec<String> = serde_json::from_value(cells).ok()?;
+            (cells[1].contains(EU) && cells[2].contains(EU) && cells[1].contains("pool eu-west")).then_some(())
+        },
+    )
+    .await;
+    // The same page, never reloaded: the refresh replaced only the live part.
+    assert_eq!(
+        browser
+            .eval("return performance.getEntriesByType('navigation').length")
+            .await,
+        1
+    );
+    no_console_errors(&browser.console().await);
+    no_secret(&world, &d).await;
+    keep_screenshot(&browser.screenshot().await, "status-failing.png");
+}
