@@ -107,6 +107,10 @@ pub struct LeaseMachine {
     witnessed_until: Option<Instant>,
     /// Standby: no campaign before this (a leader was heard, a fence seen, start-up).
     quiet_until: Instant,
+    /// Standby: when a backoff with jitter ends (a refused vote, a lost take). The
+    /// campaign starts then, not at the next tick: rounded to the tick, the jitter takes
+    /// two or three values and two standbys ticking in step keep splitting the vote.
+    retry_at: Option<Instant>,
     campaign: Option<(u64, Campaign)>,
     /// The peer answered or called within the last lease.
     peer_contact: Option<Instant>,
@@ -137,6 +141,7 @@ impl LeaseMachine {
             acked_until: None,
             witnessed_until: None,
             quiet_until: now + cfg.duration,
+            retry_at: None,
             campaign: None,
             peer_contact: None,
             peer_id: None,
@@ -217,12 +222,21 @@ impl LeaseMachine {
         if let Some(u) = self.valid_until().filter(|_| self.role == Role::Leader) {
             at = at.min(u);
         }
+        if let Some(r) = self.retry_at {
+            at = at.min(r);
+        }
         at
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.role == Role::Leader && self.cfg.peer && self.valid_until().is_none_or(|u| now >= u) {
             self.become_standby(now, "the lease was not renewed in time".into());
+        }
+        if self.retry_at.is_some_and(|r| now >= r) {
+            self.retry_at = None;
+            if self.cfg.peer && now < self.next_tick {
+                self.maybe_campaign(now);
+            }
         }
         if now < self.next_tick {
             return;
@@ -457,7 +471,7 @@ impl LeaseMachine {
                     self.adopt(r.term, now, format!("{} holds newer term {}", r.from, r.term));
                 }
                 self.campaign = None;
-                self.quiet_until = now + self.cfg.duration + self.jitter();
+                self.back_off(now);
             }
             Err(e) => {
                 if matches!(e, PeerError::Refused(_)) {
@@ -465,7 +479,7 @@ impl LeaseMachine {
                     if !self.cfg.witness {
                         // Alive but refusing: taking the lease would make two leaders.
                         self.campaign = None;
-                        self.quiet_until = now + self.cfg.duration + self.jitter();
+                        self.back_off(now);
                         return;
                     }
                 }
@@ -534,7 +548,7 @@ impl LeaseMachine {
                 self.witnessed_until = None;
                 if taking {
                     self.campaign = None;
-                    self.quiet_until = now + self.cfg.duration + self.jitter();
+                    self.back_off(now);
                 }
                 self.witness_busy = true;
                 self.transmit.push_back(Transmit::WitnessRead);
@@ -702,7 +716,13 @@ impl LeaseMachine {
     /// Steps down on the daemon's word (a write was fenced off by a newer leader).
     pub fn step_down(&mut self, now: Instant, reason: &str) {
         self.become_standby(now, reason.into());
+        self.back_off(now);
+    }
+
+    /// No campaign for a lease and a random share of half a lease.
+    fn back_off(&mut self, now: Instant) {
         self.quiet_until = now + self.cfg.duration + self.jitter();
+        self.retry_at = Some(self.quiet_until);
     }
 
     /// A random share of half a lease, so that two standbys do not campaign in step.

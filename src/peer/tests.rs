@@ -325,3 +325,52 @@ fn one_vote_per_term() {
     );
     assert!(!second.granted, "term 3 has its vote");
 }
+
+/// Drives `m` from `now` through its own wake-ups until it asks for a vote.
+fn next_vote(m: &mut LeaseMachine, mut now: Instant) -> (VoteRequest, Instant) {
+    for _ in 0..100 {
+        now = m.poll_timeout().max(now);
+        m.handle_timeout(now);
+        while let Some(t) = m.poll_transmit() {
+            if let Transmit::Vote(req) = t {
+                return (req, now);
+            }
+        }
+    }
+    panic!("no campaign within 100 wake-ups");
+}
+
+#[test]
+fn a_refused_campaign_retries_when_its_jitter_ends_not_at_a_tick() {
+    // Found by the simulation (split votes for a whole minute): rounded up to the next
+    // tick, half a lease of jitter takes two or three values, so two standbys whose
+    // ticks run in step kept campaigning for the same term at once.
+    let mut delays = std::collections::BTreeSet::new();
+    for seed in 1..=20 {
+        let start = Instant::now();
+        let cfg = LeaseConfig {
+            id: "a".into(),
+            duration: LEASE,
+            peer: true,
+            witness: true,
+            seed,
+        };
+        let mut m = LeaseMachine::new(cfg, Durable::default(), start);
+        let (req, sent) = next_vote(&mut m, start);
+        let refused_at = sent + Duration::from_millis(7);
+        let refusal = VoteResponse {
+            from: "b".into(),
+            term: req.term,
+            granted: false,
+        };
+        m.handle_vote_response(&req, sent, Ok(&refusal), refused_at);
+        let (_, retried) = next_vote(&mut m, refused_at);
+        let delay = retried - refused_at;
+        assert!(delay >= LEASE && delay <= LEASE * 3 / 2, "{delay:?}");
+        delays.insert(delay);
+    }
+    assert!(
+        delays.len() > 10,
+        "retries spread by the jitter, not by the tick: {delays:?}"
+    );
+}
