@@ -439,6 +439,13 @@ impl LeaseMachine {
         if granted {
             self.durable.voted_for = Some(req.from.clone());
             self.heard(&req.from, now);
+        } else if self.split_vote(req) && req.from < self.cfg.id {
+            // Both campaigned for this term at once. When a round trip is not short
+            // against the jitter, random backoffs alone split again and again: the
+            // higher id waits half a lease more, so the lower one asks first.
+            self.back_off(now);
+            self.quiet_until += self.cfg.duration / 2;
+            self.retry_at = Some(self.quiet_until);
         }
         VoteResponse {
             from: self.cfg.id.clone(),
@@ -720,9 +727,17 @@ impl LeaseMachine {
     }
 
     /// No campaign for a lease and a random share of half a lease.
+    /// (Never shortens a longer wait already set.)
     fn back_off(&mut self, now: Instant) {
-        self.quiet_until = now + self.cfg.duration + self.jitter();
+        self.quiet_until = self.quiet_until.max(now + self.cfg.duration + self.jitter());
         self.retry_at = Some(self.quiet_until);
+    }
+
+    /// `req` is the peer's campaign for the very term this standby campaigns for.
+    fn split_vote(&self, req: &VoteRequest) -> bool {
+        self.role == Role::Standby
+            && req.term == self.durable.term
+            && self.durable.voted_for.as_deref() == Some(self.cfg.id.as_str())
     }
 
     /// A random share of half a lease, so that two standbys do not campaign in step.
