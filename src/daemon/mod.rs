@@ -167,7 +167,7 @@ impl Shared {
                 json!({
                     "name": t.name, "state": t.state, "measured_state": t.measured_state,
                     "failure_ratio": t.failure_ratio, "since": t.since, "last_error": t.last_error,
-                    "override_until": t.override_until,
+                    "override_until": t.override_until, "vantage": t.vantage,
                 })
             })
             .collect();
