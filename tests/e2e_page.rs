@@ -66,6 +66,31 @@ fn no_console_errors(logs: &[(String, String)]) {
     assert!(errors.is_empty(), "console errors: {errors:?}");
 }
 
+/// A lone daemon `id` on the world, with `zones` (YAML) after its zone and `key` as
+/// the PowerDNS API key it is given.
+fn start(world: &World, id: &str, zones: &str, key: &str) -> Daemon {
+    let listen = format!("127.0.0.1:{}", support::free_port());
+    let state = world.dir.path().join(format!("{id}.json"));
+    let agent = format!(
+        "{{ id: {id}, listen: \"{listen}\", state_file: \"{}\", api_token: {{ env: DNSTEER_API_TOKEN }}, peers: [] }}",
+        state.display()
+    );
+    let config = world
+        .config(&agent, HEALTH, "")
+        .replacen("\nchecks:\n", &format!("\n{zones}checks:\n"), 1);
+    let path = world.write_config(&format!("{id}.yaml"), &config);
+    let mut env = world.env();
+    env.retain(|(k, _)| *k != "PDNS_KEY");
+    env.push(("PDNS_KEY", key.to_string()));
+    env.push(("DNSTEER_API_TOKEN", TOKEN.to_string()));
+    Daemon::start(&path, &listen, &env, world.dir.path().join(format!("{id}.log")))
+}
+
+/// The configuration file `start` wrote for `id`.
+fn config_of(world: &World, id: &str) -> std::path::PathBuf {
+    world.dir.path().join(format!("{id}.yaml"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_page_shows_a_failover_as_it_happens() {
     let browser = Browser::start().await;
@@ -99,19 +124,7 @@ async fn the_status_page_shows_a_failover_as_it_happens() {
         "  - name: other.test.\n    providers: [ pdns-a, pdns-b ]\n    max_change_ratio: 0.3\n    \
          delegation: {{ provider: parent, parent: test., min_providers: 1, ttl: 300 }}\n    records:\n{records}"
     );
-    let listen = format!("127.0.0.1:{}", support::free_port());
-    let state = world.dir.path().join("a.json");
-    let agent = format!(
-        "{{ id: steer-a, listen: \"{listen}\", state_file: \"{}\", api_token: {{ env: DNSTEER_API_TOKEN }}, peers: [] }}",
-        state.display()
-    );
-    let config = world
-        .config(&agent, HEALTH, "")
-        .replacen("\nchecks:\n", &format!("\n{zone2}checks:\n"), 1);
-    let path = world.write_config("a.yaml", &config);
-    let mut env = world.env();
-    env.push(("DNSTEER_API_TOKEN", TOKEN.to_string()));
-    let d = Daemon::start(&path, &listen, &env, world.dir.path().join("a.log"));
+    let d = start(&world, "steer-a", &zone2, API_KEY);
 
     let us_row = row_script(TARGET_ROW, "arguments_target", "check:web-us");
     let www_row = row_script(RECORD_ROW, "arguments_name", "www.example.test.");
@@ -195,4 +208,87 @@ async fn the_status_page_shows_a_failover_as_it_happens() {
     no_console_errors(&browser.console().await);
     no_secret(&world, &d).await;
     keep_screenshot(&browser.screenshot().await, "status-failing.png");
+}
+
+/// A wrong PowerDNS key is a read error, with its reason and since when, on
+/// `/v1/status`, the page and `dnsteer status`; and the daemon is not ready, since no
+/// provider of the zone can be read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_shows_as_a_read_error_and_the_daemon_is_not_ready() {
+    let world = World::start().await;
+    let d = start(&world, "steer-k", "", "not-the-key");
+    let path = config_of(&world, "steer-k");
+    let errors = eventually("both providers' read errors in /v1/status", LIMIT, || async {
+        let status = d.status().await;
+        let errors = status["providers"]["read_errors"].as_object()?.clone();
+        (errors.contains_key("pdns-a") && errors.contains_key("pdns-b")).then_some(errors)
+    })
+    .await;
+    for e in errors.values() {
+        assert!(
+            e["since"].is_string() && e["error"].as_str().is_some_and(|r| !r.is_empty()),
+            "{e}"
+        );
+    }
+    eventually("readyz says why it is not ready", LIMIT, || async {
+        let (code, body) = d.get("/readyz").await;
+        (code == 503 && body.trim() == "no provider of example.test. can be read").then_some(())
+    })
+    .await;
+    assert_eq!(
+        d.status().await["not_ready"],
+        "no provider of example.test. can be read"
+    );
+    let (_, page) = d.get("/").await;
+    assert!(page.contains("read failing"), "the page shows the read errors");
+    assert!(!page.contains("not-the-key"));
+    let out = world.dnsteer(&path, &["status", "--url", &d.url]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("pdns-a: read failing since") && text.contains("NOT READY"),
+        "{text}"
+    );
+}
+
+/// While paused, an override's move waits: `/v1/status`, the page and `status` show
+/// the override with its expiry and the changes waiting with their plan's checksum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_and_the_changes_waiting_while_paused_are_visible() {
+    let world = World::start().await;
+    let d = start(&world, "steer-p", "", API_KEY);
+    let path = config_of(&world, "steer-p");
+    eventually("ready", LIMIT, || async {
+        (d.get("/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+    assert_eq!(d.post("/v1/pause", Some(TOKEN), json!({})).await.0, 200);
+    let body = json!({"target": "check:web-us", "state": "down", "for": "10m"});
+    assert_eq!(d.post("/v1/override", Some(TOKEN), body).await.0, 200);
+    let status = eventually("the failover waiting while paused", LIMIT, || async {
+        let status = d.status().await;
+        (status["pending"]["changes"].as_u64()? >= 1).then_some(status)
+    })
+    .await;
+    assert_eq!(
+        status["pending"]["checksum"], status["last_plan"]["checksum"],
+        "{status}"
+    );
+    let o = &status["overrides"][0];
+    assert_eq!(
+        (o["target"].as_str(), o["state"].as_str()),
+        (Some("check:web-us"), Some("unhealthy"))
+    );
+    assert!(o["until"].is_string(), "{status}");
+    let checksum = status["pending"]["checksum"].as_str().unwrap().to_string();
+    let (_, page) = d.get("/").await;
+    assert!(page.contains("PAUSED") && page.contains("changes waiting") && page.contains(&checksum));
+    assert!(page.contains("override until"));
+    let out = world.dnsteer(&path, &["status", "--url", &d.url]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("writes PAUSED") && text.contains(&format!("plan {checksum}")),
+        "{text}"
+    );
+    assert!(text.contains("[override until"), "{text}");
+    assert_eq!(world.www(&world.pdns_a), [US], "nothing written while paused");
 }

@@ -201,7 +201,11 @@ fn render(status: &serde_json::Value, paint: Paint, now: DateTime<Utc>) -> Strin
         agent["id"].as_str().unwrap_or("?"),
         agent["role"].as_str().unwrap_or("?"),
         agent["term"],
-        if status["ready"] == false { ", NOT READY" } else { "" },
+        match status["not_ready"].as_str() {
+            Some(why) if status["ready"] == false => format!(", {}: {why}", paint.bad("NOT READY")),
+            _ if status["ready"] == false => format!(", {}", paint.bad("NOT READY")),
+            _ => String::new(),
+        },
     );
     let _ = writeln!(
         o,

@@ -158,6 +158,7 @@ impl Shared {
             let coord = self.coord();
             json!({"id": self.agent_id, "role": coord.role(), "term": coord.term(), "leader": coord.leader()})
         };
+        let not_ready = self.not_ready();
         let inner = self.inner();
         let targets: Vec<_> = inner
             .engine
@@ -194,7 +195,8 @@ impl Shared {
             "agent": agent,
             "paused": inner.operator.paused,
             "dry_run": self.dry_run,
-            "ready": self.targets.iter().all(|t| inner.probed.contains(t)),
+            "ready": not_ready.is_none(),
+            "not_ready": not_ready,
             "overrides": inner.operator.overrides.iter()
                 .map(|(t, o)| json!({"target": t, "state": o.state, "until": o.until}))
                 .collect::<Vec<_>>(),

@@ -133,7 +133,7 @@ fn live(out: &mut String, i: &Inputs) {
         text(&agent["term"]),
         if agent["leader"].is_null() { "none known".into() } else { text(&agent["leader"]) },
         writes(s),
-        if s["ready"] == true { "yes" } else { "no" },
+        if s["ready"] == true { "yes".to_string() } else { format!("{}: {}", badge("unhealthy").replace("unhealthy", "no"), text(&s["not_ready"])) },
         last_apply(&s["last_apply"], i.now),
         stamp(i.now, i.now),
     );
