@@ -104,8 +104,16 @@ impl Browser {
             .collect()
     }
 
-    /// A PNG of the viewport.
+    /// A PNG of the whole page (the window is first made as tall as the page).
     pub async fn screenshot(&self) -> Vec<u8> {
+        let height = self
+            .eval("return document.documentElement.scrollHeight")
+            .await
+            .as_u64()
+            .unwrap_or(1500)
+            .clamp(600, 8000);
+        self.call("POST", "/window/rect", Some(json!({ "width": 1100, "height": height })))
+            .await;
         let b64 = self.call("GET", "/screenshot", None).await;
         base64::engine::general_purpose::STANDARD
             .decode(b64.as_str().expect("base64 PNG"))

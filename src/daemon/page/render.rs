@@ -84,10 +84,15 @@ fn stamp(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
         s if s < 7200 => format!("{}m ago", s / 60),
         s => format!("{}h ago", s / 3600),
     };
-    format!(
-        "<time datetime=\"{}\">{} UTC ({ago})</time>",
-        at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    // The date only when it is not today's: the page is read during an outage.
+    let shown = if at.date_naive() == now.date_naive() {
+        at.format("%H:%M:%S")
+    } else {
         at.format("%Y-%m-%d %H:%M:%S")
+    };
+    format!(
+        "<time datetime=\"{}\">{shown} UTC ({ago})</time>",
+        at.to_rfc3339_opts(SecondsFormat::Secs, true),
     )
 }
 
@@ -233,7 +238,8 @@ fn timeline(points: &[Point], now: DateTime<Utc>) -> String {
         .collect();
     let peak = points.iter().filter_map(|p| p.failure_ratio).fold(0.0, f64::max);
     let mut out = String::new();
-    if !samples.is_empty() {
+    // A line needs two points; one sample alone would draw an empty box.
+    if samples.len() >= 2 {
         let line: Vec<String> = samples.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
         let _ = write!(
             out,
@@ -298,6 +304,12 @@ fn records(out: &mut String, i: &Inputs) {
         .and_then(|p| p["changes"].as_array())
         .map(|c| c.iter().collect())
         .unwrap_or_default();
+    let held_zones: Vec<&str> = i.status["held"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h["zone"].as_str())
+        .collect();
     for zone in i.zones {
         let mut headers = vec!["Record".to_string(), "Pools".to_string()];
         headers.extend(zone.providers.iter().map(|p| format!("At {}", esc(p))));
@@ -366,11 +378,17 @@ fn records(out: &mut String, i: &Inputs) {
                         Some(s) => format!(" <small>resolvers follow within {s}s of the write</small>"),
                         None => String::new(),
                     };
+                    let held = if held_zones.contains(&zone.name.as_str()) {
+                        " <strong>(held)</strong>"
+                    } else {
+                        ""
+                    };
                     format!(
-                        "{} at {} → <code>{}</code>{follow}",
+                        "{} at {} → <code>{}</code> ttl {}{held}{follow}",
                         text(&c["action"]),
                         text(&c["provider"]),
                         esc(&after.collect::<Vec<_>>().join(" ")),
+                        text(&c["ttl"]),
                     )
                 })
                 .collect();
