@@ -13,7 +13,7 @@ use serde_json::json;
 use support::daemon::{eventually, Daemon};
 use support::pdns::API_KEY;
 use support::webdriver::Browser;
-use support::world::{World, EU, NS_A, NS_B, US};
+use support::world::{World, EU, US};
 
 const TOKEN: &str = "tok-page-secret-7731";
 const HEALTH: &str = "{ interval: 500ms, timeout: 400ms, health: { window: 4, fail_ratio: 0.5, recover_ratio: 0.25, fall: 2, rise: 2, hold: 1s } }";
@@ -95,35 +95,7 @@ fn config_of(world: &World, id: &str) -> std::path::PathBuf {
 async fn the_status_page_shows_a_failover_as_it_happens() {
     let browser = Browser::start().await;
     let world = World::start().await;
-    // A second zone the configuration edits past its change limit: held from the start.
-    // (10 sets: the change limit leaves smaller zones alone.)
-    let other: Vec<String> = (1..=10).map(|i| format!("o{i:02}")).collect();
-    let rrsets: serde_json::Value = other
-        .iter()
-        .map(|n| json!({"name": format!("{n}.other.test."), "type": "A", "ttl": 30, "records": [{"content": US, "disabled": false}]}))
-        .collect();
-    for pdns in [&world.pdns_a, &world.pdns_b] {
-        pdns.create_zone("other.test.", &[NS_A, NS_B], rrsets.clone());
-    }
-    world.parent.nsupdate(&format!(
-        "update add other.test. 300 NS {NS_A}\nupdate add other.test. 300 NS {NS_B}"
-    ));
-    let records: String = other
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let ttl = if i < 8 { 120 } else { 30 };
-            format!(
-                "      - {{ name: {n}, type: A, ttl: {ttl}, policy: failover, pools: [ \
-                 {{ name: us-east, priority: 1, values: [ {US} ], check: web-us }}, \
-                 {{ name: eu-west, priority: 2, values: [ {EU} ], check: web-eu }} ] }}\n"
-            )
-        })
-        .collect();
-    let zone2 = format!(
-        "  - name: other.test.\n    providers: [ pdns-a, pdns-b ]\n    max_change_ratio: 0.3\n    \
-         delegation: {{ provider: parent, parent: test., min_providers: 1, ttl: 300 }}\n    records:\n{records}"
-    );
+    let zone2 = world.held_zone();
     let d = start(&world, "steer-a", &zone2, API_KEY);
 
     let us_row = row_script(TARGET_ROW, "arguments_target", "check:web-us");

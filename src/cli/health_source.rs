@@ -38,6 +38,25 @@ pub struct Verdict {
     pub last_error: Option<String>,
 }
 
+impl Verdict {
+    /// How the verdict was reached, in a few words: the probes when measured, else the
+    /// last error reported.
+    pub fn detail(&self) -> String {
+        match self.source {
+            "measured" => format!(
+                "{}/{} probes failed{}",
+                self.failed,
+                self.probes,
+                self.last_error
+                    .as_ref()
+                    .map(|e| format!("; last: {e}"))
+                    .unwrap_or_default()
+            ),
+            _ => self.last_error.clone().unwrap_or_default(),
+        }
+    }
+}
+
 fn parse_assume(spec: &str) -> anyhow::Result<(String, State)> {
     let (target, state) = spec
         .split_once('=')
@@ -231,18 +250,7 @@ pub fn render(verdicts: &[Verdict]) -> String {
     let width = verdicts.iter().map(|v| v.name.len()).max().unwrap_or(6).max(6);
     let mut out = format!("{:<width$}  {:<9}  {:<8}  DETAIL\n", "TARGET", "STATE", "SOURCE");
     for v in verdicts {
-        let detail = match v.source {
-            "measured" => format!(
-                "{}/{} probes failed{}",
-                v.failed,
-                v.probes,
-                v.last_error
-                    .as_ref()
-                    .map(|e| format!("; last: {e}"))
-                    .unwrap_or_default()
-            ),
-            _ => v.last_error.clone().unwrap_or_default(),
-        };
+        let detail = v.detail();
         let _ = writeln!(
             out,
             "{:<width$}  {:<9}  {:<8}  {detail}",

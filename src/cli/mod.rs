@@ -2,6 +2,7 @@
 
 mod check;
 mod demo;
+mod explain;
 mod health_source;
 mod plan;
 mod probe;
@@ -57,6 +58,9 @@ pub enum Command {
     Run,
     /// A running daemon's view: role, targets, last plan, last apply.
     Status(run::StatusArgs),
+    /// Why a record (`www A`) or a target (`check:NAME`) is where it is: its checks, the
+    /// rule that holds it, and what would move it back. Writes nothing.
+    Explain(explain::ExplainArgs),
     /// A self-contained failover walk-through on loopback, nothing installed: in-process DNS
     /// providers (PowerDNS API stand-ins) and HTTP endpoints, a region and a provider failing.
     Demo(demo::DemoArgs),
@@ -102,6 +106,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Apply(args) => plan::apply(&cli.global, &args).await,
         Command::Run => run::run(&cli.global).await,
         Command::Status(args) => run::status(&cli.global, &args).await,
+        Command::Explain(args) => explain::run(&cli.global, &args).await,
         Command::Demo(args) => demo::run(&cli.global, &args).await,
     }
 }

@@ -50,17 +50,20 @@ pub struct ApplyArgs {
     pub health: HealthArgs,
 }
 
-struct Computed {
-    providers: Providers,
-    decision: Decision,
-    verdicts: Vec<Verdict>,
+pub(super) struct Computed {
+    pub(super) config: config::Config,
+    pub(super) providers: Providers,
+    pub(super) decision: Decision,
+    pub(super) verdicts: Vec<Verdict>,
+    /// What each provider held when read (for `explain`).
+    pub(super) live: reconcile::Live,
 }
 
 /// How long `plan` waits for one provider's records: a provider that does not answer
 /// is reported as unread rather than holding the plan of every other one.
 const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
-async fn compute(global: &GlobalArgs, health: &HealthArgs) -> anyhow::Result<Computed> {
+pub(super) async fn compute(global: &GlobalArgs, health: &HealthArgs) -> anyhow::Result<Computed> {
     let loaded = config::load(&global.config)
         .map_err(|e| anyhow::anyhow!("invalid configuration {}:\n{e}", global.config.display()))?;
     for w in &loaded.warnings {
@@ -80,9 +83,11 @@ async fn compute(global: &GlobalArgs, health: &HealthArgs) -> anyhow::Result<Com
         chrono::Utc::now(),
     );
     Ok(Computed {
+        config,
         providers,
         decision,
         verdicts,
+        live,
     })
 }
 

@@ -112,6 +112,40 @@ checks:
         )
     }
 
+    /// Adds a second zone, `other.test.` (ten A records at both providers, delegated by
+    /// the parent), and returns its configuration (YAML for `zones:`, to put after the
+    /// first zone), which raises eight TTLs: an edit past its `max_change_ratio`, so the
+    /// zone is held from the start (the limit leaves zones under ten sets alone).
+    pub fn held_zone(&self) -> String {
+        let other: Vec<String> = (1..=10).map(|i| format!("o{i:02}")).collect();
+        let rrsets: serde_json::Value = other
+            .iter()
+            .map(|n| serde_json::json!({"name": format!("{n}.other.test."), "type": "A", "ttl": 30, "records": [{"content": US, "disabled": false}]}))
+            .collect();
+        for pdns in [&self.pdns_a, &self.pdns_b] {
+            pdns.create_zone("other.test.", &[NS_A, NS_B], rrsets.clone());
+        }
+        self.parent.nsupdate(&format!(
+            "update add other.test. 300 NS {NS_A}\nupdate add other.test. 300 NS {NS_B}"
+        ));
+        let records: String = other
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let ttl = if i < 8 { 120 } else { 30 };
+                format!(
+                    "      - {{ name: {n}, type: A, ttl: {ttl}, policy: failover, pools: [ \
+                     {{ name: us-east, priority: 1, values: [ {US} ], check: web-us }}, \
+                     {{ name: eu-west, priority: 2, values: [ {EU} ], check: web-eu }} ] }}\n"
+                )
+            })
+            .collect();
+        format!(
+            "  - name: other.test.\n    providers: [ pdns-a, pdns-b ]\n    max_change_ratio: 0.3\n    \
+             delegation: {{ provider: parent, parent: test., min_providers: 1, ttl: 300 }}\n    records:\n{records}"
+        )
+    }
+
     /// Writes a configuration file into the world's folder and returns its path.
     pub fn write_config(&self, file: &str, text: &str) -> PathBuf {
         let path = self.dir.path().join(file);
