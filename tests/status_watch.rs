@@ -18,7 +18,8 @@ fn status(state: &str, paused: bool) -> serde_json::Value {
         "paused": paused, "dry_run": false, "ready": true,
         "pending": if paused { json!({"changes": 2, "checksum": "abcd1234"}) } else { json!(null) },
         "targets": [{"name": "check:web-us", "state": state, "measured_state": state, "failure_ratio": 0.0,
-                     "since": "2026-01-01T00:00:00Z", "last_error": null, "override_until": null}],
+                     "since": "2026-01-01T00:00:00Z", "last_error": null, "override_until": null,
+                     "vantage": [{"id": "steer-b", "failure_ratio": 1.0, "last_error": "timeout", "last_seen": null}]}],
         "last_apply": null, "held": [], "vantage": [],
         "providers": {"read_errors": {"pdns-a": {"since": "2026-01-01T00:00:00Z", "error": "401 Unauthorized"}},
                       "write_errors": {}, "backoff": {}},
@@ -86,6 +87,7 @@ fn watch_redraws_on_a_change_and_exits_on_ctrl_c() {
             "a read error with its reason:\n{text}"
         );
         assert!(text.contains("401 Unauthorized"), "{text}");
+        assert!(text.contains("[elsewhere: steer-b 100%]"), "another vantage point's view:\n{text}");
     }
     *current.lock().unwrap() = status("unhealthy", true);
     wait_for(&out, "a redraw with the change", limit, |t| {

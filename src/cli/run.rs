@@ -222,9 +222,26 @@ fn render(status: &serde_json::Value, paint: Paint, now: DateTime<Utc>) -> Strin
                 t["measured_state"].as_str().unwrap_or("?")
             )
         };
+        // What the other vantage points see, where several count.
+        let views: Vec<String> = t["vantage"].as_array().map_or_else(Vec::new, |vs| {
+            vs.iter()
+                .map(|v| {
+                    format!(
+                        "{} {:.0}%",
+                        v["id"].as_str().unwrap_or("?"),
+                        v["failure_ratio"].as_f64().unwrap_or(0.0) * 100.0
+                    )
+                })
+                .collect()
+        });
+        let others = if views.is_empty() {
+            String::new()
+        } else {
+            format!(" [elsewhere: {}]", views.join(", "))
+        };
         let _ = writeln!(
             o,
-            "{:<28} {} {:>6.0}%  {:<20} {}{over}",
+            "{:<28} {} {:>6.0}%  {:<20} {}{over}{others}",
             t["name"].as_str().unwrap_or("?"),
             paint.state(t["state"].as_str().unwrap_or("?"), 10),
             t["failure_ratio"].as_f64().unwrap_or(0.0) * 100.0,

@@ -212,9 +212,22 @@ fn targets(out: &mut String, i: &Inputs) {
             );
         }
         let ratio = t["failure_ratio"].as_f64().unwrap_or(0.0);
+        // The other vantage points' windows, where several count.
+        let others: String = t["vantage"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| {
+                format!(
+                    "<br><small>{}: {:.0}%</small>",
+                    text(&v["id"]),
+                    v["failure_ratio"].as_f64().unwrap_or(0.0) * 100.0
+                )
+            })
+            .collect();
         let _ = write!(
             out,
-            "<tr class=\"{state}\"><th scope=\"row\">{}</th><td>{state_cell}</td><td>{:.0}%</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"{state}\"><th scope=\"row\">{}</th><td>{state_cell}</td><td>{:.0}%{others}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(name),
             ratio * 100.0,
             when(&t["since"], i.now),
