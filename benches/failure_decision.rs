@@ -142,10 +142,7 @@ async fn main() -> anyhow::Result<()> {
             engine.register(&name, variant.params.clone())?;
             let url = format!("http://{}:{port}/health", primary(trial));
             let prober = HttpProber::new(&name, &url, vec![200], None, None, false, PROBE_TIMEOUT)?;
-            targets.push(ScheduledTarget {
-                prober: Arc::new(prober),
-                interval: INTERVAL,
-            });
+            targets.push(ScheduledTarget::new(Arc::new(prober), INTERVAL));
         }
     }
     let total_targets = targets.len();

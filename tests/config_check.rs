@@ -272,9 +272,26 @@ fn fail_ratio_not_above_recover_ratio() {
     // A check's override is checked against the defaults it is merged with.
     let yaml = base_with(
         "address: \"192.0.2.10:443\" }",
-        "address: \"192.0.2.10:443\", health: { recover_ratio: 0.5 } }",
+        "address: \"192.0.2.10:443\", health: { recover_ratio: 1.0 } }",
     );
     assert_error(&yaml, "checks.web.health.recover_ratio", "recover_ratio");
+}
+
+#[test]
+fn confirmations_bounded_and_spaced() {
+    let yaml = format!("defaults:\n  health:\n    confirm: {{ probes: 50 }}\n{BASE}");
+    let err = assert_error(&yaml, "defaults.health.confirm.probes", "probes: 50");
+    assert!(err.contains("must be from 0 to 20, found 50"), "{err}");
+    let yaml = base_with(
+        "address: \"192.0.2.10:443\" }",
+        "address: \"192.0.2.10:443\",\n         health: { confirm: { probes: 2, spacing: 1ms } } }",
+    );
+    let err = assert_error(&yaml, "checks.web.health.confirm.spacing", "spacing: 1ms");
+    assert!(err.contains("must be at least 10 ms"), "{err}");
+    // Turned off, the spacing does not matter.
+    let yaml = format!("defaults:\n  health:\n    confirm: {{ probes: 0, spacing: 1ms }}\n{BASE}");
+    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]
@@ -745,7 +762,7 @@ fn settings_resolve_against_defaults() {
     let c = config::load(&path).unwrap_or_else(|e| panic!("{e}")).config;
     let (interval, timeout, health) = c.check_settings("web-us");
     assert_eq!((interval, timeout), (Duration::from_secs(2), Duration::from_secs(1)));
-    assert_eq!((health.fall, health.rise, health.window), (2, 4, 10));
+    assert_eq!((health.fall, health.rise, health.window), (2, 4, 5));
     let (interval, timeout, health) = c.check_settings("web-eu");
     assert_eq!((interval, timeout), (Duration::from_secs(5), Duration::from_secs(2)));
     assert_eq!(health, c.defaults.health);
@@ -778,9 +795,10 @@ fn omitted_sections_get_defaults() {
     let h = &c.defaults.health;
     assert_eq!(
         (h.window, h.fail_ratio, h.recover_ratio, h.fall, h.rise),
-        (10, 0.5, 0.1, 3, 3)
+        (5, 1.0, 0.1, 3, 3)
     );
     assert_eq!(h.hold, Duration::from_secs(60));
+    assert_eq!((h.confirm.probes, h.confirm.spacing), (6, Duration::from_millis(125)));
 }
 
 // ---------------------------------------------------------------------------------

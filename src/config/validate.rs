@@ -162,6 +162,28 @@ fn health(path: &str, h: &HealthConfig, written: &dyn Fn(&str) -> bool, r: &mut 
     if written("rise") && h.rise == 0 {
         r.error(at("rise"), "must be at least 1");
     }
+    if written("confirm") {
+        confirm(&at("confirm"), &h.confirm, r);
+    }
+}
+
+fn confirm(path: &str, c: &ConfirmConfig, r: &mut Report) {
+    if c.probes > MAX_CONFIRM_PROBES {
+        r.error(
+            join_key(path, "probes"),
+            format!("must be from 0 to {MAX_CONFIRM_PROBES}, found {}", c.probes),
+        );
+    }
+    if c.probes > 0 && c.spacing.get() < MIN_CONFIRM_SPACING {
+        r.error(
+            join_key(path, "spacing"),
+            format!(
+                "must be at least {} ms (probes are never closer), found {} ms",
+                MIN_CONFIRM_SPACING.as_millis(),
+                c.spacing.as_millis()
+            ),
+        );
+    }
 }
 
 fn provider(name: &str, p: &ProviderConfig, r: &mut Report) {
@@ -261,6 +283,7 @@ fn check(name: &str, c: &CheckConfig, d: &DefaultsConfig, r: &mut Report) {
         "recover_ratio" => o.recover_ratio.is_some(),
         "fall" => o.fall.is_some(),
         "rise" => o.rise.is_some(),
+        "confirm" => o.confirm.is_some(),
         _ => false,
     };
     health(&at("health"), &d.health.with(o), &written, r);
