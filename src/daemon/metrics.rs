@@ -49,6 +49,7 @@ pub struct Metrics {
     pub probes: Family<ProbeLabels, Counter>,
     pub probe_duration: Family<TargetLabel, Histogram>,
     pub target_state: Family<StateLabels, Gauge>,
+    pub target_degraded: Family<TargetLabel, Gauge>,
     pub transitions: Family<StateLabels, Counter>,
     pub plans: Counter,
     pub plan_changes: Gauge,
@@ -74,6 +75,7 @@ impl Metrics {
             probes: Family::default(),
             probe_duration: Family::new_with_constructor(latency_histogram),
             target_state: Family::default(),
+            target_degraded: Family::default(),
             transitions: Family::default(),
             plans: Counter::default(),
             plan_changes: Gauge::default(),
@@ -102,6 +104,11 @@ impl Metrics {
             "dnsteer_target_state",
             "1 for each target's current effective state",
             m.target_state.clone(),
+        );
+        registry.register(
+            "dnsteer_target_degraded",
+            "1 while a target's newest round passed with some of its addresses failing (a provider's dead nameserver)",
+            m.target_degraded.clone(),
         );
         registry.register(
             "dnsteer_transitions",

@@ -54,6 +54,9 @@ pub struct Inner {
     pub last_apply: Option<LastApply>,
     /// Targets with at least one local result (ready once it holds them all).
     probed: BTreeSet<String>,
+    /// Targets whose newest round passed while some of their addresses failed (a
+    /// provider with a dead nameserver), and which: reported, never steered on.
+    degraded: BTreeMap<String, String>,
     /// (zone, provider) pairs whose write is under way.
     writing: BTreeSet<(dnsteer_providers::ZoneName, String)>,
     /// Set once a shutdown begins: nothing new is written.
@@ -135,7 +138,7 @@ impl Shared {
                 json!({
                     "name": t.name, "state": t.state, "measured_state": t.measured_state,
                     "failure_ratio": t.failure_ratio, "since": t.since, "last_error": t.last_error,
-                    "override_until": t.override_until,
+                    "override_until": t.override_until, "degraded": inner.degraded.get(&t.name),
                 })
             })
             .collect();
@@ -409,6 +412,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
             last_plan: None,
             last_apply: saved.and_then(|s| s.last_apply),
             probed: BTreeSet::new(),
+            degraded: BTreeMap::new(),
             writing: BTreeSet::new(),
             stopping: false,
         }),
@@ -529,6 +533,13 @@ async fn observe(shared: Arc<Shared>, mut rx: mpsc::Receiver<ProbeResult>) {
                 target: result.target.clone(),
             })
             .observe(result.latency.as_secs_f64());
+        shared
+            .metrics
+            .target_degraded
+            .get_or_create(&TargetLabel {
+                target: result.target.clone(),
+            })
+            .set(i64::from(result.degraded.is_some()));
         let observation = Observation {
             at: now,
             ok: result.ok,
@@ -539,6 +550,10 @@ async fn observe(shared: Arc<Shared>, mut rx: mpsc::Receiver<ProbeResult>) {
         let transitions = {
             let mut inner = shared.inner();
             inner.probed.insert(result.target.clone());
+            match &result.degraded {
+                Some(note) => inner.degraded.insert(result.target.clone(), note.clone()),
+                None => inner.degraded.remove(&result.target),
+            };
             inner
                 .engine
                 .handle_observation(&result.target, &observation, now)
