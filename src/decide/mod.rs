@@ -184,7 +184,8 @@ fn steer_zone(
                 &normalized(adapter.as_ref(), std::slice::from_ref(apex)),
             ));
         }
-        out.plan.extend(zone_name, zone_name, &p, diff);
+        let sets = zone_live.get(&p).map_or(&[][..], Vec::as_slice);
+        out.plan.extend(zone_name, zone_name, &p, diff, sets);
     }
     if let (Some((at, p)), Some(desired)) = (&delegation_at, &ns.delegation) {
         if let (Some(adapter), Some(sets)) = (providers.get(p), live.get(at, p)) {
@@ -193,6 +194,7 @@ fn steer_zone(
                 at,
                 p,
                 plan::diff(sets, &normalized(adapter.as_ref(), std::slice::from_ref(desired))),
+                sets,
             );
         }
     }

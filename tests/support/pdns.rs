@@ -88,19 +88,39 @@ impl PowerDns {
         let body = serde_json::json!({
             "name": zone, "kind": "Native", "nameservers": nameservers, "rrsets": rrsets,
         });
+        self.call("POST", "zones", &body, "201", &format!("creating {zone}"));
+    }
+
+    /// Replaces record sets of `zone` through the API (`changetype: REPLACE` is added).
+    pub fn replace_rrsets(&self, zone: &str, mut rrsets: Vec<serde_json::Value>) {
+        for rrset in &mut rrsets {
+            rrset["changetype"] = "REPLACE".into();
+        }
+        let body = serde_json::json!({ "rrsets": rrsets });
+        self.call(
+            "PATCH",
+            &format!("zones/{zone}"),
+            &body,
+            "204",
+            &format!("patching {zone}"),
+        );
+    }
+
+    /// One API call with curl, asserting the HTTP status.
+    fn call(&self, method: &str, path: &str, body: &serde_json::Value, status: &str, what: &str) {
         let out = Command::new("curl")
-            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H"])
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, "-H"])
             .arg(format!("X-API-Key: {API_KEY}"))
             .args(["-H", "Content-Type: application/json", "--data"])
             .arg(body.to_string())
-            .arg(format!("{}/api/v1/servers/localhost/zones", self.api_url))
+            .arg(format!("{}/api/v1/servers/localhost/{path}", self.api_url))
             .output()
             .expect("curl");
         let code = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
             code,
-            "201",
-            "creating {zone} at PowerDNS: {}\n{}",
+            status,
+            "{what} at PowerDNS: {}\n{}",
             String::from_utf8_lossy(&out.stderr),
             self.process.log()
         );
