@@ -251,6 +251,43 @@ fn flap_budget_out_of_range() {
 }
 
 #[test]
+fn a_record_that_cannot_fail_over_within_the_budget_is_warned_about_with_the_arithmetic() {
+    let yaml = format!(
+        "defaults:\n  failover_budget: 60s\n  interval: 2s\n{}",
+        base_with("        type: A\n", "        type: A\n        ttl: 300\n")
+    );
+    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "a warning, not an error: {err}");
+    let line = line_of(&yaml, "ttl: 300");
+    let want = format!(
+        "warning: zones[0].records[0].ttl: www A can take longer than the failover budget of 1m to fail over: \
+         304.95 s = detection up to 4.95 s (check web: 7 failed probes needed (ceil(1 × 5) + 3 − 1): 2.20 s to \
+         the first (interval 2s + 10 % jitter) + 6 confirmations × 125ms + 2s for a probe that times out) + TTL \
+         300 s while resolvers keep the old answer (line {line})"
+    );
+    assert!(err.lines().any(|l| l == want), "want:\n{want}\ngot:\n{err}");
+    // Within the budget: nothing to say.
+    let yaml = yaml.replace("failover_budget: 60s", "failover_budget: 10m");
+    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    assert!(!stderr(&out).contains("failover budget"), "{}", stderr(&out));
+    // A TTL not written is the default (60 s): still over a 1 min budget, warned at the
+    // record.
+    let yaml = format!("defaults:\n  failover_budget: 60s\n{BASE}");
+    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    let err = stderr(&out);
+    let line = line_of(&yaml, "- name: www");
+    assert!(
+        err.lines().any(
+            |l| l.starts_with("warning: zones[0].records[0].ttl: www A can take longer")
+                && l.contains("= detection up to 8.25 s")
+                && l.ends_with(&format!("(line {line})"))
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn several_providers_without_delegation_warn_that_a_failed_one_stays_named() {
     let yaml = base_with("    delegation: { provider: parent, parent: test. }\n", "");
     let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);

@@ -422,3 +422,36 @@ async fn a_new_delegation_waits_for_the_parents_negative_caching_ttl() {
     );
     assert_eq!(plan["summary"]["stale_for_s"], 40, "{plan:#}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_warns_when_a_live_ttl_breaks_the_failover_budget() {
+    let w = World::start().await;
+    // Configured TTL 30 s: within a 1 min budget at a 1 s interval.
+    let config = w
+        .config()
+        .replacen("defaults: {", "defaults: { failover_budget: 1m,", 1);
+    std::fs::write(w.config_path(), config).unwrap();
+    let out = w.dnsteer(&["check"]).await;
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(!show(&out).contains("failover budget"), "{}", show(&out));
+    // pdns-b serves www with TTL 300: resolvers would keep the old answer 5 minutes.
+    w.pdns_b.replace_rrsets(
+        "example.test.",
+        vec![
+            serde_json::json!({"name": "www.example.test.", "type": "A", "ttl": 300, "records": [
+            {"content": US, "disabled": false}]}),
+        ],
+    );
+    let out = w.dnsteer(&["plan"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("failover budget")).collect();
+    assert_eq!(warnings.len(), 1, "only pdns-b's copy: {}", show(&out));
+    assert!(
+        warnings[0].starts_with(
+            "warning: zones[0].records[0].ttl: www.example.test. A has TTL 300 s at pdns-b, not the configured 30 s, \
+             and can take longer than the failover budget of 1m to fail over there: "
+        ) && warnings[0].contains("+ TTL 300 s while resolvers keep the old answer"),
+        "{}",
+        warnings[0]
+    );
+}

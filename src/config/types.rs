@@ -120,6 +120,10 @@ pub struct DefaultsConfig {
     /// How often a steered record set may flip before its next flip waits for an
     /// operator; each zone may override it.
     pub flap_budget: FlapBudgetConfig,
+    /// The longest a failover may take, from failure until resolvers answer the new
+    /// value: `check` and `plan` warn about every record that cannot meet it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failover_budget: Option<Duration>,
 }
 
 impl Default for DefaultsConfig {
@@ -129,6 +133,7 @@ impl Default for DefaultsConfig {
             timeout: Duration::from_secs(2),
             health: HealthConfig::default(),
             flap_budget: FlapBudgetConfig::default(),
+            failover_budget: None,
         }
     }
 }

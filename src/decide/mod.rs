@@ -3,6 +3,7 @@
 //! hold the configured zones whose changes need an operator, each zone on its own. No
 //! I/O, no clock: the adapters are used only for `normalize`, and `now` comes in.
 
+mod budget;
 mod flap;
 mod safety;
 #[cfg(test)]
@@ -13,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use dnsteer_providers::{Provider, RecordSet, RecordType, ZoneName};
 
 pub use crate::plan::Hold;
+pub use budget::live_ttl_warnings;
 pub use flap::FlapHistory;
 
 use crate::config::{Config, ZoneConfig};
