@@ -29,7 +29,7 @@ use anyhow::{bail, Context};
 use axum::http::StatusCode;
 use axum::Router;
 use chrono::Utc;
-use dnsteer::health::{Engine, EngineParams, HealthParams, Layer, Observation, State};
+use dnsteer::health::{Engine, EngineParams, HealthParams, Layer, Observation, Quorum, State};
 use dnsteer::probe::{DnsProber, HttpProber, ProbeResult, Prober, ScheduledTarget, Scheduler};
 use hickory_proto::rr::RecordType;
 use support::{free_port, yes_no, Opts, Row, Server};
@@ -67,6 +67,7 @@ fn variants() -> Vec<Variant> {
         rise: 3,
         // No hold: the flip comes a few seconds after the target turned healthy.
         hold: Duration::ZERO,
+        quorum: Quorum::Majority,
     };
     vec![
         Variant {

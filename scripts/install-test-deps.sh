@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs the real servers and tools the test suite starts: PowerDNS Authoritative
-# (sqlite backend), BIND 9, Knot, dig/nsupdate, dnsperf, sqlite3, curl. Idempotent.
+# (sqlite backend), BIND 9, Knot, etcd 3.4, dig/nsupdate, dnsperf, sqlite3, curl. Idempotent.
 set -euo pipefail
 
 packages=(pdns-server pdns-backend-sqlite3 bind9 bind9-utils bind9-dnsutils knot knot-dnsutils
-          dnsperf sqlite3 curl jq iproute2 nftables)
+          dnsperf sqlite3 curl jq iproute2 nftables etcd-server etcd-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,7 +17,7 @@ if ((${#missing[@]})); then
 fi
 # Debian's packages may start their services on install on some machines; the tests
 # start their own instances on their own ports, so stop any system copies.
-for svc in pdns named bind9 knot; do
+for svc in pdns named bind9 knot etcd; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi
@@ -35,4 +35,4 @@ if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c "import cloudflar
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5.1,<6' 'cloudflare>=4,<6'
 fi
-echo "test dependencies ready: $(pdns_server --version 2>&1 | grep -o 'PowerDNS Authoritative Server [0-9.]*' | head -1), $(named -v), knotd $(knotd --version | grep -o '[0-9][0-9.]*' | head -1), moto $("$venv/bin/python" -c "import moto; print(moto.__version__)"), cloudflare SDK $("$venv/bin/python" -c "import cloudflare; print(cloudflare.__version__)")"
+echo "test dependencies ready: $(pdns_server --version 2>&1 | grep -o 'PowerDNS Authoritative Server [0-9.]*' | head -1), $(named -v), knotd $(knotd --version | grep -o '[0-9][0-9.]*' | head -1), etcd $(etcd --version | head -1 | grep -o '[0-9][0-9.]*'), moto $("$venv/bin/python" -c "import moto; print(moto.__version__)"), cloudflare SDK $("$venv/bin/python" -c "import cloudflare; print(cloudflare.__version__)")"

@@ -9,6 +9,7 @@ pub mod connect;
 pub mod daemon;
 pub mod decide;
 pub mod demo;
+pub mod fleet;
 pub mod health;
 pub mod peer;
 pub mod plan;

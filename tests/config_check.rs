@@ -349,6 +349,22 @@ fn fall_or_rise_zero() {
 }
 
 #[test]
+fn quorum_is_majority_or_at_least_one() {
+    let yaml = base_with(
+        "address: \"192.0.2.10:443\" }",
+        "address: \"192.0.2.10:443\",\n         health: { quorum: 0 } }",
+    );
+    assert_error(&yaml, "checks.web.health.quorum", "quorum: 0");
+    let yaml = format!("defaults:\n  health:\n    quorum: most\n{BASE}");
+    assert_error(&yaml, "defaults.health.quorum", "most");
+    for quorum in ["majority", "2"] {
+        let yaml = format!("defaults:\n  health:\n    quorum: {quorum}\n{BASE}");
+        let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+        assert_eq!(out.status.code(), Some(0), "stderr:\n{}\nconfig:\n{yaml}", stderr(&out));
+    }
+}
+
+#[test]
 fn undefined_zone_provider() {
     let yaml = base_with(
         "    providers: [ pdns-a, pdns-b ]",
@@ -633,6 +649,53 @@ fn peers_must_be_urls() {
         "agent:\n  api_token: {{ env: T_KEY }}\n  peers:\n    - http://127.0.0.1:9311\n    - steer-b:9311\n{BASE}"
     );
     assert_error(&yaml, "agent.peers[1]", "steer-b");
+}
+
+#[test]
+fn a_witness_must_compare_and_set() {
+    let pair =
+        "agent:\n  api_token: { env: T_KEY }\n  peers: [ \"http://127.0.0.1:9311\" ]\n  lease:\n    duration: 2s\n";
+    let yaml = format!("{pair}    witness: pdns-a\n{BASE}");
+    let err = assert_error(&yaml, "agent.lease.witness", "witness: pdns-a");
+    assert!(err.contains("no compare-and-set"), "{err}");
+    let yaml = format!("{pair}    witness: nowhere\n{BASE}");
+    assert_error(&yaml, "agent.lease.witness", "witness: nowhere");
+    // The delegation's RFC 2136 provider witnesses the pair when none is named.
+    let (_dir, out) = check_with(&format!("{pair}{BASE}"), BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("compare-and-set"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_pair_with_no_possible_witness_is_warned_about() {
+    let pair = "agent:\n  api_token: { env: T_KEY }\n  peers: [ \"http://127.0.0.1:9311\" ]\n";
+    let yaml = format!("{pair}{BASE}").replace("    delegation: { provider: parent, parent: test. }\n", "");
+    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("warning: agent.peers: ") && l.contains("two writers")),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_fleet_on_etcd() {
+    let fleet = "agent:\n  api_token: { env: T_KEY }\n  coordination:\n    kind: etcd\n    endpoints: [ \"http://127.0.0.1:2379\" ]\n";
+    let (_dir, out) = check_with(&format!("{fleet}{BASE}"), BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let with_peers = format!("{fleet}  peers: [ \"http://127.0.0.1:9311\" ]\n{BASE}");
+    assert_error(&with_peers, "agent.coordination", "coordination:");
+    let no_endpoints = format!("{}{BASE}", fleet.replace("[ \"http://127.0.0.1:2379\" ]", "[]"));
+    assert_error(&no_endpoints, "agent.coordination.endpoints", "endpoints: []");
+    let bad = format!("{}{BASE}", fleet.replace("http://127.0.0.1:2379", "127.0.0.1:2379"));
+    assert_error(&bad, "agent.coordination.endpoints[0]", "127.0.0.1:2379");
+    let half = format!("{fleet}    username: steer\n{BASE}");
+    assert_error(&half, "agent.coordination", "coordination:");
+    let prefix = format!("{fleet}    prefix: dnsteer\n{BASE}");
+    assert_error(&prefix, "agent.coordination.prefix", "prefix: dnsteer");
 }
 
 #[test]

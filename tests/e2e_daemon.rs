@@ -201,8 +201,14 @@ async fn all_pools_down_changes_nothing_and_alerts() {
         (d.get("/readyz").await.0 == 200).then_some(())
     })
     .await;
-    world.us.set_up(false);
+    // The backup pool first: were us-east decided down a probe before eu-west, the
+    // daemon would rightly fail over in between, and the answer kept would be eu-west's.
     world.eu.set_up(false);
+    eventually("eu-west down", LIMIT, || async {
+        (d.target_state("check:web-eu").await == "unhealthy").then_some(())
+    })
+    .await;
+    world.us.set_up(false);
     eventually("all_pools_down alert", LIMIT, || async {
         receiver.events().contains(&"all_pools_down".to_string()).then_some(())
     })

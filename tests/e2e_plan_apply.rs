@@ -315,17 +315,13 @@ async fn every_change_says_how_long_resolvers_may_answer_the_old_data() {
     // SOA's own TTL; and a parent NS TTL of 2 hours, as TLDs have.
     w.pdns_a.replace_rrsets(
         "example.test.",
-        vec![
-            serde_json::json!({"name": "example.test.", "type": "SOA", "ttl": 900, "records": [
-            {"content": "ns1.example.test. hostmaster.example.test. 5 10800 3600 604800 45", "disabled": false}]}),
-        ],
+        serde_json::json!([{"name": "example.test.", "type": "SOA", "ttl": 900, "records": [
+            {"content": "ns1.example.test. hostmaster.example.test. 5 10800 3600 604800 45", "disabled": false}]}]),
     );
     w.pdns_b.replace_rrsets(
         "example.test.",
-        vec![
-            serde_json::json!({"name": "example.test.", "type": "SOA", "ttl": 20, "records": [
-            {"content": "ns1.example.test. hostmaster.example.test. 5 10800 3600 604800 3600", "disabled": false}]}),
-        ],
+        serde_json::json!([{"name": "example.test.", "type": "SOA", "ttl": 20, "records": [
+            {"content": "ns1.example.test. hostmaster.example.test. 5 10800 3600 604800 3600", "disabled": false}]}]),
     );
     w.parent.nsupdate(&format!(
         "update delete example.test. NS\nupdate add example.test. 7200 NS {NS_A}\nupdate add example.test. 7200 NS {NS_B}"
@@ -437,10 +433,8 @@ async fn plan_warns_when_a_live_ttl_breaks_the_failover_budget() {
     // pdns-b serves www with TTL 300: resolvers would keep the old answer 5 minutes.
     w.pdns_b.replace_rrsets(
         "example.test.",
-        vec![
-            serde_json::json!({"name": "www.example.test.", "type": "A", "ttl": 300, "records": [
-            {"content": US, "disabled": false}]}),
-        ],
+        serde_json::json!([{"name": "www.example.test.", "type": "A", "ttl": 300, "records": [
+            {"content": US, "disabled": false}]}]),
     );
     let out = w.dnsteer(&["plan"]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);

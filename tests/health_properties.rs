@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use dnsteer::health::{Engine, EngineParams, EngineState, HealthParams, Layer, Observation, State, Transition};
+use dnsteer::health::{Engine, EngineParams, EngineState, HealthParams, Layer, Observation, Quorum, State, Transition};
 use proptest::prelude::*;
 
 const T: &str = "check:web";
@@ -45,6 +45,7 @@ fn health_params() -> impl Strategy<Value = HealthParams> {
             fall,
             rise,
             hold: Duration::from_millis(hold_ms),
+            quorum: Quorum::Majority,
         })
 }
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use dnsteer::health::{Engine, EngineParams, HealthParams, Observation, State};
+use dnsteer::health::{Engine, EngineParams, HealthParams, Observation, Quorum, State};
 use dnsteer::probe::{
     probe_rounds, targets_from_config, Confirm, DnsProber, HttpProber, Outcome, ProbeResult, Prober, ScheduledTarget,
     Scheduler, TcpProber,
@@ -654,6 +654,7 @@ async fn a_provider_with_one_silent_nameserver_of_two_is_degraded_and_stays_heal
         fall: 1,
         rise: 3,
         hold: Duration::ZERO,
+        quorum: Quorum::Majority,
     };
     engine.register(target, params).unwrap();
     for _ in 0..6 {

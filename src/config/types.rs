@@ -8,6 +8,7 @@ use dnsteer_providers::RecordType;
 use serde::{Deserialize, Serialize};
 
 use super::{Duration, Secret};
+use crate::health::Quorum;
 
 /// The whole configuration file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,8 +73,36 @@ pub struct AgentConfig {
     /// Base URLs of the other daemon(s) of the pair.
     pub peers: Vec<String>,
     pub lease: LeaseConfig,
+    /// Instead of `peers`: a fleet of any size coordinated through etcd.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coordination: Option<CoordinationConfig>,
     /// Decide and plan, never write.
     pub dry_run: bool,
+}
+
+/// `agent.coordination:` — the service a fleet coordinates through.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum CoordinationConfig {
+    Etcd(EtcdConfig),
+}
+
+/// `kind: etcd` — etcd v3, reached through its HTTP gateway (`http` or `https`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EtcdConfig {
+    pub endpoints: Vec<String>,
+    /// Every key dnsteer writes lives under it.
+    #[serde(default = "default_etcd_prefix")]
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+}
+
+fn default_etcd_prefix() -> String {
+    "/dnsteer/".to_string()
 }
 
 impl Default for AgentConfig {
@@ -85,6 +114,7 @@ impl Default for AgentConfig {
             api_token: None,
             peers: Vec::new(),
             lease: LeaseConfig::default(),
+            coordination: None,
             dry_run: false,
         }
     }
@@ -177,6 +207,8 @@ pub struct HealthConfig {
     pub rise: u32,
     /// Least time in a state before leaving it.
     pub hold: Duration,
+    /// Fresh vantage points (the pair, a fleet) that must see the target failing.
+    pub quorum: Quorum,
     /// Re-probes sent at once when a target that was passing fails.
     pub confirm: ConfirmConfig,
 }
@@ -195,6 +227,7 @@ impl Default for HealthConfig {
             fall: 3,
             rise: 3,
             hold: Duration::from_secs(60),
+            quorum: Quorum::Majority,
             confirm: ConfirmConfig::default(),
         }
     }
@@ -235,6 +268,7 @@ impl HealthConfig {
             fall: self.fall,
             rise: self.rise,
             hold: self.hold.get(),
+            quorum: self.quorum,
         }
     }
 
@@ -247,6 +281,7 @@ impl HealthConfig {
             fall: o.fall.unwrap_or(self.fall),
             rise: o.rise.unwrap_or(self.rise),
             hold: o.hold.unwrap_or(self.hold),
+            quorum: o.quorum.unwrap_or(self.quorum),
             confirm: o.confirm.unwrap_or(self.confirm),
         }
     }
@@ -269,6 +304,7 @@ pub struct HealthOverride {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold: Option<Duration>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorum: Option<Quorum>,
     pub confirm: Option<ConfirmConfig>,
 }
 

@@ -12,6 +12,7 @@ use super::lines::{join_index, join_key};
 use super::parse::Parsed;
 use super::types::*;
 use super::{Duration, Report, Secret};
+use crate::health::Quorum;
 
 /// The largest TTL DNS allows (RFC 2181 §8).
 const MAX_TTL: u32 = 2_147_483_647;
@@ -59,6 +60,38 @@ fn agent(a: &AgentConfig, r: &mut Report) {
         );
     }
     nonzero("agent.lease.duration", a.lease.duration, r);
+    if let Some(CoordinationConfig::Etcd(etcd)) = &a.coordination {
+        if !a.peers.is_empty() {
+            r.error(
+                "agent.coordination",
+                "`coordination` and `peers` exclude each other: a fleet on etcd has no embedded pair",
+            );
+        }
+        if a.api_token.is_none() {
+            r.warn(
+                "agent.api_token",
+                "without a token, pause, resume, overrides and approvals cannot be given to this daemon",
+            );
+        }
+        if etcd.endpoints.is_empty() {
+            r.error("agent.coordination.endpoints", "at least one etcd endpoint is needed");
+        }
+        for (i, e) in etcd.endpoints.iter().enumerate() {
+            url(&join_index("agent.coordination.endpoints", i), e, r);
+        }
+        if !etcd.prefix.starts_with('/') || !etcd.prefix.ends_with('/') {
+            r.error(
+                "agent.coordination.prefix",
+                format!("{:?} must start and end with `/`, e.g. /dnsteer/", etcd.prefix),
+            );
+        }
+        if etcd.username.is_some() != etcd.password.is_some() {
+            r.error(
+                "agent.coordination",
+                "`username` and `password` go together (etcd authentication needs both)",
+            );
+        }
+    }
 }
 
 /// The pair's witness: named, it must exist and compare-and-set; without one, a pair
@@ -192,6 +225,12 @@ fn health(path: &str, h: &HealthConfig, written: &dyn Fn(&str) -> bool, r: &mut 
     if written("rise") && h.rise == 0 {
         r.error(at("rise"), "must be at least 1");
     }
+    if written("quorum") && h.quorum == Quorum::AtLeast(0) {
+        r.error(
+            at("quorum"),
+            "must be `majority` or at least 1 (vantage points that must see the target failing)",
+        );
+    }
     if written("confirm") {
         confirm(&at("confirm"), &h.confirm, r);
     }
@@ -313,6 +352,7 @@ fn check(name: &str, c: &CheckConfig, d: &DefaultsConfig, r: &mut Report) {
         "recover_ratio" => o.recover_ratio.is_some(),
         "fall" => o.fall.is_some(),
         "rise" => o.rise.is_some(),
+        "quorum" => o.quorum.is_some(),
         "confirm" => o.confirm.is_some(),
         _ => false,
     };
@@ -680,6 +720,11 @@ pub(crate) fn resolve_secrets(p: &mut Parsed, base_dir: &Path, r: &mut Report) {
     let mut secrets: Vec<(String, &mut Secret)> = Vec::new();
     if let Some(s) = p.agent.api_token.as_mut() {
         secrets.push(("agent.api_token".to_string(), s));
+    }
+    if let Some(CoordinationConfig::Etcd(etcd)) = p.agent.coordination.as_mut() {
+        if let Some(s) = etcd.password.as_mut() {
+            secrets.push(("agent.coordination.password".to_string(), s));
+        }
     }
     for (name, provider) in p.providers.iter_mut() {
         let base = join_key("providers", name);

@@ -208,15 +208,13 @@ async fn approve(
     let Some(Json(req)) = body else {
         return error(StatusCode::BAD_REQUEST, "expected JSON {checksum}");
     };
-    let result = {
-        let mut inner = shared.inner();
-        let decision = inner.decision.clone();
-        inner.supervisor.approve(&req.checksum, decision.as_deref())
-    };
-    match result {
+    let decision = shared.inner().decision.clone();
+    match super::supervisor::approvable(&req.checksum, decision.as_deref()) {
         Ok(zones) => {
+            shared.change_operator(|o| {
+                o.approved.insert(req.checksum.clone());
+            });
             tracing::warn!(checksum = %req.checksum, zones = ?zones, "held plan approved through the API");
-            shared.steer_now.notify_one();
             let zones: Vec<&str> = zones.iter().map(|z| z.as_str()).collect();
             Json(json!({ "approved": req.checksum, "zones": zones })).into_response()
         }

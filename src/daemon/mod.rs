@@ -7,6 +7,7 @@
 
 mod api;
 mod audit;
+mod fleet;
 mod metrics;
 mod pair;
 mod persist;
@@ -32,7 +33,9 @@ use crate::config;
 use crate::connect;
 use crate::decide::Decision;
 use crate::health::{Engine, EngineParams, Layer, Observation, State, Transition};
-use crate::peer::{LeaseConfig, LeaseEvent, LeaseMachine, OperatorState, Override, PeerObservation, Role};
+use crate::peer::{
+    Coordination, LeaseConfig, LeaseEvent, LeaseMachine, OperatorState, Override, PeerObservation, Role,
+};
 use crate::probe::{self, ProbeResult, ScheduledTarget, Scheduler};
 use metrics::{Metrics, ProbeLabels, StateLabels, TargetLabel};
 use persist::Persister;
@@ -43,7 +46,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 /// Mutable state shared by the loops and the API, behind one short-held lock.
 pub struct Inner {
     pub engine: Engine,
-    pub lease: LeaseMachine,
     pub supervisor: Supervisor,
     /// Pause and overrides, replicated through the pair.
     pub operator: OperatorState,
@@ -67,6 +69,11 @@ pub struct Shared {
     pub agent_id: String,
     api_token: Option<String>,
     inner: Mutex<Inner>,
+    /// Who may write: the pair's lease or the fleet's election. Never locked while
+    /// `inner` is held.
+    coord: Arc<Mutex<dyn Coordination>>,
+    /// The pair's lease itself, for the peer endpoints (none in a fleet).
+    pair: Option<Arc<Mutex<LeaseMachine>>>,
     pub metrics: Metrics,
     pub alerter: Alerter,
     /// Wakes the steering loop for a pass now.
@@ -83,6 +90,10 @@ pub struct Shared {
 impl Shared {
     pub fn inner(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn coord(&self) -> MutexGuard<'_, dyn Coordination + 'static> {
+        self.coord.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn is_ready(&self) -> bool {
@@ -105,12 +116,13 @@ impl Shared {
     }
 
     fn snapshot(&self) -> PersistedState {
+        let lease = self.coord().durable_state().unwrap_or_default();
         let inner = self.inner();
         PersistedState {
             version: 0,
             agent: self.agent_id.clone(),
             health: inner.engine.save(),
-            lease: inner.lease.durable().clone(),
+            lease,
             legacy_term: 0,
             last_apply: inner.last_apply.clone(),
             operator: inner.operator.clone(),
@@ -121,14 +133,17 @@ impl Shared {
     /// Whether a write may go out now: this daemon leads with a live lease, and is
     /// not stopping.
     fn may_write_now(&self) -> Option<dnsteer_providers::FenceMark> {
-        let inner = self.inner();
-        if inner.stopping {
+        if self.inner().stopping {
             return None;
         }
-        inner.lease.may_write(Instant::now())
+        self.coord().may_write(Instant::now())
     }
 
     fn status_json(&self, now: DateTime<Utc>) -> serde_json::Value {
+        let agent = {
+            let coord = self.coord();
+            json!({"id": self.agent_id, "role": coord.role(), "term": coord.term(), "leader": coord.leader()})
+        };
         let inner = self.inner();
         let targets: Vec<_> = inner
             .engine
@@ -162,10 +177,7 @@ impl Shared {
             .map(|(p, b)| (p.clone(), json!({"until": b.until, "reason": b.reason})))
             .collect();
         json!({
-            "agent": {
-                "id": self.agent_id, "role": inner.lease.role(), "term": inner.lease.term(),
-                "leader": inner.lease.leader(),
-            },
+            "agent": agent,
             "paused": inner.operator.paused,
             "dry_run": self.dry_run,
             "ready": self.targets.iter().all(|t| inner.probed.contains(t)),
@@ -249,19 +261,31 @@ impl Shared {
     /// Acts on what the lease machine reported.
     fn on_lease_events(&self) {
         let events: Vec<LeaseEvent> = {
-            let mut inner = self.inner();
-            std::iter::from_fn(|| inner.lease.poll_event()).collect()
+            let mut coord = self.coord();
+            std::iter::from_fn(|| coord.poll_event()).collect()
         };
         for event in events {
             match event {
+                LeaseEvent::Lost(reason) => {
+                    tracing::error!("coordination lost: {reason}");
+                    self.alerter.send(Event::new(
+                        EventKind::CoordinationLost,
+                        &self.agent_id,
+                        Utc::now(),
+                        format!(
+                            "{} writes nothing until its lease can be proved again: {reason}",
+                            self.agent_id
+                        ),
+                    ));
+                }
                 LeaseEvent::PeerGone(id) => {
                     tracing::warn!(peer = %id, "the peer is gone: its observations stop counting");
                     self.inner().engine.forget_vantage(&id);
                 }
                 LeaseEvent::Role(change) => {
                     let (role, term) = {
-                        let inner = self.inner();
-                        (inner.lease.role(), inner.lease.term())
+                        let coord = self.coord();
+                        (coord.role(), coord.term())
                     };
                     self.metrics.set_role(role, term);
                     tracing::warn!(from = %change.from, to = %change.to, term = change.term, "lease: {}", change.reason);
@@ -275,17 +299,6 @@ impl Shared {
                             format!("{} now leads (term {}): {}", self.agent_id, change.term, change.reason),
                         ));
                         self.steer_now.notify_one();
-                    } else if change.reason.contains("not renewed") {
-                        self.alerter.send(Event::new(
-                            EventKind::CoordinationLost,
-                            &self.agent_id,
-                            now,
-                            format!(
-                                "{} cannot prove its lease (term {}) to its peer or the witness: it writes nothing \
-                                 until it can",
-                                self.agent_id, change.term
-                            ),
-                        ));
                     }
                     self.persist();
                 }
@@ -297,7 +310,7 @@ impl Shared {
         if transitions.is_empty() {
             return;
         }
-        let leader = self.inner().lease.role() == Role::Leader;
+        let leader = self.coord().role() == Role::Leader;
         for t in transitions {
             tracing::info!(target = %t.target, from = %t.from, to = %t.to, layer = ?t.layer, "health: {}", t.reason);
             if t.layer != Layer::Effective {
@@ -372,29 +385,45 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         }),
         None => fresh_engine(engine_params, &registered),
     };
-    let witness = pair::Witness::from_config(&config, &providers)?.map(Arc::new);
-    let lease = LeaseMachine::new(
-        LeaseConfig {
-            id: agent.id.clone(),
-            duration: lease_duration,
-            peer: !agent.peers.is_empty(),
-            witness: witness.is_some(),
-            seed: rand::random(),
-        },
-        saved.as_ref().map(|s| s.lease.clone()).unwrap_or_default(),
-        Instant::now(),
-    );
-    let link = match agent.peers.first() {
-        Some(url) => Some(pair::HttpPeerLink::new(
-            url,
-            agent.api_token.as_ref().map(|s| s.expose().to_string()),
-            lease_duration / 3,
-        )?),
-        None => None,
+    let coordination = match &agent.coordination {
+        Some(config::CoordinationConfig::Etcd(etcd)) => {
+            let client = fleet::client(etcd, lease_duration / 3)?;
+            let election = Arc::new(Mutex::new(crate::fleet::election::FleetElection::new(
+                crate::fleet::election::FleetConfig {
+                    id: agent.id.clone(),
+                    ttl: lease_duration,
+                },
+                Instant::now(),
+            )));
+            Coordinator::Fleet(election, client)
+        }
+        None => {
+            let witness = pair::Witness::from_config(&config, &providers)?.map(Arc::new);
+            let lease = Arc::new(Mutex::new(LeaseMachine::new(
+                LeaseConfig {
+                    id: agent.id.clone(),
+                    duration: lease_duration,
+                    peer: !agent.peers.is_empty(),
+                    witness: witness.is_some(),
+                    seed: rand::random(),
+                },
+                saved.as_ref().map(|s| s.lease.clone()).unwrap_or_default(),
+                Instant::now(),
+            )));
+            let link = match agent.peers.first() {
+                Some(url) => Some(pair::HttpPeerLink::new(
+                    url,
+                    agent.api_token.as_ref().map(|s| s.expose().to_string()),
+                    lease_duration / 3,
+                )?),
+                None => None,
+            };
+            if agent.peers.len() > 1 {
+                tracing::warn!("only the first of agent.peers is used: the pair is two daemons");
+            }
+            Coordinator::Pair { lease, link, witness }
+        }
     };
-    if agent.peers.len() > 1 {
-        tracing::warn!("only the first of agent.peers is used: the pair is two daemons");
-    }
     let alerter = Alerter::new(&config.alerts, &agent.id)?;
     let flaps = saved.as_ref().map(|s| s.flaps.clone()).unwrap_or_default();
     let operator = saved.as_ref().map(|s| s.operator.clone()).unwrap_or_default();
@@ -402,9 +431,13 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     let shared = Arc::new(Shared {
         agent_id: agent.id.clone(),
         api_token: agent.api_token.as_ref().map(|s| s.expose().to_string()),
+        coord: coordination.machine(),
+        pair: match &coordination {
+            Coordinator::Pair { lease, .. } => Some(lease.clone()),
+            Coordinator::Fleet(..) => None,
+        },
         inner: Mutex::new(Inner {
             engine,
-            lease,
             supervisor: Supervisor::new(&agent.id, flaps),
             operator,
             applied_overrides: BTreeMap::new(),
@@ -437,8 +470,12 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         let restored = Shared::apply_operator(&mut inner, now);
         drop(inner);
         shared.on_transitions(&restored, now);
+        let (role, term) = {
+            let coord = shared.coord();
+            (coord.role(), coord.term())
+        };
+        shared.metrics.set_role(role, term);
         let inner = shared.inner();
-        shared.metrics.set_role(inner.lease.role(), inner.lease.term());
         for t in &shared.targets {
             shared.metrics.set_state(t, inner.engine.state(t, now));
         }
@@ -449,7 +486,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     let listener = tokio::net::TcpListener::bind(agent.listen)
         .await
         .with_context(|| format!("cannot listen on {} (agent.listen)", agent.listen))?;
-    tracing::info!(agent = %agent.id, listen = %agent.listen, targets = targets.len(), role = %shared.inner().lease.role(), "dnsteer running");
+    tracing::info!(agent = %agent.id, listen = %agent.listen, targets = targets.len(), role = %shared.coord().role(), "dnsteer running");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // The API outlives the loops: the peer may still ask for our vote while we resign.
@@ -470,7 +507,30 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     let scheduled: Vec<ScheduledTarget> = targets.iter().flat_map(|t| t.scheduled()).collect();
     let scheduler = Scheduler::spawn(scheduled, 64, tx);
     let observer = tokio::spawn(observe(shared.clone(), rx));
-    let pair_task = tokio::spawn(pair::drive(shared.clone(), link, witness.clone(), stop_rx.clone()));
+    let (coordinator, witness) = match coordination {
+        Coordinator::Pair { lease, link, witness } => (
+            tokio::spawn(pair::drive(
+                shared.clone(),
+                lease,
+                link,
+                witness.clone(),
+                stop_rx.clone(),
+            )),
+            witness,
+        ),
+        Coordinator::Fleet(election, client) => {
+            let every = config
+                .defaults
+                .interval
+                .get()
+                .min(lease_duration / 3)
+                .max(Duration::from_millis(200));
+            (
+                tokio::spawn(fleet::drive(shared.clone(), election, client, every, stop_rx.clone())),
+                None,
+            )
+        }
+    };
     let steering = tokio::spawn(steering::run(
         shared.clone(),
         config.clone(),
@@ -489,14 +549,37 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         tracing::error!("the writes in flight did not finish within {SHUTDOWN_GRACE:?}: abandoned");
     }
     observer.abort();
-    // Hand the lease over now (peer and witness) rather than make the peer wait it out.
-    let _ = pair_task.await;
+    // Hand the lease over now (peer and witness, or etcd) rather than make the others
+    // wait it out.
+    let _ = coordinator.await;
     let _ = server_stop_tx.send(true);
     let _ = server.await;
     shared.flush().await;
     shared.alerter.flush(Duration::from_secs(3)).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Who coordinates this daemon's writes, with what its driver needs.
+enum Coordinator {
+    Pair {
+        lease: Arc<Mutex<LeaseMachine>>,
+        link: Option<pair::HttpPeerLink>,
+        witness: Option<Arc<pair::Witness>>,
+    },
+    Fleet(
+        Arc<Mutex<crate::fleet::election::FleetElection>>,
+        crate::fleet::etcd::EtcdClient,
+    ),
+}
+
+impl Coordinator {
+    fn machine(&self) -> Arc<Mutex<dyn Coordination>> {
+        match self {
+            Coordinator::Pair { lease, .. } => lease.clone(),
+            Coordinator::Fleet(election, _) => election.clone(),
+        }
+    }
 }
 
 fn fresh_engine(params: EngineParams, targets: &[(String, crate::health::HealthParams)]) -> Engine {

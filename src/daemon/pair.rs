@@ -3,7 +3,7 @@
 //! driver that wakes the machine, saves what it must before anything leaves, and
 //! carries observations and operator state in every sync.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use dnsteer_providers::{Change, Provider, ProviderError, ZoneName};
@@ -13,7 +13,9 @@ use super::Shared;
 use crate::config::{self, Config};
 use crate::connect::Providers;
 use crate::peer::witness::{self, WitnessRecord};
-use crate::peer::{Durable, PeerError, SyncRequest, SyncResponse, Transmit, VoteRequest, VoteResponse, WitnessError};
+use crate::peer::{
+    Durable, LeaseMachine, PeerError, SyncRequest, SyncResponse, Transmit, VoteRequest, VoteResponse, WitnessError,
+};
 
 /// Where the pair's lease record lives, and the adapter that reads and writes it.
 pub struct Witness {
@@ -131,20 +133,21 @@ impl HttpPeerLink {
 /// Runs the lease until `stop`, then resigns it.
 pub(super) async fn drive(
     shared: Arc<Shared>,
+    lease: Arc<Mutex<LeaseMachine>>,
     link: Option<HttpPeerLink>,
     witness: Option<Arc<Witness>>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    let io = Arc::new(Io { link, witness });
-    let mut saved = shared.inner().lease.durable().clone();
+    let io = Arc::new(Io { link, witness, lease });
+    let mut saved = io.machine().durable().clone();
     loop {
         let wake_at = {
-            let mut inner = shared.inner();
-            inner.lease.handle_timeout(Instant::now());
-            inner.lease.poll_timeout()
+            let mut m = io.machine();
+            m.handle_timeout(Instant::now());
+            m.poll_timeout()
         };
         shared.on_lease_events();
-        for t in pending(&shared, &mut saved).await {
+        for t in pending(&shared, &io, &mut saved).await {
             tokio::spawn(send(shared.clone(), io.clone(), t));
         }
         tokio::select! {
@@ -155,9 +158,9 @@ pub(super) async fn drive(
     }
     // The writes are over (the steering loop has stopped): give the lease up, so the
     // peer takes over at once instead of waiting the lease out.
-    shared.inner().lease.resign(Instant::now());
+    io.machine().resign(Instant::now());
     shared.on_lease_events();
-    let last = pending(&shared, &mut saved).await;
+    let last = pending(&shared, &io, &mut saved).await;
     let resigning = async {
         for t in last {
             send(shared.clone(), io.clone(), t).await;
@@ -169,11 +172,11 @@ pub(super) async fn drive(
 }
 
 /// What the machine wants sent, once what it must have saved is on disk.
-async fn pending(shared: &Shared, saved: &mut Durable) -> Vec<Transmit> {
+async fn pending(shared: &Shared, io: &Io, saved: &mut Durable) -> Vec<Transmit> {
     let (transmits, durable) = {
-        let mut inner = shared.inner();
-        let transmits: Vec<Transmit> = std::iter::from_fn(|| inner.lease.poll_transmit()).collect();
-        (transmits, inner.lease.durable().clone())
+        let mut m = io.machine();
+        let transmits: Vec<Transmit> = std::iter::from_fn(|| m.poll_transmit()).collect();
+        (transmits, m.durable().clone())
     };
     if !transmits.is_empty() && durable != *saved {
         shared.flush().await;
@@ -185,6 +188,13 @@ async fn pending(shared: &Shared, saved: &mut Durable) -> Vec<Transmit> {
 struct Io {
     link: Option<HttpPeerLink>,
     witness: Option<Arc<Witness>>,
+    lease: Arc<Mutex<LeaseMachine>>,
+}
+
+impl Io {
+    fn machine(&self) -> MutexGuard<'_, LeaseMachine> {
+        self.lease.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 async fn send(shared: Arc<Shared>, io: Arc<Io>, transmit: Transmit) {
@@ -201,17 +211,13 @@ async fn send(shared: Arc<Shared>, io: Arc<Io>, transmit: Transmit) {
             if let Err(e @ PeerError::Refused(_)) = &reply {
                 tracing::error!("{e} (do both daemons share agent.api_token?)");
             }
-            shared
-                .inner()
-                .lease
+            io.machine()
                 .handle_sync_response(&req, sent, reply.as_ref(), Instant::now());
         }
         Transmit::Vote(req) => {
             let Some(link) = &io.link else { return };
             let reply = link.vote(&req).await;
-            shared
-                .inner()
-                .lease
+            io.machine()
                 .handle_vote_response(&req, sent, reply.as_ref(), Instant::now());
         }
         Transmit::WitnessRead => {
@@ -222,7 +228,7 @@ async fn send(shared: Arc<Shared>, io: Arc<Io>, transmit: Transmit) {
             if let Err(WitnessError::Unavailable(e)) = &result {
                 tracing::debug!("witness read failed: {e}");
             }
-            shared.inner().lease.handle_witness_read(result, Instant::now());
+            io.machine().handle_witness_read(result, Instant::now());
         }
         Transmit::WitnessWrite { before, after } => {
             let result = match &io.witness {
@@ -232,9 +238,7 @@ async fn send(shared: Arc<Shared>, io: Arc<Io>, transmit: Transmit) {
             if let Err(e) = &result {
                 tracing::debug!(?e, "witness write failed");
             }
-            shared
-                .inner()
-                .lease
+            io.machine()
                 .handle_witness_write(before.as_ref(), &after, sent, result, Instant::now());
         }
     }
@@ -248,11 +252,14 @@ impl Shared {
     /// reply leaves only once a term it carries is saved.
     pub(super) async fn handle_peer_sync(&self, req: SyncRequest) -> SyncResponse {
         self.take_from_peer(&req.observations, req.operator.as_ref());
+        let Some(pair) = &self.pair else {
+            return SyncResponse::not_in_a_pair(&self.agent_id);
+        };
         let (mut resp, changed) = {
-            let mut inner = self.inner();
-            let before = inner.lease.durable().clone();
-            let resp = inner.lease.handle_sync_request(&req, Instant::now());
-            (resp, *inner.lease.durable() != before)
+            let mut m = pair.lock().unwrap_or_else(|e| e.into_inner());
+            let before = m.durable().clone();
+            let resp = m.handle_sync_request(&req, Instant::now());
+            (resp, *m.durable() != before)
         };
         self.on_lease_events();
         if changed {
@@ -266,11 +273,18 @@ impl Shared {
 
     /// Serves the peer's vote request; a vote is saved before it is given.
     pub(super) async fn handle_peer_vote(&self, req: VoteRequest) -> VoteResponse {
+        let Some(pair) = &self.pair else {
+            return VoteResponse {
+                from: self.agent_id.clone(),
+                term: 0,
+                granted: false,
+            };
+        };
         let (resp, changed) = {
-            let mut inner = self.inner();
-            let before = inner.lease.durable().clone();
-            let resp = inner.lease.handle_vote_request(&req, Instant::now());
-            (resp, *inner.lease.durable() != before)
+            let mut m = pair.lock().unwrap_or_else(|e| e.into_inner());
+            let before = m.durable().clone();
+            let resp = m.handle_vote_request(&req, Instant::now());
+            (resp, *m.durable() != before)
         };
         self.on_lease_events();
         if changed {

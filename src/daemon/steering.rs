@@ -194,19 +194,17 @@ async fn cycle(
             .iter()
             .filter_map(|((zone, _), sets)| FenceMark::read(zone, sets).map(|(m, _)| m))
             .collect();
-        let mut inner = shared.inner();
+        let mut coord = shared.coord();
         for mark in &marks {
-            inner.lease.handle_fence_seen(mark, Instant::now());
+            coord.handle_fence_seen(mark, Instant::now());
         }
     }
     shared.on_lease_events();
 
     // Decide.
     let now = Utc::now();
-    let decision = {
-        let inner = shared.inner();
-        decide::decide(config, providers, &view, &live, &inner.supervisor.flaps, now)
-    };
+    let flaps = shared.inner().supervisor.flaps.clone();
+    let decision = decide::decide(config, providers, &view, &live, &flaps, now);
     let paused = shared.inner().operator.paused;
     let leader = shared.may_write_now().is_some();
     let moving =
@@ -237,24 +235,32 @@ async fn cycle(
         return;
     }
     let Some(mark) = shared.may_write_now() else { return };
-    let plan = decision.writable(shared.inner().supervisor.approved());
+    let approved = shared.inner().operator.approved.clone();
+    let still = super::supervisor::live_approvals(&approved, &decision);
+    if still != approved {
+        // Spent or stale approvals go, so that an old checksum never lets a later plan by.
+        shared.change_operator(|o| o.approved = still.clone());
+    }
+    let plan = decision.writable(&still);
     let mut groups: BTreeMap<Key, Vec<PlannedChange>> = BTreeMap::new();
     for c in plan.changes {
         groups.entry((c.zone.clone(), c.provider.clone())).or_default().push(c);
     }
     for (key, changes) in groups {
-        let fence = {
+        {
             let mut inner = shared.inner();
             if inner.writing.contains(&key) || !inner.supervisor.may_write(&key.1, now) {
                 continue;
             }
             inner.writing.insert(key.clone());
-            let held = witness.and_then(|w| {
-                let record = inner.lease.witness_held(Instant::now())?;
-                (w.provider == key.1 && w.zone == key.0).then(|| record.record_set(&w.name))
+        }
+        let held = witness
+            .filter(|w| w.provider == key.1 && w.zone == key.0)
+            .and_then(|w| {
+                let record = shared.coord().witness_held(Instant::now())?;
+                Some(record.record_set(&w.name))
             });
-            fence_for(config, providers, &live, &key, &mark, held)
-        };
+        let fence = fence_for(config, providers, &live, &key, &mark, held);
         spawn_write(shared, providers, key, changes, fence, mark.clone(), done_tx.clone());
     }
 }

@@ -6,12 +6,18 @@
 //! it with `poll_*(now)` and getters. The rules, as users read them, are in
 //! `docs/health.md`; in short:
 //!
-//! - each vantage point (this agent, its peer) keeps a window of its last `window`
-//!   results per target; every local result triggers one evaluation;
+//! - each vantage point (this agent, its peer, the other daemons of a fleet) keeps a
+//!   window of its last `window` results per target; every local result triggers one
+//!   evaluation;
 //! - a window fails at `ratio >= fail_ratio`, passes at `ratio <= recover_ratio`, and is
-//!   neither in between; the combined verdict fails iff every fresh vantage point fails,
-//!   passes iff the local window passes and no fresh peer fails, and is neither
-//!   otherwise; a "neither" evaluation breaks both streaks;
+//!   neither in between; of the fresh vantage points with a verdict (this agent always,
+//!   the others while fresh), the combined verdict fails iff at least `quorum` of them
+//!   fail, passes iff the local window passes and the ones not failing could make a
+//!   quorum on their own, and is neither otherwise (a split); a "neither" evaluation
+//!   breaks both streaks. `quorum` is `majority` (more than half of the fresh ones) or a
+//!   number N (capped at the fresh ones there are). For the pair (majority of 2) that is:
+//!   failing iff both fail, passing iff the local window passes and the peer does not
+//!   fail; in a fleet of 3, one vantage point cut off from the endpoints fails nothing;
 //! - `unknown` becomes `unhealthy` after `fall` consecutive failing evaluations and
 //!   `healthy` after `rise` passing ones, with no hold; `healthy` becomes `unhealthy`
 //!   after `fall` failing evaluations once `hold` has passed since it became healthy;
@@ -50,11 +56,84 @@ pub struct HealthParams {
     pub rise: u32,
     /// Least time in `healthy` or `unhealthy` before leaving it.
     pub hold: Duration,
+    /// How many fresh vantage points must see the target failing.
+    pub quorum: Quorum,
+}
+
+/// How many fresh vantage points must see a target failing for it to count as failing
+/// (the configuration's `quorum`: `majority` or a number).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Quorum {
+    /// More than half of the fresh vantage points.
+    #[default]
+    Majority,
+    /// This many, or every fresh vantage point when fewer are fresh: a target must not
+    /// become impossible to fail because some vantage points are gone.
+    AtLeast(u32),
+}
+
+impl Quorum {
+    /// The quorum among `fresh` vantage points (at least 1 when `fresh` is).
+    pub fn of(self, fresh: usize) -> usize {
+        match self {
+            Quorum::Majority => fresh / 2 + 1,
+            Quorum::AtLeast(n) => usize::try_from(n).unwrap_or(usize::MAX).min(fresh),
+        }
+    }
+}
+
+impl fmt::Display for Quorum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Quorum::Majority => f.write_str("majority"),
+            Quorum::AtLeast(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// Written `majority` or a number in the configuration.
+impl Serialize for Quorum {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Quorum::Majority => s.serialize_str("majority"),
+            Quorum::AtLeast(n) => s.serialize_u32(*n),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Quorum {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct QuorumVisitor;
+        impl serde::de::Visitor<'_> for QuorumVisitor {
+            type Value = Quorum;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`majority` or a number of vantage points")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Quorum, E> {
+                u32::try_from(n)
+                    .map(Quorum::AtLeast)
+                    .map_err(|_| E::custom(format!("quorum {n} is too large")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Quorum, E> {
+                u64::try_from(n)
+                    .map_err(|_| E::custom(format!("quorum must be `majority` or at least 1, found {n}")))
+                    .and_then(|n| self.visit_u64(n))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Quorum, E> {
+                match v {
+                    "majority" => Ok(Quorum::Majority),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(QuorumVisitor)
+    }
 }
 
 impl HealthParams {
-    /// `window`, `fall` and `rise` at least 1, and `0 <= recover_ratio < fail_ratio <= 1`
-    /// (equal ratios would make one window both failing and passing).
+    /// `window`, `fall`, `rise` and a numeric `quorum` at least 1, and
+    /// `0 <= recover_ratio < fail_ratio <= 1` (equal ratios would make one window both
+    /// failing and passing).
     pub fn validate(&self) -> Result<(), HealthError> {
         let problem = if self.window == 0 {
             "window must be at least 1"
@@ -68,6 +147,8 @@ impl HealthParams {
             "recover_ratio must be between 0 and 1"
         } else if self.recover_ratio >= self.fail_ratio {
             "recover_ratio must be lower than fail_ratio"
+        } else if self.quorum == Quorum::AtLeast(0) {
+            "quorum must be at least 1"
         } else {
             return Ok(());
         };
@@ -279,6 +360,32 @@ impl Engine {
     ) -> Result<(), HealthError> {
         self.target_mut(target)?.handle_peer(obs, now);
         Ok(())
+    }
+
+    /// A fleet vantage point's published window for the target (results oldest first,
+    /// the reason of its newest failure): replaces what was known of it, dated `now` on
+    /// this agent's clock. Like a peer's observation, it weighs in at the next local
+    /// evaluation if still fresh then.
+    pub fn handle_vantage_window(
+        &mut self,
+        target: &str,
+        vantage: &str,
+        results: &[bool],
+        last_error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), HealthError> {
+        self.target_mut(target)?
+            .handle_vantage_window(vantage, results, last_error, now);
+        Ok(())
+    }
+
+    /// This agent's own windows, for the other vantage points of a fleet: per target, its
+    /// results (oldest first) and its newest failure.
+    pub fn local_windows(&self) -> BTreeMap<String, (Vec<bool>, Option<String>)> {
+        self.targets
+            .iter()
+            .map(|(name, t)| (name.clone(), t.local_window()))
+            .collect()
     }
 
     /// A vantage point that is gone (its lease lapsed, it was taken over from): its

@@ -52,6 +52,14 @@ pub(crate) struct TargetState {
     overridden: Option<Override>,
 }
 
+/// How the vantage points voted at one evaluation, for the transition's reason.
+#[derive(Debug, Clone, Copy)]
+struct Tally {
+    failing: usize,
+    fresh: usize,
+    quorum: usize,
+}
+
 #[derive(Debug)]
 pub(crate) struct TargetHealth {
     params: HealthParams,
@@ -180,9 +188,26 @@ impl TargetHealth {
         w.push(obs.ok, obs.reason.as_deref(), now, now, self.params.window);
     }
 
+    /// A fleet vantage point's whole window, dated on receipt like a peer's result.
+    pub(crate) fn handle_vantage_window(
+        &mut self,
+        vantage: &str,
+        results: &[bool],
+        last_error: Option<&str>,
+        now: DateTime<Utc>,
+    ) {
+        let w = self.st.peers.entry(vantage.to_owned()).or_default();
+        w.replace(results, last_error, now, self.params.window);
+    }
+
     /// Each peer vantage point with a window here, and when its newest result arrived.
     pub(crate) fn peers_seen(&self) -> impl Iterator<Item = (&str, Option<DateTime<Utc>>)> + '_ {
         self.st.peers.iter().map(|(v, w)| (v.as_str(), w.last_at()))
+    }
+
+    /// This agent's own window: its results (oldest first) and its newest failure.
+    pub(crate) fn local_window(&self) -> (Vec<bool>, Option<String>) {
+        (self.st.local.results(), self.st.local.last_error().map(str::to_owned))
     }
 
     pub(crate) fn forget_vantage(&mut self, vantage: &str) {
@@ -209,21 +234,37 @@ impl TargetHealth {
         out
     }
 
-    /// Failing iff every vantage point with fresh data fails; passing iff the local
-    /// window passes and no fresh peer fails; neither otherwise.
-    fn combined_verdict(&self) -> Verdict {
+    /// Failing iff at least `quorum` of the fresh vantage points with a verdict fail;
+    /// passing iff the local window passes and the ones not failing would make a quorum
+    /// on their own (so that for the pair one failing vantage point blocks recovery, as
+    /// a split, while in a fleet a lone dissenter does not); neither otherwise.
+    fn combined_verdict(&self) -> (Verdict, Tally) {
         // The local window has just received a result, so it always has a verdict.
         let local = self.st.local.verdict(&self.params).unwrap_or(Verdict::Neither);
-        let peers: Vec<Verdict> = self.st.peers.values().filter_map(|w| w.verdict(&self.params)).collect();
-        match local {
-            Verdict::Failing if peers.iter().all(|v| *v == Verdict::Failing) => Verdict::Failing,
-            Verdict::Passing if !peers.contains(&Verdict::Failing) => Verdict::Passing,
-            _ => Verdict::Neither,
+        let peers = self.st.peers.values().filter_map(|w| w.verdict(&self.params));
+        let (mut fresh, mut failing) = (0, 0);
+        for v in std::iter::once(local).chain(peers) {
+            fresh += 1;
+            failing += usize::from(v == Verdict::Failing);
         }
+        let tally = Tally {
+            failing,
+            fresh,
+            quorum: self.params.quorum.of(fresh),
+        };
+        let verdict = if failing >= tally.quorum {
+            Verdict::Failing
+        } else if local == Verdict::Passing && fresh - failing >= tally.quorum {
+            Verdict::Passing
+        } else {
+            Verdict::Neither
+        };
+        (verdict, tally)
     }
 
     fn evaluate(&mut self, name: &str, now: DateTime<Utc>) -> Option<Transition> {
-        self.st.streak = match (self.combined_verdict(), self.st.streak) {
+        let (verdict, tally) = self.combined_verdict();
+        self.st.streak = match (verdict, self.st.streak) {
             (Verdict::Failing, Streak::Failing { count, since }) => Streak::Failing {
                 count: count.saturating_add(1),
                 since,
@@ -263,6 +304,12 @@ impl TargetHealth {
         );
         for (vantage, w) in &self.st.peers {
             reason.push_str(&format!("; peer {vantage}: {}", w.describe()));
+        }
+        if tally.fresh > 1 {
+            reason.push_str(&format!(
+                "; {} of {} vantage points failing, quorum {} ({})",
+                tally.failing, tally.fresh, tally.quorum, self.params.quorum
+            ));
         }
         if overridden {
             reason.push_str("; effective state still held by an operator override");

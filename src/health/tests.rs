@@ -25,6 +25,7 @@ fn params() -> HealthParams {
         fall: 3,
         rise: 3,
         hold: Duration::ZERO,
+        quorum: Quorum::Majority,
     }
 }
 
@@ -567,4 +568,139 @@ fn status_and_transitions_serialise_as_the_api_shows_them() {
     assert_eq!(json[0]["failure_ratio"], 1.0);
     assert_eq!(json[0]["last_error"], "connect refused");
     assert_eq!(json[0]["since"], "2025-01-01T00:00:03Z");
+}
+
+/// A fleet of three: `steer-b` and `steer-c` publish whole windows (all `b_ok`/`c_ok`),
+/// then this agent (`steer-a`) measures once, at `secs`.
+fn fleet(e: &mut Engine, secs: i64, local_ok: bool, b_ok: bool, c_ok: bool) -> Vec<Transition> {
+    e.handle_vantage_window(T, "steer-b", &[b_ok; 10], (!b_ok).then_some("timed out"), at(secs))
+        .unwrap();
+    e.handle_vantage_window(T, "steer-c", &[c_ok; 10], (!c_ok).then_some("timed out"), at(secs))
+        .unwrap();
+    local(e, secs, local_ok)
+}
+
+#[test]
+fn quorum_counts_fresh_vantage_points() {
+    assert_eq!([1, 2, 3, 4, 5].map(|n| Quorum::Majority.of(n)), [1, 2, 2, 3, 3]);
+    assert_eq!([1, 2, 3, 4].map(|n| Quorum::AtLeast(3).of(n)), [1, 2, 3, 3]);
+    assert_eq!(Quorum::AtLeast(1).of(3), 1);
+    for (text, quorum) in [("\"majority\"", Quorum::Majority), ("2", Quorum::AtLeast(2))] {
+        assert_eq!(serde_json::from_str::<Quorum>(text).unwrap(), quorum);
+        assert_eq!(serde_json::to_string(&quorum).unwrap(), text);
+    }
+    assert!(serde_json::from_str::<Quorum>("-1").is_err());
+    assert!(serde_json::from_str::<Quorum>("\"most\"").is_err());
+}
+
+#[test]
+fn one_vantage_point_of_three_failing_alone_decides_nothing() {
+    let mut e = healthy(params());
+    // Another daemon sees the endpoint fail (its own network is cut off from it).
+    for s in 11..40 {
+        assert!(fleet(&mut e, s, true, false, true).is_empty(), "at {s}");
+    }
+    // This agent sees it fail alone.
+    for s in 40..80 {
+        assert!(fleet(&mut e, s, false, true, true).is_empty(), "at {s}");
+    }
+    assert_eq!(e.state(T, at(80)), State::Healthy);
+}
+
+#[test]
+fn two_vantage_points_of_three_decide() {
+    let mut e = healthy(params());
+    let mut ts = Vec::new();
+    for s in 11..20 {
+        ts.extend(fleet(&mut e, s, false, false, true).into_iter().map(|t| (s, t)));
+    }
+    // The local window fails from its 5th failure (t=15): down at the third evaluation.
+    assert_eq!(ts.len(), 1);
+    assert_eq!(ts[0].0, 17);
+    assert!(
+        ts[0]
+            .1
+            .reason
+            .ends_with("; 2 of 3 vantage points failing, quorum 2 (majority)"),
+        "{}",
+        ts[0].1.reason
+    );
+
+    // Two others failing decide even while this agent's own window passes.
+    let mut e = healthy(params());
+    let ts: Vec<i64> = (11..20)
+        .filter(|&s| !fleet(&mut e, s, true, false, false).is_empty())
+        .collect();
+    assert_eq!(ts, [13]);
+    assert_eq!(e.state(T, at(20)), State::Unhealthy);
+}
+
+#[test]
+fn a_lone_dissenter_does_not_hold_back_recovery_in_a_fleet() {
+    let mut e = healthy(params());
+    for s in 11..20 {
+        fleet(&mut e, s, true, false, false);
+    }
+    assert_eq!(e.state(T, at(20)), State::Unhealthy);
+    // Down at t=13. Two of three pass again from t=20, one still fails: back up at the
+    // third passing evaluation once ten local results have come in since t=13.
+    let ts: Vec<i64> = (20..40)
+        .filter(|&s| !fleet(&mut e, s, true, true, false).is_empty())
+        .collect();
+    assert_eq!(ts, [23]);
+    assert_eq!(e.state(T, at(40)), State::Healthy);
+}
+
+#[test]
+fn a_quorum_of_one_decides_on_one_vantage_point() {
+    let mut e = healthy(HealthParams {
+        quorum: Quorum::AtLeast(1),
+        ..params()
+    });
+    let ts: Vec<i64> = (11..20)
+        .filter(|&s| !fleet(&mut e, s, true, false, true).is_empty())
+        .collect();
+    assert_eq!(ts, [13]);
+}
+
+#[test]
+fn a_forgotten_vantage_point_stops_counting_at_once() {
+    let mut e = healthy(params());
+    assert!(fleet(&mut e, 11, true, false, false).is_empty());
+    assert!(fleet(&mut e, 12, true, false, false).is_empty());
+    // steer-c's lease lapses just before the evaluation that would have decided.
+    e.forget_vantage("steer-c");
+    let ids: Vec<String> = e.vantages(at(12)).into_iter().map(|v| v.id).collect();
+    assert_eq!(ids, ["steer-b"]);
+    for s in 13..40 {
+        e.handle_vantage_window(T, "steer-b", &[false; 10], None, at(s))
+            .unwrap();
+        assert!(local(&mut e, s, true).is_empty(), "at {s}");
+    }
+    assert_eq!(e.state(T, at(40)), State::Healthy);
+}
+
+#[test]
+fn a_published_window_replaces_the_previous_one() {
+    let mut e = healthy(params());
+    let mut window = [true; 10];
+    window[3] = false;
+    window[6] = false;
+    // Failures only in the past: the newest failure carries the reason.
+    e.handle_vantage_window(T, "steer-b", &[false; 10], Some("old"), at(11))
+        .unwrap();
+    e.handle_vantage_window(T, "steer-b", &window, Some("refused"), at(12))
+        .unwrap();
+    e.handle_vantage_window(T, "steer-c", &[false; 10], Some("timed out"), at(12))
+        .unwrap();
+    let ts = feed(&mut e, 12, &[false; 10]);
+    assert_eq!(ts.len(), 1);
+    assert!(
+        ts[0]
+            .1
+            .reason
+            .contains("peer steer-b: failure ratio 0.20 over last 10 probes (2 failed; last: refused)"),
+        "{}",
+        ts[0].1.reason
+    );
 }

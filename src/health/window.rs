@@ -46,6 +46,29 @@ impl Window {
         self.last_at = Some(at.min(now));
     }
 
+    /// Replaces the whole window (results oldest first), keeping the newest `size`; the
+    /// reason goes with the newest failure.
+    pub(crate) fn replace(&mut self, results: &[bool], last_error: Option<&str>, now: DateTime<Utc>, size: usize) {
+        let newest_failure = results.iter().rposition(|ok| !ok);
+        self.samples = results
+            .iter()
+            .enumerate()
+            .map(|(i, &ok)| Sample {
+                ok,
+                reason: (Some(i) == newest_failure)
+                    .then(|| last_error.map(str::to_owned))
+                    .flatten(),
+            })
+            .collect();
+        self.resize(size);
+        self.last_at = Some(now);
+    }
+
+    /// The results held, oldest first.
+    pub(crate) fn results(&self) -> Vec<bool> {
+        self.samples.iter().map(|s| s.ok).collect()
+    }
+
     pub(crate) fn last_at(&self) -> Option<DateTime<Utc>> {
         self.last_at
     }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use dnsteer_providers::FenceMark;
 
 use super::witness::WitnessRecord;
-use super::{PeerError, Role, RoleChange, SyncRequest, SyncResponse, VoteRequest, VoteResponse};
+use super::{Coordination, PeerError, Role, RoleChange, SyncRequest, SyncResponse, VoteRequest, VoteResponse};
 
 /// The share of a lease a leader gives up to clock-rate differences between the two
 /// daemons and the time a renewal takes: it stops writing a fifth of a lease before the
@@ -59,6 +59,9 @@ pub enum Transmit {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LeaseEvent {
     Role(RoleChange),
+    /// The lease cannot be proved (peer and witness, or etcd, out of reach): this
+    /// daemon writes nothing until it can. Once per outage.
+    Lost(String),
     /// The peer stopped counting (unreachable for a whole lease, or taken over from):
     /// its observations must stop counting too.
     PeerGone(String),
@@ -164,31 +167,12 @@ impl LeaseMachine {
         &self.cfg.id
     }
 
-    pub fn role(&self) -> Role {
-        self.role
-    }
-
-    pub fn term(&self) -> u64 {
-        self.durable.term
-    }
-
-    pub fn leader(&self) -> Option<&str> {
-        self.leader.as_deref()
-    }
-
     pub fn durable(&self) -> &Durable {
         &self.durable
     }
 
     pub fn tick_interval(&self) -> Duration {
         self.tick
-    }
-
-    /// The fence this daemon may write under now: leading, with a lease confirmed
-    /// within its duration.
-    pub fn may_write(&self, now: Instant) -> Option<FenceMark> {
-        (self.role == Role::Leader && self.valid_until().is_some_and(|u| now < u))
-            .then(|| FenceMark::new(self.durable.term, &self.cfg.id))
     }
 
     /// Until when the current lease allows writing.
@@ -199,19 +183,8 @@ impl LeaseMachine {
         }
     }
 
-    /// The value the leader last renewed the lease record to: a write to the witness's
-    /// zone can carry it as its fence.
-    pub fn witness_held(&self, now: Instant) -> Option<&WitnessRecord> {
-        self.may_write(now)?;
-        self.witness_mine.as_ref()
-    }
-
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         self.transmit.pop_front()
-    }
-
-    pub fn poll_event(&mut self) -> Option<LeaseEvent> {
-        self.events.pop_front()
     }
 
     /// When `handle_timeout` next has something to do.
@@ -225,7 +198,9 @@ impl LeaseMachine {
 
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.role == Role::Leader && self.cfg.peer && self.valid_until().is_none_or(|u| now >= u) {
-            self.become_standby(now, "the lease was not renewed in time".into());
+            let reason = "the lease was not renewed in time (neither the peer nor the witness confirmed it)";
+            self.events.push_back(LeaseEvent::Lost(reason.into()));
+            self.become_standby(now, reason.into());
         }
         if now < self.next_tick {
             return;
@@ -587,29 +562,6 @@ impl LeaseMachine {
         }
     }
 
-    /// A provider's fence record, as read.
-    pub fn handle_fence_seen(&mut self, mark: &FenceMark, now: Instant) {
-        let ours = self.durable.term;
-        if mark.term > ours {
-            self.adopt(
-                mark.term,
-                now,
-                format!("a provider's fence holds term {} of {}", mark.term, mark.leader),
-            );
-            self.quiet_until = now + self.cfg.duration;
-        } else if mark.term == ours
-            && self.role == Role::Leader
-            && !mark.leader.is_empty()
-            && mark.leader != self.cfg.id
-        {
-            self.become_standby(
-                now,
-                format!("a provider's fence shows {} also wrote term {ours}", mark.leader),
-            );
-            self.quiet_until = now + self.cfg.duration;
-        }
-    }
-
     /// Gives the lease up for good (the daemon is stopping, its writes are over): the
     /// peer is told, and the witness record released, so the other takes over at once.
     pub fn resign(&mut self, now: Instant) {
@@ -755,5 +707,61 @@ impl LeaseMachine {
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
         self.cfg.duration.mul_f64((self.rng % 1000) as f64 / 2000.0)
+    }
+}
+
+impl Coordination for LeaseMachine {
+    /// Leading, with a lease confirmed within its duration.
+    fn may_write(&self, now: Instant) -> Option<FenceMark> {
+        (self.role == Role::Leader && self.valid_until().is_some_and(|u| now < u))
+            .then(|| FenceMark::new(self.durable.term, &self.cfg.id))
+    }
+
+    fn role(&self) -> Role {
+        self.role
+    }
+
+    fn term(&self) -> u64 {
+        self.durable.term
+    }
+
+    fn leader(&self) -> Option<&str> {
+        self.leader.as_deref()
+    }
+
+    fn poll_event(&mut self) -> Option<LeaseEvent> {
+        self.events.pop_front()
+    }
+
+    fn handle_fence_seen(&mut self, mark: &FenceMark, now: Instant) {
+        let ours = self.durable.term;
+        if mark.term > ours {
+            self.adopt(
+                mark.term,
+                now,
+                format!("a provider's fence holds term {} of {}", mark.term, mark.leader),
+            );
+            self.quiet_until = now + self.cfg.duration;
+        } else if mark.term == ours
+            && self.role == Role::Leader
+            && !mark.leader.is_empty()
+            && mark.leader != self.cfg.id
+        {
+            self.become_standby(
+                now,
+                format!("a provider's fence shows {} also wrote term {ours}", mark.leader),
+            );
+            self.quiet_until = now + self.cfg.duration;
+        }
+    }
+
+    /// The value the leader last renewed the lease record to.
+    fn witness_held(&self, now: Instant) -> Option<WitnessRecord> {
+        self.may_write(now)?;
+        self.witness_mine.clone()
+    }
+
+    fn durable_state(&self) -> Option<Durable> {
+        Some(self.durable.clone())
     }
 }

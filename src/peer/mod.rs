@@ -14,9 +14,35 @@ pub use lease::{Durable, LeaseConfig, LeaseEvent, LeaseMachine, Transmit, Witnes
 pub use operator::{OperatorState, Override};
 pub use witness::WitnessRecord;
 
+use std::time::Instant;
+
+use dnsteer_providers::FenceMark;
 use serde::{Deserialize, Serialize};
 
 use crate::health::Observation;
+
+/// What the daemon asks of its coordination, whichever backs it (the pair's lease, a
+/// fleet on etcd). Each is a state machine with no I/O; its own driver feeds it.
+pub trait Coordination: Send {
+    /// The fence this daemon may write under now, if it may write at all.
+    fn may_write(&self, now: Instant) -> Option<FenceMark>;
+    fn role(&self) -> Role;
+    fn term(&self) -> u64;
+    fn leader(&self) -> Option<&str>;
+    fn poll_event(&mut self) -> Option<LeaseEvent>;
+    /// A provider's fence record, as read: a newer one ends this daemon's lease.
+    fn handle_fence_seen(&mut self, mark: &FenceMark, now: Instant);
+    /// The pair's lease record as this leader holds it (the fence of a write to the
+    /// witness's own zone).
+    fn witness_held(&self, _now: Instant) -> Option<WitnessRecord> {
+        None
+    }
+    /// What must be on disk before anything the machine says leaves (the pair's term
+    /// and vote); etcd keeps its own.
+    fn durable_state(&self) -> Option<Durable> {
+        None
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -76,6 +102,21 @@ pub struct SyncResponse {
     pub observations: Vec<PeerObservation>,
     #[serde(default)]
     pub operator: Option<OperatorState>,
+}
+
+impl SyncResponse {
+    /// The answer of a daemon that is not in a pair (a fleet member, a lone daemon
+    /// misnamed as a peer): it accepts no lease.
+    pub fn not_in_a_pair(id: &str) -> Self {
+        Self {
+            from: id.to_string(),
+            term: 0,
+            role: Role::Standby,
+            accepted: false,
+            observations: Vec::new(),
+            operator: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

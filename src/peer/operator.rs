@@ -2,7 +2,7 @@
 //! through the pair's syncs so both honour it. Last writer wins by a version that every
 //! change raises past the highest seen, so the two converge once they talk again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,6 +27,9 @@ pub struct OperatorState {
     pub paused: bool,
     #[serde(default)]
     pub overrides: BTreeMap<String, Override>,
+    /// Checksums of held plans an operator approved (a held zone's, or a whole plan's).
+    #[serde(default)]
+    pub approved: BTreeSet<String>,
 }
 
 impl OperatorState {

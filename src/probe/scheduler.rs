@@ -116,8 +116,7 @@ async fn run(target: ScheduledTarget, permits: Arc<Semaphore>, tx: mpsc::Sender<
     let mut next = Instant::now() + interval.mul_f64(rand::random_range(0.0..1.0));
     loop {
         tokio::time::sleep_until(next).await;
-        let started = Instant::now();
-        let Some(result) = probe_round(&round, &permits).await else {
+        let Some((started, result)) = probe_round(&round, &permits).await else {
             return;
         };
         // Spaced from this round's actual start: a wait for a permit delays the next
@@ -157,7 +156,7 @@ async fn confirm_failure(
                 let permits = Arc::clone(permits);
                 tokio::spawn(async move {
                     tokio::time::sleep_until(failed_at + spacing * k).await;
-                    probe_round(&round, &permits).await
+                    probe_round(&round, &permits).await.map(|(_, result)| result)
                 })
             })
             .collect(),
@@ -189,11 +188,12 @@ impl Drop for Pending {
 }
 
 /// Probes every prober of `round` at once, each under its own limit and permit, and
-/// combines the results; `None` once the permits are closed.
-async fn probe_round(round: &Round, permits: &Arc<Semaphore>) -> Option<ProbeResult> {
+/// combines the results; also when the round really started (its first probe got a
+/// permit). `None` once the permits are closed.
+async fn probe_round(round: &Round, permits: &Arc<Semaphore>) -> Option<(Instant, ProbeResult)> {
     if let [(prober, limit)] = &round[..] {
         let _permit = permits.acquire().await.ok()?;
-        return Some(bounded_probe(&**prober, *limit).await);
+        return Some((Instant::now(), bounded_probe(&**prober, *limit).await));
     }
     // Dropping the set (a confirmation no longer needed) cuts every probe off.
     let mut set = JoinSet::new();
@@ -201,7 +201,8 @@ async fn probe_round(round: &Round, permits: &Arc<Semaphore>) -> Option<ProbeRes
         let (prober, limit, permits) = (Arc::clone(prober), *limit, Arc::clone(permits));
         set.spawn(async move {
             let _permit = permits.acquire().await.ok()?;
-            Some((index, bounded_probe(&*prober, limit).await))
+            let started = Instant::now();
+            Some((index, started, bounded_probe(&*prober, limit).await))
         });
     }
     let mut results = Vec::with_capacity(round.len());
@@ -212,8 +213,10 @@ async fn probe_round(round: &Round, permits: &Arc<Semaphore>) -> Option<ProbeRes
             Ok(None) | Err(_) => return None,
         }
     }
-    results.sort_by_key(|(index, _)| *index);
-    ProbeResult::combine(results.into_iter().map(|(_, r)| r).collect())
+    results.sort_by_key(|(index, _, _)| *index);
+    let started = results.iter().map(|(_, started, _)| *started).min()?;
+    let combined = ProbeResult::combine(results.into_iter().map(|(_, _, r)| r).collect())?;
+    Some((started, combined))
 }
 
 /// How long a probe of `prober` may run in a loop of `interval`.

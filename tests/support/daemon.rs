@@ -26,13 +26,17 @@ impl Daemon {
             .stderr(out)
             .spawn()
             .expect("start dnsteer run");
-        let daemon = Self {
+        let mut daemon = Self {
             url: format!("http://{listen}"),
             log,
             child: Some(child),
         };
         let started = Instant::now();
         while !crate::support::tcp_accepts(listen.parse().unwrap()) {
+            // A daemon that refused its configuration says why at once; no need to wait.
+            if let Some(status) = daemon.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("daemon exited at start ({status}):\n{}", daemon.log_text());
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(20),
                 "daemon did not listen:\n{}",
@@ -104,6 +108,11 @@ impl Daemon {
         }
     }
 
+    /// The process id, to signal it.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// SIGKILL: a crash.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -116,6 +125,15 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
+        // The log goes with the test's folder: show its end when the test failed.
+        if std::thread::panicking() {
+            let log = self.log_text();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- last lines of {}:", self.log.display());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 

@@ -8,10 +8,12 @@ pub mod cloudflare_fake;
 pub mod conformance;
 pub mod daemon;
 pub mod endpoint;
+pub mod etcd;
 pub mod http_fake;
 pub mod knot;
 pub mod moto;
 pub mod pdns;
+pub mod proxy;
 pub mod receiver;
 pub mod route53_fake;
 pub mod world;
@@ -121,6 +123,26 @@ impl ServerProcess {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join(format!("{}.log", self.name))).unwrap_or_default()
+    }
+
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Sends a signal (`STOP`, `CONT`, ...) to the running process: `STOP` freezes it
+    /// whole, sockets open and unanswered, as a hung or black-holed host looks.
+    pub fn signal(&self, signal: &str) {
+        let child = self
+            .child
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} is not running", self.name));
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {}", self.name);
     }
 }
 

@@ -91,21 +91,6 @@ impl PowerDns {
         self.call("POST", "zones", &body, "201", &format!("creating {zone}"));
     }
 
-    /// Replaces record sets of `zone` through the API (`changetype: REPLACE` is added).
-    pub fn replace_rrsets(&self, zone: &str, mut rrsets: Vec<serde_json::Value>) {
-        for rrset in &mut rrsets {
-            rrset["changetype"] = "REPLACE".into();
-        }
-        let body = serde_json::json!({ "rrsets": rrsets });
-        self.call(
-            "PATCH",
-            &format!("zones/{zone}"),
-            &body,
-            "204",
-            &format!("patching {zone}"),
-        );
-    }
-
     /// One API call with curl, asserting the HTTP status.
     fn call(&self, method: &str, path: &str, body: &serde_json::Value, status: &str, what: &str) {
         let out = Command::new("curl")
@@ -126,8 +111,40 @@ impl PowerDns {
         );
     }
 
+    /// Replaces (or adds) rrsets of `zone` through the API, as an operator's edit would.
+    pub fn replace_rrsets(&self, zone: &str, rrsets: serde_json::Value) {
+        let rrsets: Vec<serde_json::Value> = rrsets
+            .as_array()
+            .expect("a list of rrsets")
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r["changetype"] = "REPLACE".into();
+                r
+            })
+            .collect();
+        let body = serde_json::json!({ "rrsets": rrsets });
+        self.call(
+            "PATCH",
+            &format!("zones/{zone}"),
+            &body,
+            "204",
+            &format!("changing {zone}"),
+        );
+    }
+
     pub fn stop(&mut self) {
         self.process.stop();
+    }
+
+    /// SIGSTOP: DNS and API both hang, connections open and unanswered.
+    pub fn pause(&self) {
+        self.process.signal("STOP");
+    }
+
+    /// SIGCONT after [`PowerDns::pause`].
+    pub fn unpause(&self) {
+        self.process.signal("CONT");
     }
 
     pub fn resume(&mut self) {

@@ -103,7 +103,6 @@ pub struct Supervisor {
     read_outages: BTreeMap<String, Outage>,
     write_outages: BTreeMap<String, Outage>,
     situations: BTreeMap<Situation, String>,
-    approved: BTreeSet<String>,
     pub flaps: FlapHistory,
     events: VecDeque<Event>,
 }
@@ -116,7 +115,6 @@ impl Supervisor {
             read_outages: BTreeMap::new(),
             write_outages: BTreeMap::new(),
             situations: BTreeMap::new(),
-            approved: BTreeSet::new(),
             flaps,
             events: VecDeque::new(),
         }
@@ -147,48 +145,12 @@ impl Supervisor {
         &self.write_outages
     }
 
-    pub fn approved(&self) -> &BTreeSet<String> {
-        &self.approved
-    }
-
     /// A new leader reports the situation as it finds it, not recoveries from
     /// situations it never reported.
     pub fn forget_reported(&mut self) {
         self.situations.clear();
         self.read_outages.clear();
         self.write_outages.clear();
-    }
-
-    /// An operator approves a held plan by its checksum (a held zone's, or the whole
-    /// plan's). Refused when no current hold has it: the plan changed since it was read.
-    pub fn approve(&mut self, checksum: &str, decision: Option<&Decision>) -> Result<Vec<ZoneName>, String> {
-        let Some(decision) = decision else {
-            return Err("no plan has been computed yet".into());
-        };
-        let whole = decision.plan.checksum() == checksum;
-        let zones: Vec<ZoneName> = decision
-            .held
-            .iter()
-            .filter(|h| whole || h.checksum == checksum)
-            .map(|h| h.zone.clone())
-            .collect();
-        if zones.is_empty() {
-            let current: Vec<String> = decision
-                .held
-                .iter()
-                .map(|h| format!("{} {}", h.zone, h.checksum))
-                .collect();
-            return Err(if current.is_empty() {
-                format!("no plan is held now; {checksum} is not a current held plan")
-            } else {
-                format!(
-                    "{checksum} is not a held plan's checksum now (held: {})",
-                    current.join(", ")
-                )
-            });
-        }
-        self.approved.insert(checksum.to_string());
-        Ok(zones)
     }
 
     /// This cycle's reads: each (zone, provider) read, or why it failed.
@@ -406,10 +368,6 @@ impl Supervisor {
                 hold.reasons.join("; "),
             );
         }
-        self.approved.retain(|c| {
-            decision.held.iter().any(|h| &h.checksum == c)
-                || (*c == decision.plan.checksum() && !decision.held.is_empty())
-        });
         let previous = std::mem::replace(&mut self.situations, current);
         if leader {
             self.report(&previous, now);
@@ -534,6 +492,46 @@ impl Supervisor {
             );
         }
     }
+}
+
+/// The zones an approval of `checksum` (a held zone's, or the whole plan's) would let
+/// through; an error when no current hold has it: the plan changed since it was read.
+pub fn approvable(checksum: &str, decision: Option<&Decision>) -> Result<Vec<ZoneName>, String> {
+    let Some(decision) = decision else {
+        return Err("no plan has been computed yet".into());
+    };
+    let whole = decision.plan.checksum() == checksum;
+    let zones: Vec<ZoneName> = decision
+        .held
+        .iter()
+        .filter(|h| whole || h.checksum == checksum)
+        .map(|h| h.zone.clone())
+        .collect();
+    if zones.is_empty() {
+        let current: Vec<String> = decision
+            .held
+            .iter()
+            .map(|h| format!("{} {}", h.zone, h.checksum))
+            .collect();
+        return Err(if current.is_empty() {
+            format!("no plan is held now; {checksum} is not a current held plan")
+        } else {
+            format!(
+                "{checksum} is not a held plan's checksum now (held: {})",
+                current.join(", ")
+            )
+        });
+    }
+    Ok(zones)
+}
+
+/// The approvals that still match something held; the others are spent or stale.
+pub fn live_approvals(approved: &BTreeSet<String>, decision: &Decision) -> BTreeSet<String> {
+    approved
+        .iter()
+        .filter(|c| approvable(c, Some(decision)).is_ok())
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
