@@ -233,7 +233,7 @@ fn without_etcd_nobody_writes_and_writing_resumes_when_it_returns() {
         .map(|n| n.events.iter().filter(|e| matches!(e, LeaseEvent::Lost(_))).count())
         .sum();
     assert!(
-        lost >= 1 && lost <= 3,
+        (1..=3).contains(&lost),
         "one coordination_lost per daemon at most: {lost}"
     );
     assert!(
