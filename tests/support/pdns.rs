@@ -10,7 +10,7 @@ const CONFIG: &str = "\
 launch=gsqlite3
 gsqlite3-database=@DIR@/pdns.sqlite3
 gsqlite3-dnssec=no
-local-address=127.0.0.1
+local-address=@DNS_IP@
 local-port=@DNS_PORT@
 socket-dir=@DIR@
 api=yes
@@ -45,16 +45,22 @@ pub struct PowerDns {
 
 impl PowerDns {
     pub fn start() -> Self {
+        Self::start_at(SocketAddr::from(([127, 0, 0, 1], free_port())))
+    }
+
+    /// A server answering DNS at `dns` (e.g. port 53 of a loopback address of its own,
+    /// where a resolver following a delegation finds it); its API on 127.0.0.1.
+    pub fn start_at(dns: SocketAddr) -> Self {
         let binary = require_binary("pdns_server");
         let dir = tempfile::tempdir().unwrap();
-        let dns_port = free_port();
         let api_port = free_port();
         let path = dir.path().to_str().unwrap();
         let config = fill(
             CONFIG,
             &[
                 ("DIR", path),
-                ("DNS_PORT", &dns_port.to_string()),
+                ("DNS_IP", &dns.ip().to_string()),
+                ("DNS_PORT", &dns.port().to_string()),
                 ("API_PORT", &api_port.to_string()),
                 ("KEY", API_KEY),
             ],
@@ -76,7 +82,7 @@ impl PowerDns {
         );
         Self {
             dir,
-            dns: SocketAddr::from(([127, 0, 0, 1], dns_port)),
+            dns,
             api_url: format!("http://127.0.0.1:{api_port}"),
             process,
         }
