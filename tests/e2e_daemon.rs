@@ -668,4 +668,27 @@ async fn a_provider_with_one_dead_nameserver_stays_delegated_degraded_and_writte
     .await;
     assert_eq!(world.delegation(), vec![NS_A, NS_B]);
     assert_eq!(d.target_state("provider:pdns-b").await, "healthy");
+    // Each provider's write of www, and when resolvers will have followed it: the old
+    // set's TTL (30 s) after the write.
+    let status = d.status().await;
+    for provider in ["pdns-a", "pdns-b"] {
+        let record = status["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["provider"] == provider && r["name"] == "www.example.test.")
+            .unwrap_or_else(|| panic!("no record written at {provider}: {status:#}"));
+        assert_eq!(record["stale_for_s"], 30, "{record}");
+        let at = |field: &str| chrono::DateTime::parse_from_rfc3339(record[field].as_str().unwrap()).unwrap();
+        assert_eq!(
+            at("followed_by") - at("written_at"),
+            chrono::TimeDelta::seconds(30),
+            "{record}"
+        );
+    }
+    let metrics = d.get("/metrics").await.1;
+    assert!(
+        metrics.contains("dnsteer_record_followed_by_timestamp_seconds{zone=\"example.test.\",provider=\"pdns-b\",name=\"www.example.test.\",record_type=\"A\"}"),
+        "{metrics}"
+    );
 }

@@ -43,6 +43,25 @@ use persist::Persister;
 /// How long a shutdown waits for the writes in flight before abandoning them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
+/// (zone, provider, name, type) of a written record set.
+type WrittenKey = (String, String, String, String);
+
+/// A record set's last write, as `/v1/status` shows it under `records`.
+#[derive(Clone, Debug)]
+struct Written {
+    at: DateTime<Utc>,
+    /// How long resolvers may answer the old data after `at` (the plan's `stale_for_s`).
+    stale_for_s: Option<u32>,
+}
+
+impl Written {
+    /// When every resolver will have the new data; `None` when `stale_for_s` is unknown.
+    fn followed_by(&self) -> Option<DateTime<Utc>> {
+        self.stale_for_s
+            .map(|s| self.at + chrono::TimeDelta::seconds(i64::from(s)))
+    }
+}
+
 /// Mutable state shared by the loops and the API, behind one short-held lock.
 pub struct Inner {
     pub engine: Engine,
@@ -59,6 +78,9 @@ pub struct Inner {
     /// Targets whose newest round passed while some of their addresses failed (a
     /// provider with a dead nameserver), and which: reported, never steered on.
     degraded: BTreeMap<String, String>,
+    /// The last write of each steered record set at each provider, with when resolvers
+    /// will have followed it.
+    written: BTreeMap<WrittenKey, Written>,
     /// (zone, provider) pairs whose write is under way.
     writing: BTreeSet<(dnsteer_providers::ZoneName, String)>,
     /// Set once a shutdown begins: nothing new is written.
@@ -183,6 +205,10 @@ impl Shared {
             "ready": self.targets.iter().all(|t| inner.probed.contains(t)),
             "targets": targets,
             "last_apply": inner.last_apply,
+            "records": inner.written.iter().map(|((zone, provider, name, rtype), w)| json!({
+                "zone": zone, "provider": provider, "name": name, "type": rtype,
+                "written_at": w.at, "stale_for_s": w.stale_for_s, "followed_by": w.followed_by(),
+            })).collect::<Vec<_>>(),
             "last_plan": inner.last_plan.as_ref().map(|p| json!({"checksum": p["checksum"], "summary": p["summary"]})),
             "held": held,
             "vantage": vantage,
@@ -446,6 +472,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
             last_apply: saved.and_then(|s| s.last_apply),
             probed: BTreeSet::new(),
             degraded: BTreeMap::new(),
+            written: BTreeMap::new(),
             writing: BTreeSet::new(),
             stopping: false,
         }),
