@@ -45,8 +45,9 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Load and validate the configuration and resolve every secret; touches no provider.
-    Check,
+    /// Load and validate the configuration and resolve every secret; touches no provider
+    /// unless `--online`.
+    Check(check::CheckArgs),
     /// Run probe rounds against every target and print each result.
     Probe(probe::ProbeArgs),
     /// Dry run: measure health, steer, read every provider, print the plan. Writes nothing.
@@ -72,9 +73,21 @@ pub fn init_logging(global: &GlobalArgs) {
         1 => "debug",
         _ => "trace",
     };
-    let filter = EnvFilter::try_from_env("DNSTEER_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    // `-v` raises dnsteer's own level; dependencies stay at warnings unless
+    // DNSTEER_LOG says otherwise (hyper and rustls at debug drown everything).
+    let directives = if level == "info" || level == "warn" || level == "error" {
+        level.to_string()
+    } else {
+        format!("warn,dnsteer={level},dnsteer_providers={level}")
+    };
+    let filter = EnvFilter::try_from_env("DNSTEER_LOG").unwrap_or_else(|_| EnvFilter::new(directives));
+    // Colour only on a terminal (journald and log files keep escape codes verbatim),
+    // and never when NO_COLOR is set.
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     let _ = match global.log_format {
         LogFormat::Text => builder.try_init(),
@@ -84,7 +97,7 @@ pub fn init_logging(global: &GlobalArgs) {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check => check::run(&cli.global),
+        Command::Check(args) => check::run(&cli.global, &args).await,
         Command::Probe(args) => probe::run(&cli.global, &args).await,
         Command::Plan(args) => plan::plan(&cli.global, &args).await,
         Command::Apply(args) => plan::apply(&cli.global, &args).await,

@@ -123,7 +123,7 @@ async fn send(shared: Arc<Shared>, io: Arc<Io>, transmit: FleetTransmit) {
                 },
                 Err(e) => Err(e.to_string()),
             };
-            io.machine().handle_campaign(result, Instant::now());
+            io.machine().handle_campaign(sent, result, Instant::now());
         }
         FleetTransmit::Confirm { term } => {
             let txn = Txn::new().when([

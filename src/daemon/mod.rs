@@ -15,6 +15,7 @@ mod state;
 mod steering;
 mod supervisor;
 
+pub use fleet::client as etcd_client;
 pub use state::{LastApply, PersistedState, StateFile};
 pub use supervisor::{AfterFailure, Supervisor};
 
@@ -39,6 +40,9 @@ use crate::peer::{
 use crate::probe::{self, ProbeResult, ScheduledTarget, Scheduler};
 use metrics::{Metrics, ProbeLabels, StateLabels, TargetLabel};
 use persist::Persister;
+
+/// The most probe results kept for the peer between two syncs.
+const OUTBOX_LIMIT: usize = 20_000;
 
 /// How long a shutdown waits for the writes in flight before abandoning them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
@@ -107,6 +111,9 @@ pub struct Shared {
     outbox: Mutex<Vec<PeerObservation>>,
     targets: Vec<String>,
     dry_run: bool,
+    /// Whether probe results go to a peer (the pair): a lone daemon keeps no outbox,
+    /// and a fleet publishes windows instead.
+    shares_observations: bool,
 }
 
 impl Shared {
@@ -175,7 +182,8 @@ impl Shared {
                 json!({
                     "name": t.name, "state": t.state, "measured_state": t.measured_state,
                     "failure_ratio": t.failure_ratio, "since": t.since, "last_error": t.last_error,
-                    "override_until": t.override_until, "degraded": inner.degraded.get(&t.name),
+                    "override_until": t.override_until, "vantage": t.vantage,
+                    "degraded": inner.degraded.get(&t.name),
                 })
             })
             .collect();
@@ -276,12 +284,9 @@ impl Shared {
         self.steer_now.notify_one();
     }
 
-    /// The observations made since the last sync, newest kept when there are too many.
+    /// The observations made since the last sync.
     fn take_outbox(&self) -> Vec<PeerObservation> {
-        let mut outbox = std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|e| e.into_inner()));
-        let excess = outbox.len().saturating_sub(5000);
-        outbox.drain(..excess);
-        outbox
+        std::mem::take(&mut *self.outbox.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Acts on what the lease machine reported.
@@ -485,6 +490,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         outbox: Mutex::new(Vec::new()),
         targets: targets.iter().map(|t| t.name.clone()).collect(),
         dry_run: agent.dry_run,
+        shares_observations: !agent.peers.is_empty(),
     });
     let _ = shared.persister.set(Persister::spawn(state_file, {
         let shared = Arc::downgrade(&shared);
@@ -669,14 +675,18 @@ async fn observe(shared: Arc<Shared>, mut rx: mpsc::Receiver<ProbeResult>) {
                 .handle_observation(&result.target, &observation, now)
                 .unwrap_or_default()
         };
-        shared
-            .outbox
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(PeerObservation {
+        if shared.shares_observations {
+            let mut outbox = shared.outbox.lock().unwrap_or_else(|e| e.into_inner());
+            // A peer out of reach for long must not make the outbox grow without end:
+            // the newest results matter.
+            if outbox.len() >= OUTBOX_LIMIT {
+                outbox.drain(..OUTBOX_LIMIT / 2);
+            }
+            outbox.push(PeerObservation {
                 target: result.target.clone(),
                 observation,
             });
+        }
         shared.on_transitions(&transitions, now);
     }
 }

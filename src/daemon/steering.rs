@@ -268,7 +268,8 @@ async fn cycle(
 /// The fence a pair's write to `key` carries: the witness's lease record where the
 /// write goes to the witness's zone; the zone's own fence record where the zone can
 /// hold one; none for a registrar or a parent zone, which are guarded by the lease
-/// check before each request instead. A lone daemon fences nothing.
+/// check before each request instead. A lone daemon fences nothing; a pair and a fleet
+/// fence every batch.
 fn fence_for(
     config: &Config,
     providers: &Providers,
@@ -277,7 +278,7 @@ fn fence_for(
     mark: &FenceMark,
     witness_held: Option<RecordSet>,
 ) -> Option<Fence> {
-    if config.agent.peers.is_empty() {
+    if config.agent.peers.is_empty() && config.agent.coordination.is_none() {
         return None;
     }
     if let Some(record) = witness_held {

@@ -175,8 +175,13 @@ fn steer_zone(
             &in_sync,
         )
     };
-    out.notes
-        .extend(ns.notes.iter().cloned().map(|n| (zone_name.clone(), n)));
+    // A provider that could not be read is not known to differ: its read error is
+    // reported as such, never as drift.
+    let noted = ns.notes.iter().filter(|n| match n {
+        Note::ProviderDrift { provider } => zone_live.contains_key(provider),
+        _ => true,
+    });
+    out.notes.extend(noted.cloned().map(|n| (zone_name.clone(), n)));
     out.delegated.insert(zone_name.clone(), ns.delegated.clone());
 
     for (p, mut diff) in record_diffs {

@@ -292,3 +292,48 @@ fn only_read_errors_where_writes_would_go_count() {
         1
     );
 }
+
+#[test]
+fn a_provider_that_could_not_be_read_is_no_drift() {
+    let config = config(&[("example.test.", 1)]);
+    let mut live = live(&config, US, 30);
+    // pdns-b, healthy again, is outside the delegation; its copy could not be read.
+    live.records.insert(
+        (zone("test."), "parent".into()),
+        vec![set("example.test.", RecordType::Ns, 300, &[NS_A])],
+    );
+    live.records.remove(&(zone("example.test."), "pdns-b".into()));
+    let drift = |d: &Decision| {
+        d.notes
+            .iter()
+            .any(|(_, n)| matches!(n, Note::ProviderDrift { provider } if provider == "pdns-b"))
+    };
+    let d = decide(
+        &config,
+        &providers(),
+        &health(&[]),
+        &live,
+        &FlapHistory::default(),
+        at(0),
+    );
+    assert!(!drift(&d), "{:?}", d.notes);
+    assert_eq!(
+        d.delegated[&zone("example.test.")],
+        vec!["pdns-a"],
+        "it rejoins only once read in sync"
+    );
+    // Read, and behind: that is drift.
+    let mut behind = live.clone();
+    behind.records.insert(
+        (zone("example.test."), "pdns-b".into()),
+        vec![set("r0.example.test.", RecordType::A, 30, &[EU])],
+    );
+    assert!(drift(&decide(
+        &config,
+        &providers(),
+        &health(&[]),
+        &behind,
+        &FlapHistory::default(),
+        at(0)
+    )));
+}

@@ -181,8 +181,9 @@ impl FleetElection {
         }
     }
 
-    /// The campaign's outcome: the key as it stands (ours if we created it).
-    pub fn handle_campaign(&mut self, result: Result<LeaderKey, String>, now: Instant) {
+    /// The campaign's outcome (sent at `sent`): the key as it stands (ours if we
+    /// created it).
+    pub fn handle_campaign(&mut self, sent: Instant, result: Result<LeaderKey, String>, now: Instant) {
         self.busy = false;
         let key = match result {
             Ok(key) => key,
@@ -192,13 +193,11 @@ impl FleetElection {
         self.term = self.term.max(key.create_revision);
         if key.holder == self.cfg.id && self.role == Role::Standby && !self.resigned {
             self.term = key.create_revision;
-            // The key is ours as of the keep-alive just confirmed; prove it once more
-            // before writing.
+            // The transaction that answered holds the key for us as of when it was
+            // sent: that is the first proof.
             self.role = Role::Leader;
             self.leader = Some(self.cfg.id.clone());
-            self.confirmed = None;
-            self.busy = true;
-            self.transmit.push_back(FleetTransmit::Confirm { term: self.term });
+            self.confirmed = Some(sent);
             self.events.push_back(LeaseEvent::Role(RoleChange {
                 from: Role::Standby,
                 to: Role::Leader,

@@ -126,7 +126,7 @@ impl World {
                             })
                             .ok_or_else(|| "no leader key".to_string())
                     };
-                    m.handle_campaign(r, now);
+                    m.handle_campaign(now, r, now);
                 }
                 FleetTransmit::Confirm { term } => {
                     let r = if e.up {
