@@ -335,3 +335,55 @@ async fn a_pause_given_to_any_daemon_holds_the_whole_fleet() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_online_reaches_every_provider_and_etcd() {
+    let etcd = EtcdCluster::start();
+    let world = World::start().await;
+    let state = world.dir.path().join("c.state.json");
+    let text = world.config(&agent("c0", &listen(), &state, &etcd, "2s"), FAST, "");
+    let path = world.write_config("c.yaml", &text);
+    let run = |env: Vec<(&'static str, String)>, path: std::path::PathBuf| async move {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
+            .args(["--config", path.to_str().unwrap(), "check", "--online"])
+            .envs(env)
+            .output()
+            .await
+            .unwrap()
+    };
+    let out = run(env(&world), path.clone()).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for needle in [
+        "ok      pdns-a: credentials accepted, zone example.test. readable",
+        "ok      pdns-b: credentials accepted, zone example.test. readable",
+        "ok      parent: credentials accepted, zone test. readable",
+        "ok      pdns-a: 1 of 1 nameserver addresses answer",
+        "ok      etcd ",
+    ] {
+        assert!(stdout.contains(needle), "{needle:?} in:\n{stdout}");
+    }
+
+    // A wrong key, and etcd out of reach: one FAILED line each, exit 1.
+    let mut bad = env(&world);
+    bad.retain(|(k, _)| *k != "PDNS_KEY");
+    bad.push(("PDNS_KEY", "not-the-key".into()));
+    let dead = format!("http://127.0.0.1:{}", support::free_port());
+    let text = text.replace(&etcd.endpoints()[0], &dead);
+    let text = etcd.endpoints()[1..].iter().fold(text, |t, e| t.replace(e, &dead));
+    let path = world.write_config("bad.yaml", &text);
+    let out = run(bad, path).await;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAILED  pdns-a: zone example.test.: pdns-a: authentication failed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("FAILED  etcd "), "{stdout}");
+    assert!(!stdout.contains("not-the-key"), "no secret printed");
+}

@@ -10,14 +10,15 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use hickory_proto::rr::RecordType;
 
-use super::{DnsProber, HttpProber, Prober, ScheduledTarget, TcpProber};
-use crate::config::{CheckConfig, Config};
+use super::{Confirm, DnsProber, HttpProber, Prober, ScheduledTarget, TcpProber};
+use crate::config::{CheckConfig, Config, HealthConfig};
 
 /// The port of a DNS server or nameserver written without one.
 const DNS_PORT: u16 = 53;
 
 /// One health target and the probers that measure it. A provider's target has one
-/// prober per (address, zone); every prober reports under the target's name.
+/// prober per (address, zone); every prober reports under the target's name, and a
+/// round of them is one result.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// `check:NAME` or `provider:NAME`.
@@ -25,15 +26,24 @@ pub struct Target {
     pub probers: Vec<Arc<dyn Prober>>,
     pub interval: Duration,
     pub timeout: Duration,
+    pub confirm: Confirm,
 }
 
 impl Target {
-    /// Each of this target's probers on the target's interval, for [`super::Scheduler`].
+    /// This target for [`super::Scheduler`]: all its probers in one round per interval.
     pub fn scheduled(&self) -> impl Iterator<Item = ScheduledTarget> + '_ {
-        self.probers.iter().map(|prober| ScheduledTarget {
-            prober: Arc::clone(prober),
+        std::iter::once(ScheduledTarget {
+            probers: self.probers.clone(),
             interval: self.interval,
+            confirm: self.confirm,
         })
+    }
+}
+
+fn confirm_of(health: &HealthConfig) -> Confirm {
+    Confirm {
+        probes: health.confirm.probes,
+        spacing: health.confirm.spacing.get(),
     }
 }
 
@@ -46,7 +56,7 @@ pub async fn targets_from_config(config: &Config) -> anyhow::Result<Vec<Target>>
     let mut targets = Vec::new();
     for (name, check) in &config.checks {
         let target = format!("check:{name}");
-        let (interval, timeout, _) = config.check_settings(name);
+        let (interval, timeout, health) = config.check_settings(name);
         let (interval, timeout): (Duration, Duration) = (interval.into(), timeout.into());
         let prober: Arc<dyn Prober> = match check {
             CheckConfig::Http(c) => Arc::new(HttpProber::new(
@@ -85,10 +95,11 @@ pub async fn targets_from_config(config: &Config) -> anyhow::Result<Vec<Target>>
             probers: vec![prober],
             interval,
             timeout,
+            confirm: confirm_of(&health),
         });
     }
 
-    let (interval, timeout, _) = config.provider_health_settings();
+    let (interval, timeout, health) = config.provider_health_settings();
     let (interval, timeout): (Duration, Duration) = (interval.into(), timeout.into());
     for (name, provider) in &config.providers {
         let zones: Vec<&str> = config
@@ -132,6 +143,7 @@ pub async fn targets_from_config(config: &Config) -> anyhow::Result<Vec<Target>>
             probers,
             interval,
             timeout,
+            confirm: confirm_of(&health),
         });
     }
     Ok(targets)
