@@ -87,7 +87,10 @@ fn watch_redraws_on_a_change_and_exits_on_ctrl_c() {
             "a read error with its reason:\n{text}"
         );
         assert!(text.contains("401 Unauthorized"), "{text}");
-        assert!(text.contains("[elsewhere: steer-b 100%]"), "another vantage point's view:\n{text}");
+        assert!(
+            text.contains("[elsewhere: steer-b 100%]"),
+            "another vantage point's view:\n{text}"
+        );
     }
     *current.lock().unwrap() = status("unhealthy", true);
     wait_for(&out, "a redraw with the change", limit, |t| {
