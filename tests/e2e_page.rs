@@ -166,7 +166,9 @@ async fn the_status_page_shows_a_failover_as_it_happens() {
         || async {
             let cells = browser.eval(&www_row).await;
             let cells: Vec<String> = serde_json::from_value(cells).ok()?;
-            (cells[1].contains(EU) && cells[2].contains(EU) && cells[1].contains("pool eu-west")).then_some(())
+            let followed = |c: &str| c.contains("written") && c.contains("resolvers");
+            let moved = cells[1].contains(EU) && cells[2].contains(EU) && cells[1].contains("pool eu-west");
+            (moved && followed(&cells[1]) && followed(&cells[2])).then_some(())
         },
     )
     .await;

@@ -323,6 +323,21 @@ fn records(out: &mut String, i: &Inputs) {
         .flatten()
         .filter_map(|h| h["zone"].as_str())
         .collect();
+    // The daemon's last write of each record set, and when resolvers will have followed.
+    let written: BTreeMap<(&str, &str, &str, &str), &Value> = i.status["records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| {
+            let key = (
+                w["zone"].as_str()?,
+                w["provider"].as_str()?,
+                w["name"].as_str()?,
+                w["type"].as_str()?,
+            );
+            Some((key, w))
+        })
+        .collect();
     for zone in i.zones {
         let mut headers = vec!["Record".to_string(), "Pools".to_string()];
         headers.extend(zone.providers.iter().map(|p| format!("At {}", esc(p))));
@@ -370,10 +385,19 @@ fn records(out: &mut String, i: &Inputs) {
                                 })
                                 .map_or("no single pool".to_string(), |(n, _, _)| format!("pool {}", esc(n)));
                             format!(
-                                "<code>{}</code> <small>{pool}, ttl {}, read {}</small>",
+                                "<code>{}</code> <small>{pool}, ttl {}, read {}{}</small>",
                                 esc(&set.values.join(" ")),
                                 set.ttl,
-                                stamp(*at, i.now)
+                                stamp(*at, i.now),
+                                followed(
+                                    written.get(&(
+                                        zone.name.as_str(),
+                                        provider.as_str(),
+                                        r.name.as_str(),
+                                        r.rtype.as_str()
+                                    )),
+                                    i.now
+                                )
                             )
                         }
                     },
@@ -418,6 +442,20 @@ fn records(out: &mut String, i: &Inputs) {
         table_close(out);
     }
     out.push_str("</section>");
+}
+
+/// "; written T, resolvers follow by T'" for a record set the daemon wrote.
+fn followed(w: Option<&&Value>, now: DateTime<Utc>) -> String {
+    let Some(w) = w else { return String::new() };
+    let by = w["followed_by"]
+        .as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok());
+    let follow = match by {
+        Some(by) if by.to_utc() <= now => "resolvers have followed".to_string(),
+        Some(by) => format!("resolvers follow by {}", stamp(by.to_utc(), now)),
+        None => String::new(),
+    };
+    format!("; written {}, {follow}", when(&w["written_at"], now))
 }
 
 fn delegation(out: &mut String, i: &Inputs) {
