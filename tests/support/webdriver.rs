@@ -19,17 +19,17 @@ impl Browser {
     /// Starts chromedriver on a free loopback port and opens a headless session.
     pub async fn start() -> Self {
         let chromedriver = super::require_binary("chromedriver");
-        let chromium = ["chromium", "chromium-browser"]
-            .iter()
-            .find_map(|b| {
-                ["/usr/bin"]
-                    .iter()
-                    .map(|d| std::path::Path::new(d).join(b))
-                    .find(|p| p.exists())
-            })
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
             .unwrap_or_else(|| {
                 panic!("chromium is not installed: run scripts/install-test-deps.sh (Debian: chromium chromium-driver)")
             });
+        dnsteer_providers::http::install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
         let port = super::free_port();
         let driver = Command::new(chromedriver)
             .arg(format!("--port={port}"))
@@ -38,18 +38,14 @@ impl Browser {
             .stderr(Stdio::null())
             .spawn()
             .expect("start chromedriver");
-        let addr = format!("127.0.0.1:{port}").parse().unwrap();
-        super::wait_until("chromedriver", Duration::from_secs(20), || super::tcp_accepts(addr));
-        dnsteer_providers::http::install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap();
+        // Owned at once, so that a panic from here on still ends chromedriver (Drop).
         let mut browser = Self {
             driver,
             base: format!("http://127.0.0.1:{port}"),
             client,
         };
+        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        super::wait_until("chromedriver", Duration::from_secs(20), || super::tcp_accepts(addr));
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
