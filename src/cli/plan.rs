@@ -66,8 +66,9 @@ async fn compute(global: &GlobalArgs, health: &HealthArgs) -> anyhow::Result<Com
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    let config = loaded.config;
+    let mut config = loaded.config;
     let providers = connect::providers(&config)?;
+    connect::discover_nameservers(&mut config, &providers).await?;
     let (view, verdicts) = health_source::resolve(&config, health).await?;
     let live = reconcile::read_live(&config, &providers, READ_DEADLINE).await;
     // The command line keeps no history of flips: flap damping is the daemon's.
@@ -109,6 +110,7 @@ fn json(c: &Computed) -> serde_json::Value {
     let mut value = render_json(&c.decision.plan, &c.decision.held);
     value["targets"] = serde_json::to_value(&c.verdicts).expect("verdicts serialise");
     value["notes"] = serde_json::to_value(render_notes(&c.decision.notes)).expect("notes serialise");
+    value["left_out"] = serde_json::to_value(&c.decision.left_out).expect("left-out providers serialise");
     value
 }
 
@@ -119,7 +121,7 @@ fn print_table(c: &Computed) {
     for note in render_notes(&c.decision.notes) {
         out.push_str(&format!("note: {note}\n"));
     }
-    out.push_str(&render_table(&c.decision.plan, &c.decision.held));
+    out.push_str(&render_table(&c.decision.plan, &c.decision.held, &c.decision.left_out));
     print!("{out}");
 }
 

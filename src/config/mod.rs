@@ -7,6 +7,7 @@
 //! with its YAML path and line.
 
 mod duration;
+pub mod hosts;
 mod lines;
 mod parse;
 mod secret;
@@ -152,6 +153,7 @@ pub fn load_str(text: &str, base_dir: &Path) -> Result<Loaded, ConfigErrors> {
     if let Some(parsed) = parsed.as_mut() {
         validate::validate(parsed, &mut report);
         validate::resolve_secrets(parsed, base_dir, &mut report);
+        hosts::resolve_hosts(parsed, &mut report);
     }
     let (errors, warnings) = report.finish();
     match parsed {

@@ -403,8 +403,10 @@ fn zones(p: &Parsed, r: &mut Report) {
                         provider.kind()
                     ),
                 ),
+                // A server's nameservers are read from its apex NS set, which in a zone
+                // shared with other providers names them all: there they must be listed.
                 Some(provider @ (ProviderConfig::Powerdns(_) | ProviderConfig::Rfc2136(_)))
-                    if provider.nameservers().is_empty() =>
+                    if provider.nameservers().is_empty() && zone.providers.len() > 1 =>
                 {
                     needs_nameservers.insert(name.clone());
                 }
@@ -439,7 +441,9 @@ fn zones(p: &Parsed, r: &mut Report) {
     for name in needs_nameservers {
         r.error(
             join_key(&join_key("providers", &name), "nameservers"),
-            "a provider that serves a zone needs `nameservers`: its health is measured on them and the NS sets are made of them",
+            "a server that shares a zone with other providers needs `nameservers`: they cannot be read from its \
+             apex NS set, which names every provider of the zone (its health is measured on them and the NS sets \
+             are made of them)",
         );
     }
 }

@@ -275,6 +275,13 @@ impl State {
     }
 }
 
+/// The zone object of List Zones and Zone Details, with the nameservers Cloudflare
+/// assigned the account (`name_servers`).
+fn zone_details(zone: &str) -> Value {
+    json!({"id": ZONE_ID, "name": zone, "status": "active", "paused": false, "type": "full",
+            "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"]})
+}
+
 fn without_id(v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(o) = v.as_object_mut() {
@@ -304,10 +311,7 @@ fn handle(state: &Mutex<State>, req: &Request) -> Response {
         ("GET", ["zones"]) => {
             let wanted = req.query_param("name");
             let zones: Vec<Value> = if wanted.is_none_or(|w| w == s.zone) {
-                vec![
-                    json!({"id": ZONE_ID, "name": s.zone, "status": "active", "paused": false, "type": "full",
-                            "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"]}),
-                ]
+                vec![zone_details(&s.zone)]
             } else {
                 vec![]
             };
@@ -320,6 +324,8 @@ fn handle(state: &Mutex<State>, req: &Request) -> Response {
                 "Could not route to /zones/..., perhaps your object identifier is invalid?",
             )
         }
+        // Zone Details: the same zone object as the list, assigned nameservers included.
+        ("GET", ["zones", _]) => Ok(zone_details(&s.zone)),
         ("GET", ["zones", _, "dns_records"]) => {
             let mut records: Vec<Value> = s
                 .records

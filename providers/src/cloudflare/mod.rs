@@ -512,6 +512,22 @@ impl Provider for CloudflareProvider {
         &self.capabilities
     }
 
+    /// The nameservers Cloudflare assigned the zone (Zone Details' `name_servers`): the
+    /// apex NS set may name other providers too.
+    async fn nameservers(&self, zone: &ZoneName) -> Result<Vec<String>, ProviderError> {
+        let zone_id = self.zone_id(zone).await?;
+        let (details, _): (Zone, _) = self
+            .call(Method::GET, &format!("/zones/{zone_id}"), &[], None, zone)
+            .await?;
+        if details.name_servers.is_empty() {
+            return Err(ProviderError::NoNameservers {
+                provider: self.name.clone(),
+                zone: zone.to_string(),
+            });
+        }
+        Ok(details.name_servers)
+    }
+
     async fn records(&self, zone: &ZoneName) -> Result<Vec<RecordSet>, ProviderError> {
         let zone_id = self.zone_id(zone).await?;
         let groups = self.group(self.list(zone, &zone_id).await?);

@@ -37,6 +37,9 @@ pub struct ResultInfo {
 pub struct Zone {
     pub id: String,
     pub name: String,
+    /// The nameservers Cloudflare assigned the zone.
+    #[serde(default)]
+    pub name_servers: Vec<String>,
 }
 
 /// A DNS record as Cloudflare returns it.

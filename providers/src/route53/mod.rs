@@ -475,6 +475,19 @@ impl Provider for Route53Provider {
         &self.capabilities
     }
 
+    /// The hosted zone's delegation set: the apex NS set may name other providers too.
+    async fn nameservers(&self, zone: &ZoneName) -> Result<Vec<String>, ProviderError> {
+        let zone_id = self.hosted_zone_id(zone).await?;
+        let names = self.client.delegation_set(&zone_id).await?;
+        if names.is_empty() {
+            return Err(ProviderError::NoNameservers {
+                provider: self.name.clone(),
+                zone: zone.to_string(),
+            });
+        }
+        Ok(names)
+    }
+
     async fn records(&self, zone: &ZoneName) -> Result<Vec<RecordSet>, ProviderError> {
         let zone_id = self.hosted_zone_id(zone).await?;
         let mut start = PageStart::default();
