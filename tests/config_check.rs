@@ -975,3 +975,58 @@ fn deep_nesting_is_refused_not_fatal() {
         .join()
         .unwrap();
 }
+
+/// Issue 11: a check's host that does not resolve is a configuration error at its path
+/// and line, for every kind (`.invalid` never resolves, and is never sent anywhere).
+#[test]
+fn check_hosts_that_do_not_resolve_are_errors() {
+    let web = "web: { kind: tcp, address: \"192.0.2.10:443\" }";
+    for (check, path) in [
+        (
+            "web: { kind: http, url: \"http://east.shop.invalid:38080/healthz\" }",
+            "checks.web.url",
+        ),
+        (
+            "web: { kind: tcp, address: \"east.shop.invalid:443\" }",
+            "checks.web.address",
+        ),
+        (
+            "web: { kind: dns, server: \"ns.shop.invalid\", query: { name: www.example.test., type: A } }",
+            "checks.web.server",
+        ),
+    ] {
+        let yaml = base_with(web, check);
+        let err = assert_error(&yaml, path, "shop.invalid");
+        assert!(err.contains("does not resolve"), "{err}");
+    }
+    let yaml = base_with(
+        "    nameservers: [ ns1.provider-a.test. ]\n",
+        "    nameservers: [ ns1.provider-a.test. ]\n    probe: [ \"ns.a.invalid:53\" ]\n",
+    );
+    assert_error(&yaml, "providers.pdns-a.probe[0]", "ns.a.invalid");
+    let ok = base_with(web, "web: { kind: http, url: \"http://localhost:38080/healthz\" }");
+    let (_dir, out) = check_with(&ok, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Issue 11: `nameservers` may be omitted where they can be read from the provider;
+/// a server sharing a zone is refused, since its apex NS set names every provider.
+#[test]
+fn nameservers_are_needed_only_where_they_cannot_be_read() {
+    let yaml = base_with("    nameservers: [ ns1.provider-b.test. ]\n", "");
+    let err = assert_error(&yaml, "providers.pdns-b.nameservers", "pdns-b:");
+    assert!(err.contains("apex NS set"), "{err}");
+
+    let alone = base_with("    nameservers: [ ns1.provider-b.test. ]\n", "")
+        .replace("providers: [ pdns-a, pdns-b ]", "providers: [ pdns-b ]");
+    let (_dir, out) = check_with(&alone, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let cloud = BASE.replace(
+        "  pdns-b:\n    kind: powerdns\n    url: http://127.0.0.1:8082\n    api_key: { env: T_KEY }\n    nameservers: [ ns1.provider-b.test. ]\n",
+        "  pdns-b:\n    kind: route53\n    access_key_id: { env: T_KEY }\n    secret_access_key: { env: T_KEY }\n",
+    );
+    assert_ne!(cloud, BASE);
+    let (_dir, out) = check_with(&cloud, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
