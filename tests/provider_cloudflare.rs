@@ -521,3 +521,15 @@ fn the_fake_passes_the_official_cloudflare_sdk() {
     assert!(requests.iter().any(|r| r.method == "PATCH"));
     assert!(fake.records("sdk.example.test", "A").is_empty() && fake.records("batch.example.test", "TXT").is_empty());
 }
+
+/// Nameservers the configuration omits are those Cloudflare assigned the zone (Zone
+/// Details' `name_servers`).
+#[tokio::test]
+async fn nameservers_are_the_assigned_ones() {
+    let fake = fake_with_zone();
+    let p = provider(&fake, TOKEN);
+    assert_eq!(
+        p.nameservers(&zone()).await.unwrap(),
+        ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"]
+    );
+}
