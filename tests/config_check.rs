@@ -1030,3 +1030,28 @@ fn nameservers_are_needed_only_where_they_cannot_be_read() {
     let (_dir, out) = check_with(&cloud, BASE_ENV, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// Route 53's GetChange wait is set in YAML; a poll longer than the wait, or a zero
+/// one, is refused.
+#[test]
+fn route53_change_timeout_and_poll_interval() {
+    let route53 =
+        "  pdns-b:\n    kind: route53\n    access_key_id: { env: T_KEY }\n    secret_access_key: { env: T_KEY }\n";
+    let base = BASE.replace(
+        "  pdns-b:\n    kind: powerdns\n    url: http://127.0.0.1:8082\n    api_key: { env: T_KEY }\n",
+        route53,
+    );
+    let ok = base.replace(
+        route53,
+        &format!("{route53}    change_timeout: 2m\n    poll_interval: 5s\n"),
+    );
+    let (_dir, out) = check_with(&ok, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let slow = base.replace(
+        route53,
+        &format!("{route53}    change_timeout: 2s\n    poll_interval: 5s\n"),
+    );
+    assert_error(&slow, "providers.pdns-b.poll_interval", "poll_interval: 5s");
+    let zero = base.replace(route53, &format!("{route53}    poll_interval: 0s\n"));
+    assert_error(&zero, "providers.pdns-b.poll_interval", "poll_interval: 0s");
+}

@@ -442,6 +442,12 @@ pub struct Route53Config {
     pub hosted_zone_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_second: Option<u32>,
+    /// How long `apply` waits for a change to be INSYNC (default 60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_timeout: Option<Duration>,
+    /// The pause between GetChange polls while waiting (default 1.5s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_interval: Option<Duration>,
     #[serde(default)]
     pub nameservers: Vec<String>,
     #[serde(default)]

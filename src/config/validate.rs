@@ -230,6 +230,15 @@ fn provider(name: &str, p: &ProviderConfig, r: &mut Report) {
             if c.requests_per_second == Some(0) {
                 r.error(at("requests_per_second"), "must be at least 1");
             }
+            if let Some(d) = c.change_timeout {
+                nonzero(&at("change_timeout"), d, r);
+            }
+            if let Some(d) = c.poll_interval {
+                nonzero(&at("poll_interval"), d, r);
+                if c.change_timeout.is_some_and(|t| !d.is_zero() && d > t) {
+                    r.error(at("poll_interval"), "must not be longer than change_timeout");
+                }
+            }
         }
         ProviderConfig::Route53domains(c) => {
             key_pair(&base, &c.access_key_id, &c.secret_access_key, r);

@@ -76,6 +76,12 @@ pub fn provider(name: &str, config: &ProviderConfig) -> anyhow::Result<Arc<dyn P
             if let Some(rps) = c.requests_per_second.and_then(NonZeroU32::new) {
                 options.requests_per_second = rps;
             }
+            if let Some(timeout) = c.change_timeout {
+                options.change_timeout = timeout.into();
+            }
+            if let Some(interval) = c.poll_interval {
+                options.poll_interval = interval.into();
+            }
             Arc::new(Route53Provider::new(name, credentials, options)?)
         }
         ProviderConfig::Route53domains(c) => {
@@ -161,4 +167,33 @@ fn aws_credentials(name: &str, id: Option<&Secret>, secret: Option<&Secret>) -> 
         (None, None) => AwsCredentials::from_environment(name)?,
         _ => anyhow::bail!("access_key_id and secret_access_key go together"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Route 53's GetChange wait is the configuration's, where it says.
+    #[test]
+    fn route53_waits_as_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key"), "test\n").unwrap();
+        let text = "
+providers:
+  r53:
+    kind: route53
+    access_key_id: { file: key }
+    secret_access_key: { file: key }
+    change_timeout: 5m
+    poll_interval: 10s
+zones:
+  - { name: example.test., providers: [ r53 ] }
+";
+        let config = crate::config::load_str(text, dir.path()).unwrap().config;
+        let r53 = format!("{:?}", providers(&config).unwrap()["r53"]);
+        assert!(
+            r53.contains("change_timeout: 300s") && r53.contains("poll_interval: 10s"),
+            "{r53}"
+        );
+    }
 }

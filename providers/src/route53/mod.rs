@@ -105,6 +105,8 @@ impl std::fmt::Debug for Route53Provider {
             .field("name", &self.name)
             .field("endpoint", &self.options.endpoint)
             .field("hosted_zone_id", &self.options.hosted_zone_id)
+            .field("change_timeout", &self.options.change_timeout)
+            .field("poll_interval", &self.options.poll_interval)
             .finish_non_exhaustive()
     }
 }
