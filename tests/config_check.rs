@@ -19,7 +19,8 @@ const EXAMPLE_ENV: &[(&str, &str)] = &[
     ("HOOK_SECRET", "s3cr3t-VALUE-xyz-hook"),
     ("SLACK_WEBHOOK_URL", "https://hooks.slack.test/s3cr3t-VALUE-xyz-slack"),
     ("PAGERDUTY_ROUTING_KEY", "s3cr3t-VALUE-xyz-pd"),
-    ("TSIG_SECRET", "s3cr3t-VALUE-xyz-tsig"),
+    // Base64, as a TSIG secret must be (`s3cr3t-VALUE-xyz-tsig` encoded).
+    ("TSIG_SECRET", "czNjcjN0LVZBTFVFLXh5ei10c2ln"),
 ];
 
 /// Every distinctive value starts with this.
@@ -60,7 +61,8 @@ checks:
   web: { kind: tcp, address: \"192.0.2.10:443\" }
 ";
 
-const BASE_ENV: &[(&str, &str)] = &[("T_KEY", "s3cr3t-VALUE-xyz-base")];
+/// Base64, since it is also the TSIG secret (`s3cr3t-VALUE-xyz-base` encoded).
+const BASE_ENV: &[(&str, &str)] = &[("T_KEY", "czNjcjN0LVZBTFVFLXh5ei1iYXNl")];
 
 /// Runs the binary with only `env` in its environment.
 fn dnsteer(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -496,7 +498,13 @@ fn delegation_without_parent() {
         "delegation: { provider: reg }",
     )
     .replacen("zones:\n", "  reg: { kind: route53domains }\nzones:\n", 1);
-    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    // Without keys in the configuration, the registrar takes the AWS environment's.
+    let env = [
+        BASE_ENV[0],
+        ("AWS_ACCESS_KEY_ID", "id"),
+        ("AWS_SECRET_ACCESS_KEY", "key"),
+    ];
+    let (_dir, out) = check_with(&yaml, &env, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
@@ -547,7 +555,9 @@ fn secret_files_relative_to_the_config_and_loose_permissions_warn() {
     let config = dir.path().join("dnsteer.yaml");
     std::fs::write(&config, &yaml).unwrap();
     let secret = dir.path().join("tsig.secret");
-    std::fs::write(&secret, "s3cr3t-VALUE-xyz-file\n").unwrap();
+    // `s3cr3t-VALUE-xyz-file`, base64 as a TSIG secret must be.
+    let value = "czNjcjN0LVZBTFVFLXh5ei1maWxl";
+    std::fs::write(&secret, format!("{value}\n")).unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
     // Run from elsewhere: the file is found next to the configuration.
     let out = Command::new(env!("CARGO_BIN_EXE_dnsteer"))
@@ -567,7 +577,7 @@ fn secret_files_relative_to_the_config_and_loose_permissions_warn() {
                 && l.ends_with(&format!("(line {line})"))),
         "{err}"
     );
-    assert!(!err.contains(MARK) && !stdout(&out).contains(MARK));
+    assert!(!err.contains(value) && !stdout(&out).contains(value));
 
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = dnsteer(&["check", "--config", config.to_str().unwrap()], BASE_ENV);
@@ -1054,4 +1064,30 @@ fn route53_change_timeout_and_poll_interval() {
     assert_error(&slow, "providers.pdns-b.poll_interval", "poll_interval: 5s");
     let zero = base.replace(route53, &format!("{route53}    poll_interval: 0s\n"));
     assert_error(&zero, "providers.pdns-b.poll_interval", "poll_interval: 0s");
+}
+
+/// Issue 11: what building the adapters refuses at the start of `plan` and `run` is
+/// refused by `check`, at the provider's line.
+#[test]
+fn what_the_adapters_refuse_check_refuses() {
+    let tsig = "    tsig: { name: steer-key., algorithm: hmac-sha256, secret: { env: T_KEY } }\n";
+    let yaml = base_with(
+        tsig,
+        "    tsig: { name: steer-key., algorithm: hmac-sha256, secret: { env: NOT_BASE64 } }\n",
+    );
+    let env = [BASE_ENV[0], ("NOT_BASE64", "*** not base64 ***")];
+    let err = assert_error_env(&yaml, &env, "providers.parent", "  parent:");
+    assert!(err.contains("base64"), "{err}");
+
+    let yaml = base_with("    server: 127.0.0.1:5300\n", "    server: localhost:5300\n");
+    let err = assert_error(&yaml, "providers.parent", "  parent:");
+    assert!(err.contains("address:port"), "{err}");
+
+    // Route 53 without keys takes the standard AWS environment; with none, it is refused.
+    let yaml = base_with(
+        "  pdns-b:\n    kind: powerdns\n    url: http://127.0.0.1:8082\n    api_key: { env: T_KEY }\n",
+        "  pdns-b:\n    kind: route53\n",
+    );
+    let err = assert_error(&yaml, "providers.pdns-b", "pdns-b:");
+    assert!(err.contains("no AWS credentials"), "{err}");
 }

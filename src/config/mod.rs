@@ -108,6 +108,20 @@ impl std::error::Error for ConfigErrors {}
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<Problem>,
+    lines: lines::LineMap,
+}
+
+impl Loaded {
+    /// A problem with provider `name` found after loading (building its adapter), at
+    /// its path and line in the file.
+    pub fn provider_problem(&self, name: &str, message: String) -> Problem {
+        let path = lines::join_key("providers", name);
+        Problem {
+            line: self.lines.line(&path),
+            path,
+            message,
+        }
+    }
 }
 
 /// Reads, validates and resolves the configuration at `path`; relative secret files
@@ -160,6 +174,7 @@ pub fn load_str(text: &str, base_dir: &Path) -> Result<Loaded, ConfigErrors> {
         Some(parsed) if errors.is_empty() => Ok(Loaded {
             config: parsed.into_config(),
             warnings,
+            lines: line_map,
         }),
         _ => Err(ConfigErrors(errors)),
     }
