@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(pdns-server pdns-backend-sqlite3 bind9 bind9-utils bind9-dnsutils knot knot-dnsutils
-          dnsperf sqlite3 curl jq iproute2 nftables etcd-server etcd-client)
+          dnsperf sqlite3 curl jq iproute2 nftables etcd-server etcd-client openssl ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

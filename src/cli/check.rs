@@ -1,12 +1,28 @@
-//! `dnsteer check`: validate the configuration and resolve its secrets.
+//! `dnsteer check`: validate the configuration and resolve its secrets; with
+//! `--online`, also reach every provider (credentials accepted, each zone readable,
+//! nameservers answering), the pair's witness and the coordination service, one line
+//! each.
 
 use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
 
 use super::GlobalArgs;
-use crate::config::{self, ConfigErrors};
-use crate::connect;
+use crate::config::{self, Config, ConfigErrors, CoordinationConfig};
+use crate::{connect, probe};
 
-pub fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
+/// How long one online check may take.
+const ONLINE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also reach every provider, the pair's witness and the coordination service.
+    #[arg(long)]
+    pub online: bool,
+}
+
+pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let path = &global.config;
     tracing::debug!(config = %path.display(), "checking the configuration");
     match config::load(path).and_then(adapters_build) {
@@ -23,6 +39,14 @@ pub fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
                 count(c.alerts.len(), "alert"),
                 path.display()
             );
+            if !args.online {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let failed = online(c).await?;
+            if failed > 0 {
+                eprintln!("{} online", count(failed, "problem"));
+                return Ok(ExitCode::from(1));
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(errors) => {
@@ -33,6 +57,108 @@ pub fn run(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+/// One line per provider and zone, per provider's nameservers, for the witness and the
+/// coordination service; returns how many failed.
+async fn online(config: &Config) -> anyhow::Result<usize> {
+    let providers = connect::providers(config)?;
+    let mut failed = 0;
+    let mut line = |ok: bool, text: String| {
+        if ok {
+            println!("ok      {text}");
+        } else {
+            failed += 1;
+            println!("FAILED  {text}");
+        }
+    };
+    for (zone, provider) in crate::reconcile::wanted(config) {
+        let Some(adapter) = providers.get(&provider) else {
+            continue;
+        };
+        match tokio::time::timeout(ONLINE_TIMEOUT, adapter.records(&zone)).await {
+            Ok(Ok(sets)) => line(
+                true,
+                format!(
+                    "{provider}: credentials accepted, zone {zone} readable ({} record sets)",
+                    sets.len()
+                ),
+            ),
+            Ok(Err(e)) => line(false, format!("{provider}: zone {zone}: {e}")),
+            Err(_) => line(
+                false,
+                format!("{provider}: zone {zone}: no answer within {ONLINE_TIMEOUT:?}"),
+            ),
+        }
+    }
+    // Nameservers the configuration omits are read from the providers, as at start.
+    let mut config = config.clone();
+    if let Err(e) = connect::discover_nameservers(&mut config, &providers).await {
+        line(false, format!("nameservers: {e:#}"));
+    }
+    let config = &config;
+    match probe::targets_from_config(config).await {
+        Ok(targets) => {
+            for t in targets.iter().filter(|t| t.name.starts_with("provider:")) {
+                let results = probe::probe_rounds(&t.probers, 1, 8).await;
+                let answered = results.iter().flatten().filter(|r| r.ok).count();
+                let asked = results.iter().flatten().count();
+                let reasons: Vec<String> = results.iter().flatten().filter_map(|r| r.reason.clone()).collect();
+                line(
+                    answered == asked && asked > 0,
+                    format!(
+                        "{}: {answered} of {asked} nameserver addresses answer{}",
+                        &t.name["provider:".len()..],
+                        if reasons.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", reasons.join("; "))
+                        }
+                    ),
+                );
+            }
+        }
+        Err(e) => line(false, format!("probe targets: {e:#}")),
+    }
+    if let Some((provider, zone)) = config::pair_witness(&config.agent, &config.providers, config.zones.iter()) {
+        let readable = match providers.get(&provider) {
+            Some(adapter) => tokio::time::timeout(ONLINE_TIMEOUT, adapter.records(&zone)).await,
+            None => Ok(Err(dnsteer_providers::ProviderError::Rejected {
+                provider: provider.clone(),
+                message: "not configured".into(),
+            })),
+        };
+        match readable {
+            Ok(Ok(_)) => line(
+                true,
+                format!("witness {provider}: zone {zone} readable for the pair's lease record"),
+            ),
+            Ok(Err(e)) => line(false, format!("witness {provider}: zone {zone}: {e}")),
+            Err(_) => line(
+                false,
+                format!("witness {provider}: no answer within {ONLINE_TIMEOUT:?}"),
+            ),
+        }
+    }
+    if let Some(CoordinationConfig::Etcd(etcd)) = &config.agent.coordination {
+        let client = crate::daemon::etcd_client(etcd, ONLINE_TIMEOUT)?;
+        match client.get("leader").await {
+            Ok(kv) => {
+                let leader = kv.map(|kv| String::from_utf8_lossy(&kv.value).into_owned());
+                line(
+                    true,
+                    format!(
+                        "etcd {}: reachable under {} (leader: {})",
+                        etcd.endpoints.join(", "),
+                        etcd.prefix,
+                        leader.as_deref().unwrap_or("none yet")
+                    ),
+                )
+            }
+            Err(e) => line(false, format!("etcd {}: {e}", etcd.endpoints.join(", "))),
+        }
+    }
+    Ok(failed)
 }
 
 /// Builds every provider's adapter as `plan` and `run` do (nothing is sent: adapters

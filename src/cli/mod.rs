@@ -45,8 +45,9 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Load and validate the configuration and resolve every secret; touches no provider.
-    Check,
+    /// Load and validate the configuration and resolve every secret; touches no provider
+    /// unless `--online`.
+    Check(check::CheckArgs),
     /// Run probe rounds against every target and print each result.
     Probe(probe::ProbeArgs),
     /// Dry run: measure health, steer, read every provider, print the plan. Writes nothing.
@@ -96,7 +97,7 @@ pub fn init_logging(global: &GlobalArgs) {
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Check => check::run(&cli.global),
+        Command::Check(args) => check::run(&cli.global, &args).await,
         Command::Probe(args) => probe::run(&cli.global, &args).await,
         Command::Plan(args) => plan::plan(&cli.global, &args).await,
         Command::Apply(args) => plan::apply(&cli.global, &args).await,

@@ -15,6 +15,7 @@ mod state;
 mod steering;
 mod supervisor;
 
+pub use fleet::client as etcd_client;
 pub use state::{LastApply, PersistedState, StateFile};
 pub use supervisor::{AfterFailure, Supervisor};
 
@@ -156,7 +157,7 @@ impl Shared {
                 json!({
                     "name": t.name, "state": t.state, "measured_state": t.measured_state,
                     "failure_ratio": t.failure_ratio, "since": t.since, "last_error": t.last_error,
-                    "override_until": t.override_until,
+                    "override_until": t.override_until, "vantage": t.vantage,
                 })
             })
             .collect();

@@ -249,6 +249,18 @@ pub struct TargetStatus {
     /// Reason of the newest failure still in this agent's window.
     pub last_error: Option<String>,
     pub override_until: Option<DateTime<Utc>>,
+    /// What each other vantage point's window says of this target.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vantage: Vec<VantageView>,
+}
+
+/// One other vantage point's view of a target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VantageView {
+    pub id: String,
+    pub failure_ratio: f64,
+    pub last_error: Option<String>,
+    pub last_seen: Option<DateTime<Utc>>,
 }
 
 /// Another agent whose observations count here, as `GET /v1/status` shows it.

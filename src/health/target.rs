@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::window::{Verdict, Window};
-use super::{HealthParams, Layer, Observation, State, TargetStatus, Transition};
+use super::{HealthParams, Layer, Observation, State, TargetStatus, Transition, VantageView};
 
 /// A run of consecutive evaluations with the same verdict. Failing and passing
 /// streaks are counted apart: a failing evaluation ends a passing streak and the
@@ -337,6 +337,17 @@ impl TargetHealth {
             since: active.map(|o| o.set_at).or(self.st.since),
             last_error: self.st.local.last_error().map(str::to_owned),
             override_until: active.map(|o| o.until),
+            vantage: self
+                .st
+                .peers
+                .iter()
+                .map(|(id, w)| VantageView {
+                    id: id.clone(),
+                    failure_ratio: w.failure_ratio(),
+                    last_error: w.last_error().map(str::to_owned),
+                    last_seen: w.last_at(),
+                })
+                .collect(),
         }
     }
 }

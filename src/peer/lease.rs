@@ -110,6 +110,10 @@ pub struct LeaseMachine {
     witnessed_until: Option<Instant>,
     /// Standby: no campaign before this (a leader was heard, a fence seen, start-up).
     quiet_until: Instant,
+    /// Standby: when a backoff with jitter ends (a refused vote, a lost take). The
+    /// campaign starts then, not at the next tick: rounded to the tick, the jitter takes
+    /// two or three values and two standbys ticking in step keep splitting the vote.
+    retry_at: Option<Instant>,
     campaign: Option<(u64, Campaign)>,
     /// The peer answered or called within the last lease.
     peer_contact: Option<Instant>,
@@ -142,6 +146,7 @@ impl LeaseMachine {
             acked_until: None,
             witnessed_until: None,
             quiet_until: now + cfg.duration,
+            retry_at: None,
             campaign: None,
             peer_contact: None,
             peer_id: None,
@@ -193,6 +198,9 @@ impl LeaseMachine {
         if let Some(u) = self.valid_until().filter(|_| self.role == Role::Leader) {
             at = at.min(u);
         }
+        if let Some(r) = self.retry_at {
+            at = at.min(r);
+        }
         at
     }
 
@@ -201,6 +209,12 @@ impl LeaseMachine {
             let reason = "the lease was not renewed in time (neither the peer nor the witness confirmed it)";
             self.events.push_back(LeaseEvent::Lost(reason.into()));
             self.become_standby(now, reason.into());
+        }
+        if self.retry_at.is_some_and(|r| now >= r) {
+            self.retry_at = None;
+            if self.cfg.peer && now < self.next_tick {
+                self.maybe_campaign(now);
+            }
         }
         if now < self.next_tick {
             return;
@@ -433,6 +447,13 @@ impl LeaseMachine {
         if granted {
             self.durable.voted_for = Some(req.from.clone());
             self.heard(&req.from, now);
+        } else if self.split_vote(req) && req.from < self.cfg.id {
+            // Both campaigned for this term at once. When a round trip is not short
+            // against the jitter, random backoffs alone split again and again: the
+            // higher id waits half a lease more, so the lower one asks first.
+            self.back_off(now);
+            self.quiet_until += self.cfg.duration / 2;
+            self.retry_at = Some(self.quiet_until);
         }
         VoteResponse {
             from: self.cfg.id.clone(),
@@ -465,7 +486,7 @@ impl LeaseMachine {
                     self.adopt(r.term, now, format!("{} holds newer term {}", r.from, r.term));
                 }
                 self.campaign = None;
-                self.quiet_until = now + self.cfg.duration + self.jitter();
+                self.back_off(now);
             }
             Err(e) => {
                 if matches!(e, PeerError::Refused(_)) {
@@ -473,7 +494,7 @@ impl LeaseMachine {
                     if !self.cfg.witness {
                         // Alive but refusing: taking the lease would make two leaders.
                         self.campaign = None;
-                        self.quiet_until = now + self.cfg.duration + self.jitter();
+                        self.back_off(now);
                         return;
                     }
                 }
@@ -549,7 +570,7 @@ impl LeaseMachine {
                 self.witnessed_until = None;
                 if taking {
                     self.campaign = None;
-                    self.quiet_until = now + self.cfg.duration + self.jitter();
+                    self.back_off(now);
                 }
                 self.witness_busy = true;
                 self.transmit.push_back(Transmit::WitnessRead);
@@ -697,7 +718,21 @@ impl LeaseMachine {
     /// Steps down on the daemon's word (a write was fenced off by a newer leader).
     pub fn step_down(&mut self, now: Instant, reason: &str) {
         self.become_standby(now, reason.into());
-        self.quiet_until = now + self.cfg.duration + self.jitter();
+        self.back_off(now);
+    }
+
+    /// No campaign for a lease and a random share of half a lease.
+    /// (Never shortens a longer wait already set.)
+    fn back_off(&mut self, now: Instant) {
+        self.quiet_until = self.quiet_until.max(now + self.cfg.duration + self.jitter());
+        self.retry_at = Some(self.quiet_until);
+    }
+
+    /// `req` is the peer's campaign for the very term this standby campaigns for.
+    fn split_vote(&self, req: &VoteRequest) -> bool {
+        self.role == Role::Standby
+            && req.term == self.durable.term
+            && self.durable.voted_for.as_deref() == Some(self.cfg.id.as_str())
     }
 
     /// A random share of half a lease, so that two standbys do not campaign in step.

@@ -356,3 +356,91 @@ fn one_vote_per_term() {
     );
     assert!(!second.granted, "term 3 has its vote");
 }
+
+/// Drives `m` from `now` through its own wake-ups until it asks for a vote.
+fn next_vote(m: &mut LeaseMachine, mut now: Instant) -> (VoteRequest, Instant) {
+    for _ in 0..100 {
+        now = m.poll_timeout().max(now);
+        m.handle_timeout(now);
+        while let Some(t) = m.poll_transmit() {
+            if let Transmit::Vote(req) = t {
+                return (req, now);
+            }
+        }
+    }
+    panic!("no campaign within 100 wake-ups");
+}
+
+#[test]
+fn a_refused_campaign_retries_when_its_jitter_ends_not_at_a_tick() {
+    // Found by the simulation (split votes for a whole minute): rounded up to the next
+    // tick, half a lease of jitter takes two or three values, so two standbys whose
+    // ticks run in step kept campaigning for the same term at once.
+    let mut delays = std::collections::BTreeSet::new();
+    for seed in 1..=20 {
+        let start = Instant::now();
+        let cfg = LeaseConfig {
+            id: "a".into(),
+            duration: LEASE,
+            peer: true,
+            // The vote path: with a witness and a silent peer, a standby asks the
+            // witness before it spends a term.
+            witness: false,
+            seed,
+        };
+        let mut m = LeaseMachine::new(cfg, Durable::default(), start);
+        let (req, sent) = next_vote(&mut m, start);
+        let refused_at = sent + Duration::from_millis(7);
+        let refusal = VoteResponse {
+            from: "b".into(),
+            term: req.term,
+            granted: false,
+        };
+        m.handle_vote_response(&req, sent, Ok(&refusal), refused_at);
+        let (_, retried) = next_vote(&mut m, refused_at);
+        let delay = retried - refused_at;
+        assert!(delay >= LEASE && delay <= LEASE * 3 / 2, "{delay:?}");
+        delays.insert(delay);
+    }
+    assert!(
+        delays.len() > 10,
+        "retries spread by the jitter, not by the tick: {delays:?}"
+    );
+}
+
+#[test]
+fn after_a_split_vote_the_lower_id_asks_first() {
+    // Found by the simulation: with round trips comparable to the jitter, two standbys
+    // that campaigned at once split again round after round (nine rounds in one seed).
+    for seed in 1..=20 {
+        let start = Instant::now();
+        let machine = |id: &str| {
+            let cfg = LeaseConfig {
+                id: id.into(),
+                duration: LEASE,
+                peer: true,
+                witness: false, // the vote path (see above)
+                seed,
+            };
+            LeaseMachine::new(cfg, Durable::default(), start)
+        };
+        let (mut a, mut b) = (machine("a"), machine("b"));
+        let (req_a, sent_a) = next_vote(&mut a, start);
+        let (req_b, sent_b) = next_vote(&mut b, start);
+        assert_eq!(req_a.term, req_b.term, "both campaign for the same term");
+        // The requests cross: each refuses the other, then hears the refusal.
+        let at = sent_a.max(sent_b) + Duration::from_millis(5);
+        let refusal_of_b = a.handle_vote_request(&req_b, at);
+        let refusal_of_a = b.handle_vote_request(&req_a, at);
+        assert!(!refusal_of_a.granted && !refusal_of_b.granted, "one vote per term");
+        a.handle_vote_response(&req_a, sent_a, Ok(&refusal_of_a), at);
+        b.handle_vote_response(&req_b, sent_b, Ok(&refusal_of_b), at);
+        let (_, a_asks) = next_vote(&mut a, at);
+        let (_, b_asks) = next_vote(&mut b, at);
+        let (a_waits, b_waits) = (a_asks - at, b_asks - at);
+        assert!(
+            a_waits <= LEASE * 3 / 2 && b_waits >= LEASE * 3 / 2 && b_waits > a_waits,
+            "seed {seed}: a asks again after {a_waits:?}, b after {b_waits:?}"
+        );
+    }
+}
