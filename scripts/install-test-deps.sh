@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the real servers and tools the test suite starts: PowerDNS Authoritative
-# (sqlite backend), BIND 9, Knot, etcd 3.4, dig/nsupdate, dnsperf, sqlite3, curl. Idempotent.
+# (sqlite backend), BIND 9, Knot, unbound (the resolver of tests/e2e_resolver.rs), etcd 3.4,
+# dig/nsupdate, dnsperf, sqlite3, curl. Idempotent.
 set -euo pipefail
 
 packages=(pdns-server pdns-backend-sqlite3 bind9 bind9-utils bind9-dnsutils knot knot-dnsutils
-          dnsperf sqlite3 curl jq iproute2 nftables etcd-server etcd-client openssl ca-certificates)
+          unbound dnsperf sqlite3 curl jq iproute2 nftables etcd-server etcd-client openssl ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,7 +18,7 @@ if ((${#missing[@]})); then
 fi
 # Debian's packages may start their services on install on some machines; the tests
 # start their own instances on their own ports, so stop any system copies.
-for svc in pdns named bind9 knot etcd; do
+for svc in pdns named bind9 knot unbound etcd; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi

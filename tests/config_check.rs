@@ -253,6 +253,43 @@ fn flap_budget_out_of_range() {
 }
 
 #[test]
+fn a_record_that_cannot_fail_over_within_the_budget_is_warned_about_with_the_arithmetic() {
+    let yaml = format!(
+        "defaults:\n  failover_budget: 60s\n  interval: 2s\n{}",
+        base_with("        type: A\n", "        type: A\n        ttl: 300\n")
+    );
+    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "a warning, not an error: {err}");
+    let line = line_of(&yaml, "ttl: 300");
+    let want = format!(
+        "warning: zones[0].records[0].ttl: www A can take longer than the failover budget of 1m to fail over: \
+         304.95 s = detection up to 4.95 s (check web: 7 failed probes needed (ceil(1 × 5) + 3 − 1): 2.20 s to \
+         the first (interval 2s + 10 % jitter) + 6 confirmations × 125ms + 2s for a probe that times out) + TTL \
+         300 s while resolvers keep the old answer (line {line})"
+    );
+    assert!(err.lines().any(|l| l == want), "want:\n{want}\ngot:\n{err}");
+    // Within the budget: nothing to say.
+    let yaml = yaml.replace("failover_budget: 60s", "failover_budget: 10m");
+    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    assert!(!stderr(&out).contains("failover budget"), "{}", stderr(&out));
+    // A TTL not written is the default (60 s): still over a 1 min budget, warned at the
+    // record.
+    let yaml = format!("defaults:\n  failover_budget: 60s\n{BASE}");
+    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    let err = stderr(&out);
+    let line = line_of(&yaml, "- name: www");
+    assert!(
+        err.lines().any(
+            |l| l.starts_with("warning: zones[0].records[0].ttl: www A can take longer")
+                && l.contains("= detection up to 8.25 s")
+                && l.ends_with(&format!("(line {line})"))
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn several_providers_without_delegation_warn_that_a_failed_one_stays_named() {
     let yaml = base_with("    delegation: { provider: parent, parent: test. }\n", "");
     let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
@@ -274,9 +311,26 @@ fn fail_ratio_not_above_recover_ratio() {
     // A check's override is checked against the defaults it is merged with.
     let yaml = base_with(
         "address: \"192.0.2.10:443\" }",
-        "address: \"192.0.2.10:443\", health: { recover_ratio: 0.5 } }",
+        "address: \"192.0.2.10:443\", health: { recover_ratio: 1.0 } }",
     );
     assert_error(&yaml, "checks.web.health.recover_ratio", "recover_ratio");
+}
+
+#[test]
+fn confirmations_bounded_and_spaced() {
+    let yaml = format!("defaults:\n  health:\n    confirm: {{ probes: 50 }}\n{BASE}");
+    let err = assert_error(&yaml, "defaults.health.confirm.probes", "probes: 50");
+    assert!(err.contains("must be from 0 to 20, found 50"), "{err}");
+    let yaml = base_with(
+        "address: \"192.0.2.10:443\" }",
+        "address: \"192.0.2.10:443\",\n         health: { confirm: { probes: 2, spacing: 1ms } } }",
+    );
+    let err = assert_error(&yaml, "checks.web.health.confirm.spacing", "spacing: 1ms");
+    assert!(err.contains("must be at least 10 ms"), "{err}");
+    // Turned off, the spacing does not matter.
+    let yaml = format!("defaults:\n  health:\n    confirm: {{ probes: 0, spacing: 1ms }}\n{BASE}");
+    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]
@@ -818,7 +872,7 @@ fn settings_resolve_against_defaults() {
     let c = config::load(&path).unwrap_or_else(|e| panic!("{e}")).config;
     let (interval, timeout, health) = c.check_settings("web-us");
     assert_eq!((interval, timeout), (Duration::from_secs(2), Duration::from_secs(1)));
-    assert_eq!((health.fall, health.rise, health.window), (2, 4, 10));
+    assert_eq!((health.fall, health.rise, health.window), (2, 4, 5));
     let (interval, timeout, health) = c.check_settings("web-eu");
     assert_eq!((interval, timeout), (Duration::from_secs(5), Duration::from_secs(2)));
     assert_eq!(health, c.defaults.health);
@@ -851,9 +905,10 @@ fn omitted_sections_get_defaults() {
     let h = &c.defaults.health;
     assert_eq!(
         (h.window, h.fail_ratio, h.recover_ratio, h.fall, h.rise),
-        (10, 0.5, 0.1, 3, 3)
+        (5, 1.0, 0.1, 3, 3)
     );
     assert_eq!(h.hold, Duration::from_secs(60));
+    assert_eq!((h.confirm.probes, h.confirm.spacing), (6, Duration::from_millis(125)));
 }
 
 // ---------------------------------------------------------------------------------

@@ -617,3 +617,78 @@ async fn a_leader_stopped_with_sigterm_hands_over_before_its_lease_runs_out() {
         "handed over at once, not after the lease: {handover:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_with_one_dead_nameserver_stays_delegated_degraded_and_written() {
+    let world = World::start().await;
+    let addr = listen();
+    let state = world.dir.path().join("a.state.json");
+    // pdns-b is probed at its real address and at one that never answers.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let config = world
+        .config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, "")
+        .replacen(
+            &format!("probe: [ \"{}\" ]", world.pdns_b.dns),
+            &format!(
+                "probe: [ \"{}\", \"{}\" ]",
+                world.pdns_b.dns,
+                silent.local_addr().unwrap()
+            ),
+            1,
+        );
+    assert!(config.contains(&silent.local_addr().unwrap().to_string()));
+    let d = start(&world, "a", &config, &addr);
+    eventually("ready", LIMIT, || async {
+        (d.get("/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+    // Many rounds, each with the dead address failing: healthy, and reported degraded.
+    eventually("pdns-b degraded in the status", LIMIT, || async {
+        let status = d.status().await;
+        let target = status["targets"]
+            .as_array()?
+            .iter()
+            .find(|t| t["name"] == "provider:pdns-b")?
+            .clone();
+        (target["state"] == "healthy" && target["degraded"].as_str()?.starts_with("1 of 2 failing: ")).then_some(())
+    })
+    .await;
+    let metrics = d.get("/metrics").await.1;
+    assert!(
+        metrics.contains("dnsteer_target_degraded{target=\"provider:pdns-b\"} 1"),
+        "{metrics}"
+    );
+    assert_eq!(world.delegation(), vec![NS_A, NS_B], "still delegated to");
+
+    // A failover reaches both providers, the degraded one too.
+    world.us.set_up(false);
+    eventually("failover to eu-west at both providers", LIMIT, || async {
+        www_everywhere(&world, EU).await.then_some(())
+    })
+    .await;
+    assert_eq!(world.delegation(), vec![NS_A, NS_B]);
+    assert_eq!(d.target_state("provider:pdns-b").await, "healthy");
+    // Each provider's write of www, and when resolvers will have followed it: the old
+    // set's TTL (30 s) after the write.
+    let status = d.status().await;
+    for provider in ["pdns-a", "pdns-b"] {
+        let record = status["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["provider"] == provider && r["name"] == "www.example.test.")
+            .unwrap_or_else(|| panic!("no record written at {provider}: {status:#}"));
+        assert_eq!(record["stale_for_s"], 30, "{record}");
+        let at = |field: &str| chrono::DateTime::parse_from_rfc3339(record[field].as_str().unwrap()).unwrap();
+        assert_eq!(
+            at("followed_by") - at("written_at"),
+            chrono::TimeDelta::seconds(30),
+            "{record}"
+        );
+    }
+    let metrics = d.get("/metrics").await.1;
+    assert!(
+        metrics.contains("dnsteer_record_followed_by_timestamp_seconds{zone=\"example.test.\",provider=\"pdns-b\",name=\"www.example.test.\",record_type=\"A\"}"),
+        "{metrics}"
+    );
+}

@@ -345,3 +345,172 @@ async fn a_zone_no_provider_has_is_an_error_not_no_changes() {
         show(&out)
     );
 }
+
+/// The negative-caching TTL `dig` reads from `addr`'s SOA for `zone`: its minimum,
+/// capped by its own TTL (RFC 2308).
+fn negative_ttl_served(addr: std::net::SocketAddr, zone: &str) -> u64 {
+    let out = std::process::Command::new("dig")
+        .args(["+noall", "+answer", "+norecurse", "+time=2", "+tries=1", "-p"])
+        .arg(addr.port().to_string())
+        .arg(format!("@{}", addr.ip()))
+        .args([zone, "SOA"])
+        .output()
+        .expect("run dig");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    assert!(fields.len() >= 11, "no SOA from {addr}: {text}");
+    let ttl: u64 = fields[1].parse().unwrap();
+    let minimum: u64 = fields[10].parse().unwrap();
+    ttl.min(minimum)
+}
+
+fn change<'a>(plan: &'a serde_json::Value, provider: &str, name: &str) -> &'a serde_json::Value {
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["provider"] == provider && c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} change at {provider}: {plan:#}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_says_how_long_resolvers_may_answer_the_old_data() {
+    let w = World::start().await;
+    // Distinct negative-caching TTLs: pdns-a by its SOA minimum, pdns-b capped by its
+    // SOA's own TTL; and a parent NS TTL of 2 hours, as TLDs have.
+    w.pdns_a.replace_rrsets(
+        "example.test.",
+        serde_json::json!([{"name": "example.test.", "type": "SOA", "ttl": 900, "records": [
+            {"content": "ns1.example.test. hostmaster.example.test. 5 10800 3600 604800 45", "disabled": false}]}]),
+    );
+    w.pdns_b.replace_rrsets(
+        "example.test.",
+        serde_json::json!([{"name": "example.test.", "type": "SOA", "ttl": 20, "records": [
+            {"content": "ns1.example.test. hostmaster.example.test. 5 10800 3600 604800 3600", "disabled": false}]}]),
+    );
+    w.parent.nsupdate(&format!(
+        "update delete example.test. NS\nupdate add example.test. 7200 NS {NS_A}\nupdate add example.test. 7200 NS {NS_B}"
+    ));
+    assert_eq!(negative_ttl_served(w.pdns_a.dns, "example.test."), 45);
+    assert_eq!(negative_ttl_served(w.pdns_b.dns, "example.test."), 20);
+    // A record the zones do not hold yet: a create at both providers.
+    let config = w.config().replacen(
+        "checks:",
+        "      - name: api\n        type: A\n        ttl: 30\n        policy: failover\n        pools:\n          - { name: eu-west, priority: 1, values: [ 198.51.100.10 ], check: web-eu }\nchecks:",
+        1,
+    );
+    std::fs::write(w.config_path(), config).unwrap();
+
+    let out = w
+        .dnsteer(&[
+            "plan",
+            "--format",
+            "json",
+            "--assume",
+            "check:web-us=down",
+            "--assume",
+            "provider:pdns-b=down",
+        ])
+        .await;
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    let plan = json(&out);
+    // Update: the old set's TTL, as PowerDNS holds it.
+    for provider in ["pdns-a", "pdns-b"] {
+        let www = change(&plan, provider, "www.example.test.");
+        assert_eq!(
+            (&www["action"], &www["stale_for_s"]),
+            (&"update".into(), &30.into()),
+            "{www}"
+        );
+    }
+    // Create: each zone's negative-caching TTL, read from its live SOA.
+    let api_a = change(&plan, "pdns-a", "api.example.test.");
+    assert_eq!(
+        (&api_a["action"], &api_a["stale_for_s"]),
+        (&"create".into(), &45.into()),
+        "{api_a}"
+    );
+    let api_b = change(&plan, "pdns-b", "api.example.test.");
+    assert_eq!(api_b["stale_for_s"], 20, "{api_b}");
+    // Delegation: the parent's NS TTL as BIND serves it, the largest in the summary.
+    let delegation = change(&plan, "parent", "example.test.");
+    assert_eq!(
+        (&delegation["action"], &delegation["type"], &delegation["stale_for_s"]),
+        (&"update".into(), &"NS".into(), &7200.into()),
+        "{delegation}"
+    );
+    assert_eq!(plan["summary"]["stale_for_s"], 7200, "{plan:#}");
+
+    // The table says it in words.
+    let out = w
+        .dnsteer(&[
+            "plan",
+            "--assume",
+            "check:web-us=down",
+            "--assume",
+            "provider:pdns-b=down",
+        ])
+        .await;
+    let table = String::from_utf8_lossy(&out.stdout);
+    for words in [
+        "resolvers follow within 30 s (the old set's TTL)",
+        "resolvers follow within 45 s (the zone's negative-caching TTL)",
+        "resolvers follow within 2 h (the old set's TTL)",
+        "delete; resolvers follow within 2 h; checksum",
+    ] {
+        assert!(table.contains(words), "{words:?} not in:\n{table}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_delegation_waits_for_the_parents_negative_caching_ttl() {
+    let w = World::start().await;
+    // The parent does not delegate yet, and caches negative answers for 40 s (its SOA
+    // TTL caps the minimum of 90).
+    w.parent.nsupdate(
+        "update delete example.test. NS\nupdate add test. 40 SOA ns1.test. hostmaster.test. 100 3600 600 86400 90",
+    );
+    assert!(!w.delegation().contains(&NS_A.to_string()), "{:?}", w.delegation());
+    assert_eq!(negative_ttl_served(w.parent.addr, "test."), 40);
+    let out = w.dnsteer(&["plan", "--format", "json"]).await;
+    assert_eq!(code(&out), 2, "{}", show(&out));
+    let plan = json(&out);
+    let delegation = change(&plan, "parent", "example.test.");
+    assert_eq!(
+        (&delegation["action"], &delegation["stale_for_s"]),
+        (&"create".into(), &40.into()),
+        "{delegation}"
+    );
+    assert_eq!(plan["summary"]["stale_for_s"], 40, "{plan:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_warns_when_a_live_ttl_breaks_the_failover_budget() {
+    let w = World::start().await;
+    // Configured TTL 30 s: within a 1 min budget at a 1 s interval.
+    let config = w
+        .config()
+        .replacen("defaults: {", "defaults: { failover_budget: 1m,", 1);
+    std::fs::write(w.config_path(), config).unwrap();
+    let out = w.dnsteer(&["check"]).await;
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    assert!(!show(&out).contains("failover budget"), "{}", show(&out));
+    // pdns-b serves www with TTL 300: resolvers would keep the old answer 5 minutes.
+    w.pdns_b.replace_rrsets(
+        "example.test.",
+        serde_json::json!([{"name": "www.example.test.", "type": "A", "ttl": 300, "records": [
+            {"content": US, "disabled": false}]}]),
+    );
+    let out = w.dnsteer(&["plan"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.contains("failover budget")).collect();
+    assert_eq!(warnings.len(), 1, "only pdns-b's copy: {}", show(&out));
+    assert!(
+        warnings[0].starts_with(
+            "warning: zones[0].records[0].ttl: www.example.test. A has TTL 300 s at pdns-b, not the configured 30 s, \
+             and can take longer than the failover budget of 1m to fail over there: "
+        ) && warnings[0].contains("+ TTL 300 s while resolvers keep the old answer"),
+        "{}",
+        warnings[0]
+    );
+}

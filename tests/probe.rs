@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use dnsteer::health::{Engine, EngineParams, HealthParams, Observation, Quorum, State};
 use dnsteer::probe::{
-    probe_rounds, targets_from_config, DnsProber, HttpProber, Outcome, ProbeResult, Prober, ScheduledTarget, Scheduler,
-    TcpProber,
+    probe_rounds, targets_from_config, Confirm, DnsProber, HttpProber, Outcome, ProbeResult, Prober, ScheduledTarget,
+    Scheduler, TcpProber,
 };
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::A;
@@ -551,10 +552,7 @@ async fn scheduler_spaces_probes_and_bounds_concurrency() {
         .collect();
     let targets = probers
         .iter()
-        .map(|p| ScheduledTarget {
-            prober: Arc::clone(p) as Arc<dyn Prober>,
-            interval,
-        })
+        .map(|p| ScheduledTarget::new(Arc::clone(p) as Arc<dyn Prober>, interval))
         .collect();
     let (tx, mut rx) = mpsc::channel(64);
     let handle = Scheduler::spawn(targets, 2, tx);
@@ -611,10 +609,7 @@ async fn scheduler_cuts_off_a_probe_longer_than_the_interval() {
     let stuck = ScriptedProber::new("check:stuck", Duration::from_secs(5), Duration::from_secs(1), &all);
     let (tx, mut rx) = mpsc::channel(8);
     let handle = Scheduler::spawn(
-        vec![ScheduledTarget {
-            prober: Arc::clone(&stuck) as Arc<dyn Prober>,
-            interval,
-        }],
+        vec![ScheduledTarget::new(Arc::clone(&stuck) as Arc<dyn Prober>, interval)],
         4,
         tx,
     );
@@ -626,6 +621,65 @@ async fn scheduler_cuts_off_a_probe_longer_than_the_interval() {
     drop(handle);
     while next(&mut rx).await.is_some() {}
     assert_eq!(Arc::strong_count(&stuck), 1, "dropping the handle stops the loop");
+}
+
+#[tokio::test]
+async fn a_provider_with_one_silent_nameserver_of_two_is_degraded_and_stays_healthy() {
+    let server = pdns_with_zone();
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let timeout = Duration::from_millis(200);
+    let target = "provider:pdns-a";
+    let live = DnsProber::for_provider(target, server.dns, ZONE, timeout).unwrap();
+    let dead = DnsProber::for_provider(target, silent.local_addr().unwrap(), ZONE, timeout).unwrap();
+    let (tx, mut rx) = mpsc::channel(16);
+    let handle = Scheduler::spawn(
+        vec![ScheduledTarget {
+            probers: vec![Arc::new(dead), Arc::new(live)],
+            interval: Duration::from_millis(300),
+            confirm: Confirm {
+                probes: 2,
+                spacing: Duration::from_millis(20),
+            },
+        }],
+        4,
+        tx,
+    );
+    let mut engine = Engine::new(EngineParams {
+        peer_stale_after: Duration::from_secs(60),
+    });
+    let params = HealthParams {
+        window: 5,
+        fail_ratio: 0.5,
+        recover_ratio: 0.1,
+        fall: 1,
+        rise: 3,
+        hold: Duration::ZERO,
+        quorum: Quorum::Majority,
+    };
+    engine.register(target, params).unwrap();
+    for _ in 0..6 {
+        let result = next(&mut rx).await.unwrap();
+        // One result per round: the live nameserver answers, so the round passes and
+        // says which one did not.
+        assert_class(&result, Outcome::Ok);
+        let degraded = result.degraded.as_deref().unwrap_or_default();
+        assert!(
+            degraded.starts_with("1 of 2 failing: ") && degraded.contains(&silent.local_addr().unwrap().to_string()),
+            "{result:?}"
+        );
+        let now = chrono::Utc::now();
+        let obs = Observation {
+            at: now,
+            ok: result.ok,
+            vantage: "steer-a".into(),
+            reason: result.reason,
+            latency: Some(result.latency),
+        };
+        engine.handle_observation(target, &obs, now).unwrap();
+    }
+    handle.shutdown().await;
+    assert_eq!(engine.state(target, chrono::Utc::now()), State::Healthy);
+    drop(server);
 }
 
 #[tokio::test]
@@ -726,7 +780,19 @@ async fn targets_from_the_configuration() {
     );
     for target in &targets {
         assert!(target.probers.iter().all(|p| p.target() == target.name));
-        assert!(target.scheduled().all(|s| s.interval == target.interval));
+        // One round per target, whatever its number of probers.
+        let scheduled: Vec<ScheduledTarget> = target.scheduled().collect();
+        assert_eq!(scheduled.len(), 1, "{}", target.name);
+        assert_eq!(scheduled[0].interval, target.interval);
+        assert_eq!(scheduled[0].probers.len(), target.probers.len());
+        assert_eq!(scheduled[0].confirm, target.confirm);
+        assert_eq!(
+            target.confirm,
+            Confirm {
+                probes: 6,
+                spacing: Duration::from_millis(125)
+            }
+        );
     }
 }
 

@@ -139,18 +139,18 @@ async fn measure(config: &Config, targets: &[&probe::Target], rounds: Option<u32
 }
 
 /// One observation per target and round, from every prober's results (one list per
-/// prober, rounds in order). A round fails only when every prober of the target failed
-/// in it: a provider is unhealthy when all of its nameservers fail, merely degraded
-/// when some do, so its verdict never depends on which nameserver is listed first.
+/// prober, rounds in order), each round [`ProbeResult::combine`]d as the daemon's
+/// scheduler does: a provider is unhealthy when all of its nameservers fail, merely
+/// degraded when some do, whatever their order.
 fn round_observations(by_prober: &[Vec<ProbeResult>], at: DateTime<Utc>) -> BTreeMap<String, Vec<Observation>> {
-    let mut rounds: BTreeMap<&str, Vec<Vec<&ProbeResult>>> = BTreeMap::new();
+    let mut rounds: BTreeMap<&str, Vec<Vec<ProbeResult>>> = BTreeMap::new();
     for results in by_prober {
         for (round, r) in results.iter().enumerate() {
             let target = rounds.entry(r.target.as_str()).or_default();
             if target.len() <= round {
                 target.resize_with(round + 1, Vec::new);
             }
-            target[round].push(r);
+            target[round].push(r.clone());
         }
     }
     rounds
@@ -158,22 +158,13 @@ fn round_observations(by_prober: &[Vec<ProbeResult>], at: DateTime<Utc>) -> BTre
         .map(|(target, rounds)| {
             let observations = rounds
                 .into_iter()
-                .map(|results| {
-                    let ok = results.iter().any(|r| r.ok);
-                    let reason = (!ok).then(|| {
-                        results
-                            .iter()
-                            .filter_map(|r| r.reason.as_deref())
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    });
-                    Observation {
-                        at,
-                        ok,
-                        vantage: "cli".into(),
-                        reason,
-                        latency: results.iter().filter(|r| r.ok == ok).map(|r| r.latency).min(),
-                    }
+                .filter_map(ProbeResult::combine)
+                .map(|r| Observation {
+                    at,
+                    ok: r.ok,
+                    vantage: "cli".into(),
+                    reason: r.reason,
+                    latency: Some(r.latency),
                 })
                 .collect();
             (target.to_string(), observations)

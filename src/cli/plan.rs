@@ -71,6 +71,9 @@ async fn compute(global: &GlobalArgs, health: &HealthArgs) -> anyhow::Result<Com
     connect::discover_nameservers(&mut config, &providers).await?;
     let (view, verdicts) = health_source::resolve(&config, health).await?;
     let live = reconcile::read_live(&config, &providers, READ_DEADLINE).await;
+    for warning in decide::live_ttl_warnings(&config, &live) {
+        eprintln!("warning: {warning}");
+    }
     // The command line keeps no history of flips: flap damping is the daemon's.
     let decision = decide::decide(
         &config,

@@ -6,6 +6,7 @@
 //! ([`validate`]) and every secret resolved. All problems come back together, each
 //! with its YAML path and line.
 
+pub mod budget;
 mod duration;
 pub mod hosts;
 mod lines;

@@ -33,6 +33,7 @@ pub(crate) fn validate(p: &Parsed, r: &mut Report) {
         target_name("checks", name, r);
     }
     zones(p, r);
+    failover_budget(p, r);
     witness(p, r);
     for (i, alert) in p.alerts.iter().enumerate() {
         if let Some(AlertConfig::Webhook(w)) = alert {
@@ -140,6 +141,35 @@ fn defaults(d: &DefaultsConfig, r: &mut Report) {
     timeout_vs_interval("defaults.timeout", d.timeout, d.interval, r);
     health("defaults.health", &d.health, &|_| true, r);
     flap_budget("defaults.flap_budget", &d.flap_budget, r);
+    if let Some(budget) = d.failover_budget {
+        nonzero("defaults.failover_budget", budget, r);
+    }
+}
+
+/// A warning on every steered record whose worst failover (detection plus its TTL)
+/// is over `defaults.failover_budget`, with the arithmetic.
+fn failover_budget(p: &Parsed, r: &mut Report) {
+    let Some(budget) = p.defaults.failover_budget.filter(|b| !b.is_zero()) else {
+        return;
+    };
+    for (i, zone) in p.zones.iter().enumerate() {
+        let Some(zone) = zone else { continue };
+        for (j, rec) in zone.records.iter().enumerate() {
+            let Some((worst, why)) = super::budget::record_failover(&p.defaults, &p.checks, rec, rec.ttl) else {
+                continue;
+            };
+            if worst > budget.get() {
+                let path = join_key(&join_index(&join_key(&join_index("zones", i), "records"), j), "ttl");
+                r.warn(
+                    path,
+                    format!(
+                        "{} {} can take longer than the failover budget of {budget} to fail over: {why}",
+                        rec.name, rec.rtype
+                    ),
+                );
+            }
+        }
+    }
 }
 
 fn flap_budget(path: &str, b: &FlapBudgetConfig, r: &mut Report) {
@@ -199,6 +229,28 @@ fn health(path: &str, h: &HealthConfig, written: &dyn Fn(&str) -> bool, r: &mut 
         r.error(
             at("quorum"),
             "must be `majority` or at least 1 (vantage points that must see the target failing)",
+        );
+    }
+    if written("confirm") {
+        confirm(&at("confirm"), &h.confirm, r);
+    }
+}
+
+fn confirm(path: &str, c: &ConfirmConfig, r: &mut Report) {
+    if c.probes > MAX_CONFIRM_PROBES {
+        r.error(
+            join_key(path, "probes"),
+            format!("must be from 0 to {MAX_CONFIRM_PROBES}, found {}", c.probes),
+        );
+    }
+    if c.probes > 0 && c.spacing.get() < MIN_CONFIRM_SPACING {
+        r.error(
+            join_key(path, "spacing"),
+            format!(
+                "must be at least {} ms (probes are never closer), found {} ms",
+                MIN_CONFIRM_SPACING.as_millis(),
+                c.spacing.as_millis()
+            ),
         );
     }
 }
@@ -310,6 +362,7 @@ fn check(name: &str, c: &CheckConfig, d: &DefaultsConfig, r: &mut Report) {
         "fall" => o.fall.is_some(),
         "rise" => o.rise.is_some(),
         "quorum" => o.quorum.is_some(),
+        "confirm" => o.confirm.is_some(),
         _ => false,
     };
     health(&at("health"), &d.health.with(o), &written, r);

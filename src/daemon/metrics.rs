@@ -36,6 +36,14 @@ pub struct ProviderLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RecordLabels {
+    pub zone: String,
+    pub provider: String,
+    pub name: String,
+    pub record_type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProviderCallLabels {
     pub provider: String,
     /// `read` or `apply`.
@@ -49,6 +57,8 @@ pub struct Metrics {
     pub probes: Family<ProbeLabels, Counter>,
     pub probe_duration: Family<TargetLabel, Histogram>,
     pub target_state: Family<StateLabels, Gauge>,
+    pub target_degraded: Family<TargetLabel, Gauge>,
+    pub followed_by: Family<RecordLabels, Gauge<f64, AtomicU64>>,
     pub transitions: Family<StateLabels, Counter>,
     pub plans: Counter,
     pub plan_changes: Gauge,
@@ -74,6 +84,8 @@ impl Metrics {
             probes: Family::default(),
             probe_duration: Family::new_with_constructor(latency_histogram),
             target_state: Family::default(),
+            target_degraded: Family::default(),
+            followed_by: Family::default(),
             transitions: Family::default(),
             plans: Counter::default(),
             plan_changes: Gauge::default(),
@@ -102,6 +114,16 @@ impl Metrics {
             "dnsteer_target_state",
             "1 for each target's current effective state",
             m.target_state.clone(),
+        );
+        registry.register(
+            "dnsteer_target_degraded",
+            "1 while a target's newest round passed with some of its addresses failing (a provider's dead nameserver)",
+            m.target_degraded.clone(),
+        );
+        registry.register(
+            "dnsteer_record_followed_by_timestamp_seconds",
+            "Unix time by which resolvers follow a record set's last write (the write plus its stale_for_s)",
+            m.followed_by.clone(),
         );
         registry.register(
             "dnsteer_transitions",

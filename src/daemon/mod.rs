@@ -47,6 +47,25 @@ const OUTBOX_LIMIT: usize = 20_000;
 /// How long a shutdown waits for the writes in flight before abandoning them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
+/// (zone, provider, name, type) of a written record set.
+type WrittenKey = (String, String, String, String);
+
+/// A record set's last write, as `/v1/status` shows it under `records`.
+#[derive(Clone, Debug)]
+struct Written {
+    at: DateTime<Utc>,
+    /// How long resolvers may answer the old data after `at` (the plan's `stale_for_s`).
+    stale_for_s: Option<u32>,
+}
+
+impl Written {
+    /// When every resolver will have the new data; `None` when `stale_for_s` is unknown.
+    fn followed_by(&self) -> Option<DateTime<Utc>> {
+        self.stale_for_s
+            .map(|s| self.at + chrono::TimeDelta::seconds(i64::from(s)))
+    }
+}
+
 /// Mutable state shared by the loops and the API, behind one short-held lock.
 pub struct Inner {
     pub engine: Engine,
@@ -60,6 +79,12 @@ pub struct Inner {
     pub last_apply: Option<LastApply>,
     /// Targets with at least one local result (ready once it holds them all).
     probed: BTreeSet<String>,
+    /// Targets whose newest round passed while some of their addresses failed (a
+    /// provider with a dead nameserver), and which: reported, never steered on.
+    degraded: BTreeMap<String, String>,
+    /// The last write of each steered record set at each provider, with when resolvers
+    /// will have followed it.
+    written: BTreeMap<WrittenKey, Written>,
     /// (zone, provider) pairs whose write is under way.
     writing: BTreeSet<(dnsteer_providers::ZoneName, String)>,
     /// Set once a shutdown begins: nothing new is written.
@@ -158,6 +183,7 @@ impl Shared {
                     "name": t.name, "state": t.state, "measured_state": t.measured_state,
                     "failure_ratio": t.failure_ratio, "since": t.since, "last_error": t.last_error,
                     "override_until": t.override_until, "vantage": t.vantage,
+                    "degraded": inner.degraded.get(&t.name),
                 })
             })
             .collect();
@@ -187,6 +213,10 @@ impl Shared {
             "ready": self.targets.iter().all(|t| inner.probed.contains(t)),
             "targets": targets,
             "last_apply": inner.last_apply,
+            "records": inner.written.iter().map(|((zone, provider, name, rtype), w)| json!({
+                "zone": zone, "provider": provider, "name": name, "type": rtype,
+                "written_at": w.at, "stale_for_s": w.stale_for_s, "followed_by": w.followed_by(),
+            })).collect::<Vec<_>>(),
             "last_plan": inner.last_plan.as_ref().map(|p| json!({"checksum": p["checksum"], "summary": p["summary"]})),
             "held": held,
             "vantage": vantage,
@@ -448,6 +478,8 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
             last_plan: None,
             last_apply: saved.and_then(|s| s.last_apply),
             probed: BTreeSet::new(),
+            degraded: BTreeMap::new(),
+            written: BTreeMap::new(),
             writing: BTreeSet::new(),
             stopping: false,
         }),
@@ -619,6 +651,13 @@ async fn observe(shared: Arc<Shared>, mut rx: mpsc::Receiver<ProbeResult>) {
                 target: result.target.clone(),
             })
             .observe(result.latency.as_secs_f64());
+        shared
+            .metrics
+            .target_degraded
+            .get_or_create(&TargetLabel {
+                target: result.target.clone(),
+            })
+            .set(i64::from(result.degraded.is_some()));
         let observation = Observation {
             at: now,
             ok: result.ok,
@@ -629,6 +668,10 @@ async fn observe(shared: Arc<Shared>, mut rx: mpsc::Receiver<ProbeResult>) {
         let transitions = {
             let mut inner = shared.inner();
             inner.probed.insert(result.target.clone());
+            match &result.degraded {
+                Some(note) => inner.degraded.insert(result.target.clone(), note.clone()),
+                None => inner.degraded.remove(&result.target),
+            };
             inner
                 .engine
                 .handle_observation(&result.target, &observation, now)

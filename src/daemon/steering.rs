@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use dnsteer_providers::{Fence, FenceMark, ProviderError, RecordSet, ZoneName};
 use tokio::sync::mpsc;
 
-use super::metrics::{ProviderCallLabels, ProviderLabels};
+use super::metrics::{ProviderCallLabels, ProviderLabels, RecordLabels};
 use super::pair::Witness;
 use super::{AfterFailure, LastApply, Shared};
 use crate::config::Config;
@@ -356,6 +356,32 @@ fn finish_write(shared: &Arc<Shared>, done: WriteDone) {
         let after = inner
             .supervisor
             .handle_apply(&r.zone, &r.provider, written, r.error.as_ref(), now);
+        for c in written {
+            let subject = c.change.subject();
+            let key = (
+                r.zone.to_string(),
+                r.provider.clone(),
+                subject.name.clone(),
+                subject.rtype.to_string(),
+            );
+            let w = super::Written {
+                at: now,
+                stale_for_s: c.stale_for_s,
+            };
+            if let Some(by) = w.followed_by() {
+                shared
+                    .metrics
+                    .followed_by
+                    .get_or_create(&RecordLabels {
+                        zone: key.0.clone(),
+                        provider: key.1.clone(),
+                        name: key.2.clone(),
+                        record_type: key.3.clone(),
+                    })
+                    .set(by.timestamp() as f64);
+            }
+            inner.written.insert(key, w);
+        }
         inner.last_apply = Some(LastApply {
             at: now,
             ok: r.ok(),

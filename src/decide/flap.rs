@@ -152,6 +152,7 @@ mod tests {
                 after: set(to),
             },
             reason: "test".into(),
+            stale_for_s: Some(30),
         }
     }
 

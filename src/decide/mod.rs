@@ -3,6 +3,7 @@
 //! hold the configured zones whose changes need an operator, each zone on its own. No
 //! I/O, no clock: the adapters are used only for `normalize`, and `now` comes in.
 
+mod budget;
 mod flap;
 mod safety;
 #[cfg(test)]
@@ -13,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use dnsteer_providers::{Provider, RecordSet, RecordType, ZoneName};
 
 pub use crate::plan::Hold;
+pub use budget::live_ttl_warnings;
 pub use flap::FlapHistory;
 
 use crate::config::{Config, ZoneConfig};
@@ -230,7 +232,8 @@ fn steer_zone(
                 &normalized(adapter.as_ref(), std::slice::from_ref(apex)),
             ));
         }
-        out.plan.extend(zone_name, zone_name, &p, diff);
+        let sets = zone_live.get(&p).map_or(&[][..], Vec::as_slice);
+        out.plan.extend(zone_name, zone_name, &p, diff, sets);
     }
     if let (Some((at, p)), Some(desired)) = (&delegation_at, &ns.delegation) {
         if let (Some(adapter), Some(sets)) = (providers.get(p), live.get(at, p)) {
@@ -239,6 +242,7 @@ fn steer_zone(
                 at,
                 p,
                 plan::diff(sets, &normalized(adapter.as_ref(), std::slice::from_ref(desired))),
+                sets,
             );
         }
     }

@@ -226,7 +226,7 @@ zones:
         let mut plan = Plan::default();
         for (owner, zone, change) in changes {
             let (owner, zone) = (ZoneName::new(owner).unwrap(), ZoneName::new(zone).unwrap());
-            plan.extend(&owner, &zone, "x", vec![(change.clone(), "t".into())]);
+            plan.extend(&owner, &zone, "x", vec![(change.clone(), "t".into())], &[]);
         }
         plan
     }

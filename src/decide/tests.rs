@@ -214,6 +214,7 @@ fn a_record_flipping_past_its_budget_holds_its_zone_until_the_window_passes() {
                 after: set("r0.a.test.", RecordType::A, 30, &[to]),
             },
             reason: "test".into(),
+            stale_for_s: Some(30),
         };
         flaps.record(&change, at(minute));
     };

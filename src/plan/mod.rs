@@ -31,6 +31,10 @@ pub struct PlannedChange {
     pub provider: String,
     pub change: Change,
     pub reason: String,
+    /// How long after the write resolvers may still answer what it replaces (SPEC
+    /// `stale_for_s`), from the live data; `None` when that data does not say (a
+    /// create in a zone whose SOA was not read).
+    pub stale_for_s: Option<u32>,
 }
 
 /// A provider whose live records could not be read: nothing is planned for it.
@@ -78,6 +82,32 @@ pub struct Summary {
     pub create: usize,
     pub update: usize,
     pub delete: usize,
+    /// The largest `stale_for_s` of the changes: when every resolver will have
+    /// followed the whole plan. 0 with no changes; `None` when a change's is unknown.
+    pub stale_for_s: Option<u32>,
+}
+
+/// How long resolvers may go on answering what `change` replaces, from `live`, the
+/// record sets of the zone it is written in as read from its provider:
+///
+/// - an update or a delete: the old set's TTL (a delegation is the NS set at the
+///   parent, so this is the parent's NS TTL as the parent serves it);
+/// - a create: the zone's negative-caching TTL, since resolvers may have cached that
+///   the name or type did not exist (RFC 2308: the SOA minimum, capped by the SOA's
+///   own TTL); `None` when `live` holds no SOA.
+pub fn stale_for(change: &Change, live: &[RecordSet]) -> Option<u32> {
+    match change {
+        Change::Update { before, .. } | Change::Delete { before } => Some(before.ttl),
+        Change::Create { .. } => negative_ttl(live),
+    }
+}
+
+/// The negative-caching TTL of the zone whose record sets are `live`: the SOA's
+/// `minimum` (its 7th field), capped by the SOA's TTL.
+pub fn negative_ttl(live: &[RecordSet]) -> Option<u32> {
+    let soa = live.iter().find(|s| s.rtype == RecordType::Soa)?;
+    let minimum: u32 = soa.values.first()?.split_whitespace().nth(6)?.parse().ok()?;
+    Some(minimum.min(soa.ttl))
 }
 
 /// The changes that turn `live` into `desired`, for the record sets `desired` names
@@ -116,13 +146,22 @@ fn order_key(change: &Change) -> (u8, &str, &str) {
 }
 
 impl Plan {
-    /// Adds one provider's changes for one zone, steering the configured zone `owner`.
-    pub fn extend(&mut self, owner: &ZoneName, zone: &ZoneName, provider: &str, changes: Vec<(Change, String)>) {
+    /// Adds one provider's changes for one zone, steering the configured zone `owner`;
+    /// `live` is what that provider holds in `zone`, for [`stale_for`].
+    pub fn extend(
+        &mut self,
+        owner: &ZoneName,
+        zone: &ZoneName,
+        provider: &str,
+        changes: Vec<(Change, String)>,
+        live: &[RecordSet],
+    ) {
         self.changes
             .extend(changes.into_iter().map(|(change, reason)| PlannedChange {
                 owner: owner.clone(),
                 zone: zone.clone(),
                 provider: provider.to_string(),
+                stale_for_s: stale_for(&change, live),
                 change,
                 reason,
             }));
@@ -146,12 +185,17 @@ impl Plan {
     }
 
     pub fn summary(&self) -> Summary {
-        self.changes.iter().fold(Summary::default(), |mut s, c| {
+        let start = Summary {
+            stale_for_s: Some(0),
+            ..Summary::default()
+        };
+        self.changes.iter().fold(start, |mut s, c| {
             match c.change {
                 Change::Create { .. } => s.create += 1,
                 Change::Update { .. } => s.update += 1,
                 Change::Delete { .. } => s.delete += 1,
             }
+            s.stale_for_s = s.stale_for_s.zip(c.stale_for_s).map(|(a, b)| a.max(b));
             s
         })
     }
@@ -263,6 +307,7 @@ mod tests {
                 },
                 "one".into(),
             )],
+            &[],
         );
         let mut p2 = Plan::default();
         p2.extend(
@@ -275,6 +320,7 @@ mod tests {
                 },
                 "two".into(),
             )],
+            &[],
         );
         assert_eq!(p1.checksum(), p2.checksum());
         let mut p3 = Plan::default();
@@ -288,8 +334,68 @@ mod tests {
                 },
                 "one".into(),
             )],
+            &[],
         );
         assert_ne!(p1.checksum(), p3.checksum());
         assert_eq!(p1.checksum().len(), 16);
+    }
+
+    fn soa(ttl: u32, minimum: u32) -> RecordSet {
+        let value = format!("ns1.example.test. hostmaster.example.test. 7 3600 600 604800 {minimum}");
+        RecordSet::new("example.test.", RecordType::Soa, ttl, [value.as_str()]).unwrap()
+    }
+
+    #[test]
+    fn stale_for_is_the_old_ttl_of_an_update_or_delete_and_the_negative_ttl_of_a_create() {
+        let old = a("www.example.test.", 300, &["192.0.2.1"]);
+        let live = vec![soa(3600, 60), old.clone()];
+        let update = Change::Update {
+            before: old.clone(),
+            after: a("www.example.test.", 30, &["192.0.2.2"]),
+        };
+        // Resolvers cached the old set for its own TTL, whatever the new one is.
+        assert_eq!(stale_for(&update, &live), Some(300));
+        assert_eq!(stale_for(&Change::Delete { before: old }, &live), Some(300));
+        let create = Change::Create {
+            after: a("new.example.test.", 30, &["192.0.2.3"]),
+        };
+        assert_eq!(stale_for(&create, &live), Some(60));
+        // The SOA's own TTL caps its minimum (RFC 2308).
+        assert_eq!(stale_for(&create, &[soa(45, 3600)]), Some(45));
+        // No SOA read: unknown, not zero.
+        assert_eq!(stale_for(&create, &[]), None);
+    }
+
+    #[test]
+    fn the_summary_says_when_every_resolver_has_followed() {
+        let zone = ZoneName::new("example.test.").unwrap();
+        let live = vec![soa(3600, 60), a("www.example.test.", 300, &["192.0.2.1"])];
+        let mut plan = Plan::default();
+        assert_eq!(plan.summary().stale_for_s, Some(0));
+        let changes = diff(
+            &live,
+            &[
+                want(a("www.example.test.", 30, &["192.0.2.2"])),
+                want(a("new.example.test.", 30, &["192.0.2.3"])),
+            ],
+        );
+        plan.extend(&zone, &zone, "pdns-a", changes, &live);
+        let stale: Vec<Option<u32>> = plan.changes.iter().map(|c| c.stale_for_s).collect();
+        assert_eq!(stale, [Some(60), Some(300)]);
+        assert_eq!(plan.summary().stale_for_s, Some(300));
+        // One unknown makes the whole unknown.
+        plan.extend(
+            &zone,
+            &zone,
+            "other",
+            vec![(
+                Change::Create {
+                    after: a("x.example.test.", 30, &["192.0.2.4"]),
+                },
+                "t".into(),
+            )],
+            &[],
+        );
+        assert_eq!(plan.summary().stale_for_s, None);
     }
 }

@@ -4,6 +4,8 @@ use std::fmt::Write;
 
 use serde_json::{json, Value};
 
+use dnsteer_providers::Change;
+
 use super::{Hold, LeftOut, Plan};
 
 /// The plan as SPEC's JSON: `changes`, `summary`, `held` (one entry per held zone, its
@@ -25,6 +27,7 @@ pub fn render_json(plan: &Plan, held: &[Hold]) -> Value {
                 "before": c.change.before().map(|s| s.values.clone()).unwrap_or_default(),
                 "after": c.change.after().map(|s| s.values.clone()).unwrap_or_default(),
                 "reason": c.reason,
+                "stale_for_s": c.stale_for_s,
             })
         })
         .collect();
@@ -73,6 +76,7 @@ pub fn render_table(plan: &Plan, held: &[Hold], left_out: &[LeftOut]) -> String 
             values(c.change.after()),
         );
         let _ = writeln!(out, "          because {}", c.reason);
+        let _ = writeln!(out, "          {}", follow(c.stale_for_s, &c.change));
     }
     for e in &plan.errors {
         let _ = writeln!(out, "{} @ {}: NOT PLANNED: {}", e.zone, e.provider, e.error);
@@ -109,13 +113,66 @@ pub fn render_table(plan: &Plan, held: &[Hold], left_out: &[LeftOut]) -> String 
             left_out.len()
         );
     }
+    let resolvers = match s.stale_for_s {
+        _ if plan.changes.is_empty() => String::new(),
+        Some(secs) => format!("; resolvers follow within {}", duration_words(secs)),
+        None => "; when resolvers follow is unknown for some changes".to_string(),
+    };
     let _ = writeln!(
         out,
-        "Summary: {} create, {} update, {} delete; checksum {}",
+        "Summary: {} create, {} update, {} delete{resolvers}; checksum {}",
         s.create,
         s.update,
         s.delete,
         plan.checksum()
     );
     out
+}
+
+/// When resolvers follow one change, and why then.
+fn follow(stale_for_s: Option<u32>, change: &Change) -> String {
+    let Some(secs) = stale_for_s else {
+        return "resolvers follow when their negative answers expire (no SOA read: unknown)".to_string();
+    };
+    let why = match change {
+        Change::Create { .. } => "the zone's negative-caching TTL",
+        Change::Update { .. } | Change::Delete { .. } => "the old set's TTL",
+    };
+    format!("resolvers follow within {} ({why})", duration_words(secs))
+}
+
+/// `30 s`, `5 min`, `1 h 30 min`, `2 d`: the two largest units, for people.
+pub fn duration_words(secs: u32) -> String {
+    if secs < 120 {
+        return format!("{secs} s");
+    }
+    let units = [(86_400, "d"), (3_600, "h"), (60, "min"), (1, "s")];
+    let mut left = secs;
+    let mut parts = Vec::new();
+    for (size, unit) in units {
+        if left >= size && parts.len() < 2 {
+            parts.push(format!("{} {unit}", left / size));
+            left %= size;
+        } else if !parts.is_empty() {
+            // Only adjacent units: "1 d 30 s" would read as a typo.
+            break;
+        }
+    }
+    parts.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration_words;
+
+    #[test]
+    fn durations_read_in_the_two_largest_units() {
+        assert_eq!(duration_words(0), "0 s");
+        assert_eq!(duration_words(30), "30 s");
+        assert_eq!(duration_words(119), "119 s");
+        assert_eq!(duration_words(300), "5 min");
+        assert_eq!(duration_words(5400), "1 h 30 min");
+        assert_eq!(duration_words(172_800), "2 d");
+        assert_eq!(duration_words(86_430), "1 d");
+    }
 }

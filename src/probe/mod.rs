@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use dns::DnsProber;
 pub use http::HttpProber;
-pub use scheduler::{probe_rounds, ScheduledTarget, Scheduler, SchedulerHandle};
+pub use scheduler::{probe_rounds, Confirm, ScheduledTarget, Scheduler, SchedulerHandle};
 pub use targets::{target_names, targets_from_config, targets_where, Target};
 pub use tcp::TcpProber;
 
@@ -97,6 +97,9 @@ pub struct ProbeResult {
     pub latency: Duration,
     /// The zone's SOA serial, from DNS probes that asked for it.
     pub serial: Option<u32>,
+    /// A passing round of a target probed at several addresses (a provider's
+    /// nameservers) where some failed: which, and why. `None` when every one passed.
+    pub degraded: Option<String>,
 }
 
 impl ProbeResult {
@@ -108,6 +111,7 @@ impl ProbeResult {
             reason: None,
             latency,
             serial: None,
+            degraded: None,
         }
     }
 
@@ -119,7 +123,46 @@ impl ProbeResult {
             reason: Some(reason.into()),
             latency,
             serial: None,
+            degraded: None,
         }
+    }
+}
+
+impl ProbeResult {
+    /// One round of a target probed at several addresses, as one result: it passes
+    /// when any address passed, since a provider is unhealthy only when every one of
+    /// its nameservers fails; one that fails while another passes makes the round
+    /// `degraded`. Whatever the order of `results`, the verdict is the same. `None`
+    /// for an empty round.
+    pub fn combine(results: Vec<ProbeResult>) -> Option<ProbeResult> {
+        if results.len() <= 1 {
+            return results.into_iter().next();
+        }
+        let total = results.len();
+        let (passed, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(|r| r.ok);
+        let reasons = || {
+            failed
+                .iter()
+                .filter_map(|r| r.reason.as_deref())
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        // The fastest answer stands for a passing round (a resolver takes the first),
+        // the slowest failure for a failing one (how long until all were given up).
+        let combined = match passed.iter().min_by_key(|r| r.latency) {
+            Some(best) => ProbeResult {
+                degraded: (!failed.is_empty()).then(|| format!("{} of {total} failing: {}", failed.len(), reasons())),
+                serial: passed.iter().find_map(|r| r.serial),
+                ..best.clone()
+            },
+            None => ProbeResult {
+                reason: Some(reasons()),
+                latency: failed.iter().map(|r| r.latency).max().unwrap_or_default(),
+                serial: failed.iter().find_map(|r| r.serial),
+                ..failed[0].clone()
+            },
+        };
+        Some(combined)
     }
 }
 
@@ -169,5 +212,48 @@ async fn bounded_probe(prober: &dyn Prober, limit: Duration) -> ProbeResult {
             format!("no result within {} ms", limit.as_millis()),
             start.elapsed(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(ms: u64) -> ProbeResult {
+        ProbeResult::success("provider:a", Duration::from_millis(ms))
+    }
+
+    fn down(address: &str) -> ProbeResult {
+        ProbeResult::failure(
+            "provider:a",
+            Outcome::Timeout,
+            format!("{address}: no reply"),
+            Duration::from_millis(500),
+        )
+    }
+
+    #[test]
+    fn a_round_passes_while_any_nameserver_answers_and_says_which_failed() {
+        for round in [vec![ok(3), down("192.0.2.1:53")], vec![down("192.0.2.1:53"), ok(3)]] {
+            let r = ProbeResult::combine(round).unwrap();
+            assert!(r.ok && r.reason.is_none(), "{r:?}");
+            assert_eq!(r.degraded.as_deref(), Some("1 of 2 failing: 192.0.2.1:53: no reply"));
+            assert_eq!(r.latency, Duration::from_millis(3));
+        }
+        let r = ProbeResult::combine(vec![ok(3), ok(1)]).unwrap();
+        assert_eq!((r.ok, r.degraded, r.latency), (true, None, Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn a_round_fails_only_when_every_nameserver_fails() {
+        let r = ProbeResult::combine(vec![down("192.0.2.1:53"), down("192.0.2.2:53")]).unwrap();
+        assert!(!r.ok && r.degraded.is_none(), "{r:?}");
+        assert_eq!(r.class, Outcome::Timeout);
+        assert_eq!(
+            r.reason.as_deref(),
+            Some("192.0.2.1:53: no reply; 192.0.2.2:53: no reply")
+        );
+        assert!(ProbeResult::combine(Vec::new()).is_none());
+        assert_eq!(ProbeResult::combine(vec![ok(2)]), Some(ok(2)));
     }
 }

@@ -12,12 +12,13 @@ use hickory_proto::rr::RecordType;
 
 use dnsteer_providers::ZoneName;
 
-use super::{DnsProber, HttpProber, Prober, ScheduledTarget, TcpProber};
+use super::{Confirm, DnsProber, HttpProber, Prober, ScheduledTarget, TcpProber};
 use crate::config::hosts::{self, HostPort, DNS_PORT};
-use crate::config::{CheckConfig, Config};
+use crate::config::{CheckConfig, Config, HealthConfig};
 
 /// One health target and the probers that measure it. A provider's target has one
-/// prober per (address, zone); every prober reports under the target's name.
+/// prober per (address, zone); every prober reports under the target's name, and a
+/// round of them is one result.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// `check:NAME` or `provider:NAME`.
@@ -25,23 +26,33 @@ pub struct Target {
     pub probers: Vec<Arc<dyn Prober>>,
     pub interval: Duration,
     pub timeout: Duration,
+    pub confirm: Confirm,
 }
 
 impl Target {
-    /// Each of this target's probers on the target's interval, for [`super::Scheduler`].
+    /// This target for [`super::Scheduler`]: all its probers in one round per interval.
     pub fn scheduled(&self) -> impl Iterator<Item = ScheduledTarget> + '_ {
-        self.probers.iter().map(|prober| ScheduledTarget {
-            prober: Arc::clone(prober),
+        std::iter::once(ScheduledTarget {
+            probers: self.probers.clone(),
             interval: self.interval,
+            confirm: self.confirm,
         })
+    }
+}
+
+fn confirm_of(health: &HealthConfig) -> Confirm {
+    Confirm {
+        probes: health.confirm.probes,
+        spacing: health.confirm.spacing.get(),
     }
 }
 
 /// Builds every target of `config`: checks first, then providers, each in name order.
 /// A provider with `probe` addresses is probed there; otherwise each of its nameserver
 /// names for each zone (configured, or read from it at start) is resolved now, and a
-/// name that does not resolve is an error naming the provider. Provider targets ask each of their addresses for the SOA of every zone
-/// the provider serves, on the `defaults` interval and timeout.
+/// name that does not resolve is an error naming the provider. Provider targets ask
+/// each of their addresses for the SOA of every zone the provider serves, on the
+/// `defaults` interval and timeout.
 pub async fn targets_from_config(config: &Config) -> anyhow::Result<Vec<Target>> {
     targets_where(config, |_| true).await
 }
@@ -68,7 +79,7 @@ pub async fn targets_where(config: &Config, wanted: impl Fn(&str) -> bool) -> an
         if !wanted(&target) {
             continue;
         }
-        let (interval, timeout, _) = config.check_settings(name);
+        let (interval, timeout, health) = config.check_settings(name);
         let (interval, timeout): (Duration, Duration) = (interval.into(), timeout.into());
         let prober: Arc<dyn Prober> = match check {
             CheckConfig::Http(c) => {
@@ -117,10 +128,11 @@ pub async fn targets_where(config: &Config, wanted: impl Fn(&str) -> bool) -> an
             probers: vec![prober],
             interval,
             timeout,
+            confirm: confirm_of(&health),
         });
     }
 
-    let (interval, timeout, _) = config.provider_health_settings();
+    let (interval, timeout, health) = config.provider_health_settings();
     let (interval, timeout): (Duration, Duration) = (interval.into(), timeout.into());
     for (name, provider) in &config.providers {
         if !wanted(&format!("provider:{name}")) {
@@ -181,6 +193,7 @@ pub async fn targets_where(config: &Config, wanted: impl Fn(&str) -> bool) -> an
             probers,
             interval,
             timeout,
+            confirm: confirm_of(&health),
         });
     }
     Ok(targets)

@@ -16,6 +16,7 @@ pub mod pdns;
 pub mod proxy;
 pub mod receiver;
 pub mod route53_fake;
+pub mod unbound;
 pub mod world;
 
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};

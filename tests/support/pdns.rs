@@ -10,7 +10,7 @@ const CONFIG: &str = "\
 launch=gsqlite3
 gsqlite3-database=@DIR@/pdns.sqlite3
 gsqlite3-dnssec=no
-local-address=127.0.0.1
+local-address=@DNS_IP@
 local-port=@DNS_PORT@
 socket-dir=@DIR@
 api=yes
@@ -45,16 +45,22 @@ pub struct PowerDns {
 
 impl PowerDns {
     pub fn start() -> Self {
+        Self::start_at(SocketAddr::from(([127, 0, 0, 1], free_port())))
+    }
+
+    /// A server answering DNS at `dns` (e.g. port 53 of a loopback address of its own,
+    /// where a resolver following a delegation finds it); its API on 127.0.0.1.
+    pub fn start_at(dns: SocketAddr) -> Self {
         let binary = require_binary("pdns_server");
         let dir = tempfile::tempdir().unwrap();
-        let dns_port = free_port();
         let api_port = free_port();
         let path = dir.path().to_str().unwrap();
         let config = fill(
             CONFIG,
             &[
                 ("DIR", path),
-                ("DNS_PORT", &dns_port.to_string()),
+                ("DNS_IP", &dns.ip().to_string()),
+                ("DNS_PORT", &dns.port().to_string()),
                 ("API_PORT", &api_port.to_string()),
                 ("KEY", API_KEY),
             ],
@@ -76,7 +82,7 @@ impl PowerDns {
         );
         Self {
             dir,
-            dns: SocketAddr::from(([127, 0, 0, 1], dns_port)),
+            dns,
             api_url: format!("http://127.0.0.1:{api_port}"),
             process,
         }
@@ -88,19 +94,24 @@ impl PowerDns {
         let body = serde_json::json!({
             "name": zone, "kind": "Native", "nameservers": nameservers, "rrsets": rrsets,
         });
+        self.call("POST", "zones", &body, "201", &format!("creating {zone}"));
+    }
+
+    /// One API call with curl, asserting the HTTP status.
+    fn call(&self, method: &str, path: &str, body: &serde_json::Value, status: &str, what: &str) {
         let out = Command::new("curl")
-            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H"])
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, "-H"])
             .arg(format!("X-API-Key: {API_KEY}"))
             .args(["-H", "Content-Type: application/json", "--data"])
             .arg(body.to_string())
-            .arg(format!("{}/api/v1/servers/localhost/zones", self.api_url))
+            .arg(format!("{}/api/v1/servers/localhost/{path}", self.api_url))
             .output()
             .expect("curl");
         let code = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
             code,
-            "201",
-            "creating {zone} at PowerDNS: {}\n{}",
+            status,
+            "{what} at PowerDNS: {}\n{}",
             String::from_utf8_lossy(&out.stderr),
             self.process.log()
         );
@@ -118,19 +129,13 @@ impl PowerDns {
                 r
             })
             .collect();
-        let out = Command::new("curl")
-            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PATCH", "-H"])
-            .arg(format!("X-API-Key: {API_KEY}"))
-            .args(["-H", "Content-Type: application/json", "--data"])
-            .arg(serde_json::json!({ "rrsets": rrsets }).to_string())
-            .arg(format!("{}/api/v1/servers/localhost/zones/{zone}", self.api_url))
-            .output()
-            .expect("curl");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
+        let body = serde_json::json!({ "rrsets": rrsets });
+        self.call(
+            "PATCH",
+            &format!("zones/{zone}"),
+            &body,
             "204",
-            "changing {zone} at PowerDNS: {}",
-            String::from_utf8_lossy(&out.stderr)
+            &format!("changing {zone}"),
         );
     }
 

@@ -30,10 +30,17 @@ pub struct World {
 
 impl World {
     pub async fn start() -> Self {
-        let us = Endpoint::start("127.0.0.2").await;
-        let eu = Endpoint::start("127.0.0.3").await;
         let pdns_a = PowerDns::start();
         let pdns_b = PowerDns::start();
+        let parent = Bind::start("test.");
+        Self::start_with(pdns_a, pdns_b, parent).await
+    }
+
+    /// The world on servers started by the caller (e.g. on port 53 of addresses of
+    /// their own, for a resolver to follow the delegation).
+    pub async fn start_with(pdns_a: PowerDns, pdns_b: PowerDns, parent: Bind) -> Self {
+        let us = Endpoint::start("127.0.0.2").await;
+        let eu = Endpoint::start("127.0.0.3").await;
         for pdns in [&pdns_a, &pdns_b] {
             pdns.create_zone(
                 "example.test.",
@@ -46,7 +53,6 @@ impl World {
                 ]),
             );
         }
-        let parent = Bind::start("test.");
         parent.nsupdate(&format!(
             "update add example.test. 300 NS {NS_A}\nupdate add example.test. 300 NS {NS_B}"
         ));
