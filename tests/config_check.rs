@@ -19,7 +19,8 @@ const EXAMPLE_ENV: &[(&str, &str)] = &[
     ("HOOK_SECRET", "s3cr3t-VALUE-xyz-hook"),
     ("SLACK_WEBHOOK_URL", "https://hooks.slack.test/s3cr3t-VALUE-xyz-slack"),
     ("PAGERDUTY_ROUTING_KEY", "s3cr3t-VALUE-xyz-pd"),
-    ("TSIG_SECRET", "s3cr3t-VALUE-xyz-tsig"),
+    // Base64, as a TSIG secret must be (`s3cr3t-VALUE-xyz-tsig` encoded).
+    ("TSIG_SECRET", "czNjcjN0LVZBTFVFLXh5ei10c2ln"),
 ];
 
 /// Every distinctive value starts with this.
@@ -60,7 +61,8 @@ checks:
   web: { kind: tcp, address: \"192.0.2.10:443\" }
 ";
 
-const BASE_ENV: &[(&str, &str)] = &[("T_KEY", "s3cr3t-VALUE-xyz-base")];
+/// Base64, since it is also the TSIG secret (`s3cr3t-VALUE-xyz-base` encoded).
+const BASE_ENV: &[(&str, &str)] = &[("T_KEY", "czNjcjN0LVZBTFVFLXh5ei1iYXNl")];
 
 /// Runs the binary with only `env` in its environment.
 fn dnsteer(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -550,7 +552,13 @@ fn delegation_without_parent() {
         "delegation: { provider: reg }",
     )
     .replacen("zones:\n", "  reg: { kind: route53domains }\nzones:\n", 1);
-    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    // Without keys in the configuration, the registrar takes the AWS environment's.
+    let env = [
+        BASE_ENV[0],
+        ("AWS_ACCESS_KEY_ID", "id"),
+        ("AWS_SECRET_ACCESS_KEY", "key"),
+    ];
+    let (_dir, out) = check_with(&yaml, &env, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
@@ -601,7 +609,9 @@ fn secret_files_relative_to_the_config_and_loose_permissions_warn() {
     let config = dir.path().join("dnsteer.yaml");
     std::fs::write(&config, &yaml).unwrap();
     let secret = dir.path().join("tsig.secret");
-    std::fs::write(&secret, "s3cr3t-VALUE-xyz-file\n").unwrap();
+    // `s3cr3t-VALUE-xyz-file`, base64 as a TSIG secret must be.
+    let value = "czNjcjN0LVZBTFVFLXh5ei1maWxl";
+    std::fs::write(&secret, format!("{value}\n")).unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
     // Run from elsewhere: the file is found next to the configuration.
     let out = Command::new(env!("CARGO_BIN_EXE_dnsteer"))
@@ -621,7 +631,7 @@ fn secret_files_relative_to_the_config_and_loose_permissions_warn() {
                 && l.ends_with(&format!("(line {line})"))),
         "{err}"
     );
-    assert!(!err.contains(MARK) && !stdout(&out).contains(MARK));
+    assert!(!err.contains(value) && !stdout(&out).contains(value));
 
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
     let out = dnsteer(&["check", "--config", config.to_str().unwrap()], BASE_ENV);
@@ -1029,4 +1039,110 @@ fn deep_nesting_is_refused_not_fatal() {
         .unwrap()
         .join()
         .unwrap();
+}
+
+/// Issue 11: a check's host that does not resolve is a configuration error at its path
+/// and line, for every kind (`.invalid` never resolves, and is never sent anywhere).
+#[test]
+fn check_hosts_that_do_not_resolve_are_errors() {
+    let web = "web: { kind: tcp, address: \"192.0.2.10:443\" }";
+    for (check, path) in [
+        (
+            "web: { kind: http, url: \"http://east.shop.invalid:38080/healthz\" }",
+            "checks.web.url",
+        ),
+        (
+            "web: { kind: tcp, address: \"east.shop.invalid:443\" }",
+            "checks.web.address",
+        ),
+        (
+            "web: { kind: dns, server: \"ns.shop.invalid\", query: { name: www.example.test., type: A } }",
+            "checks.web.server",
+        ),
+    ] {
+        let yaml = base_with(web, check);
+        let err = assert_error(&yaml, path, "shop.invalid");
+        assert!(err.contains("does not resolve"), "{err}");
+    }
+    let yaml = base_with(
+        "    nameservers: [ ns1.provider-a.test. ]\n",
+        "    nameservers: [ ns1.provider-a.test. ]\n    probe: [ \"ns.a.invalid:53\" ]\n",
+    );
+    assert_error(&yaml, "providers.pdns-a.probe[0]", "ns.a.invalid");
+    let ok = base_with(web, "web: { kind: http, url: \"http://localhost:38080/healthz\" }");
+    let (_dir, out) = check_with(&ok, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Issue 11: `nameservers` may be omitted where they can be read from the provider;
+/// a server sharing a zone is refused, since its apex NS set names every provider.
+#[test]
+fn nameservers_are_needed_only_where_they_cannot_be_read() {
+    let yaml = base_with("    nameservers: [ ns1.provider-b.test. ]\n", "");
+    let err = assert_error(&yaml, "providers.pdns-b.nameservers", "pdns-b:");
+    assert!(err.contains("apex NS set"), "{err}");
+
+    let alone = base_with("    nameservers: [ ns1.provider-b.test. ]\n", "")
+        .replace("providers: [ pdns-a, pdns-b ]", "providers: [ pdns-b ]");
+    let (_dir, out) = check_with(&alone, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let cloud = BASE.replace(
+        "  pdns-b:\n    kind: powerdns\n    url: http://127.0.0.1:8082\n    api_key: { env: T_KEY }\n    nameservers: [ ns1.provider-b.test. ]\n",
+        "  pdns-b:\n    kind: route53\n    access_key_id: { env: T_KEY }\n    secret_access_key: { env: T_KEY }\n",
+    );
+    assert_ne!(cloud, BASE);
+    let (_dir, out) = check_with(&cloud, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Route 53's GetChange wait is set in YAML; a poll longer than the wait, or a zero
+/// one, is refused.
+#[test]
+fn route53_change_timeout_and_poll_interval() {
+    let route53 =
+        "  pdns-b:\n    kind: route53\n    access_key_id: { env: T_KEY }\n    secret_access_key: { env: T_KEY }\n";
+    let base = BASE.replace(
+        "  pdns-b:\n    kind: powerdns\n    url: http://127.0.0.1:8082\n    api_key: { env: T_KEY }\n",
+        route53,
+    );
+    let ok = base.replace(
+        route53,
+        &format!("{route53}    change_timeout: 2m\n    poll_interval: 5s\n"),
+    );
+    let (_dir, out) = check_with(&ok, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let slow = base.replace(
+        route53,
+        &format!("{route53}    change_timeout: 2s\n    poll_interval: 5s\n"),
+    );
+    assert_error(&slow, "providers.pdns-b.poll_interval", "poll_interval: 5s");
+    let zero = base.replace(route53, &format!("{route53}    poll_interval: 0s\n"));
+    assert_error(&zero, "providers.pdns-b.poll_interval", "poll_interval: 0s");
+}
+
+/// Issue 11: what building the adapters refuses at the start of `plan` and `run` is
+/// refused by `check`, at the provider's line.
+#[test]
+fn what_the_adapters_refuse_check_refuses() {
+    let tsig = "    tsig: { name: steer-key., algorithm: hmac-sha256, secret: { env: T_KEY } }\n";
+    let yaml = base_with(
+        tsig,
+        "    tsig: { name: steer-key., algorithm: hmac-sha256, secret: { env: NOT_BASE64 } }\n",
+    );
+    let env = [BASE_ENV[0], ("NOT_BASE64", "*** not base64 ***")];
+    let err = assert_error_env(&yaml, &env, "providers.parent", "  parent:");
+    assert!(err.contains("base64"), "{err}");
+
+    let yaml = base_with("    server: 127.0.0.1:5300\n", "    server: localhost:5300\n");
+    let err = assert_error(&yaml, "providers.parent", "  parent:");
+    assert!(err.contains("address:port"), "{err}");
+
+    // Route 53 without keys takes the standard AWS environment; with none, it is refused.
+    let yaml = base_with(
+        "  pdns-b:\n    kind: powerdns\n    url: http://127.0.0.1:8082\n    api_key: { env: T_KEY }\n",
+        "  pdns-b:\n    kind: route53\n",
+    );
+    let err = assert_error(&yaml, "providers.pdns-b", "pdns-b:");
+    assert!(err.contains("no AWS credentials"), "{err}");
 }

@@ -233,3 +233,108 @@ async fn check_plan_and_apply_against_route53_cloudflare_and_the_registrar() {
     assert_eq!(cf_changes[0]["type"], "NS");
     assert_eq!(cf_changes[0]["after"], json!(NS_R53));
 }
+
+/// The nameservers moto gives every hosted zone's delegation set.
+const NS_R53_DELEGATION_SET: [&str; 4] = [
+    "ns-2048.awsdns-64.com.",
+    "ns-2049.awsdns-65.net.",
+    "ns-2050.awsdns-66.org.",
+    "ns-2051.awsdns-67.co.uk.",
+];
+
+/// Issue 11's example: a Route 53 provider with neither `nameservers` nor `probe`.
+/// `check` accepts it, so `plan` and `apply` do too: the nameservers are read from the
+/// hosted zone's delegation set, and the delegation at the registrar is made of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route53_without_nameservers_plans_and_applies_with_its_delegation_set() {
+    let w = World::start().await;
+    let config = format!(
+        r#"agent: {{ id: r53-alone }}
+providers:
+  r53:
+    kind: route53
+    access_key_id: {{ env: TEST_AWS_ACCESS_KEY_ID }}
+    secret_access_key: {{ env: TEST_AWS_SECRET_ACCESS_KEY }}
+    endpoint: {moto}
+  registrar:
+    kind: route53domains
+    access_key_id: {{ env: TEST_AWS_ACCESS_KEY_ID }}
+    secret_access_key: {{ env: TEST_AWS_SECRET_ACCESS_KEY }}
+    endpoint: {moto}
+zones:
+  - name: {ZONE}
+    providers: [ r53 ]
+    delegation: {{ provider: registrar, min_providers: 1, ttl: 300 }}
+    records:
+      - name: www
+        type: A
+        ttl: 60
+        policy: failover
+        pools:
+          - {{ name: us-east, priority: 1, values: [ {US} ], check: web-us }}
+          - {{ name: eu-west, priority: 2, values: [ {EU} ], check: web-eu }}
+checks:
+  web-us: {{ kind: http, url: "http://127.0.0.1:9/healthz" }}
+  web-eu: {{ kind: http, url: "http://127.0.0.1:9/healthz" }}
+"#,
+        moto = w.moto.url
+    );
+    std::fs::write(w.dir.path().join("dnsteer.yaml"), config).unwrap();
+    let out = w.dnsteer(&["check"]).await;
+    assert_eq!(code(&out), 0, "{}", show(&out));
+
+    // The delegation set's names are Internet names: health is assumed, so nothing is
+    // resolved and nothing leaves the machine. www is already in sync at Route 53, so
+    // it may take the delegation, made of the delegation set's names.
+    let assume = |us: &str| -> Vec<String> {
+        [("provider:r53", "up"), ("check:web-us", us), ("check:web-eu", "up")]
+            .iter()
+            .flat_map(|(t, s)| ["--assume".to_string(), format!("{t}={s}")])
+            .collect()
+    };
+    let healthy = assume("up");
+    let out = w.dnsteer(&args(&["plan", "--format", "json"], &healthy)).await;
+    assert_eq!(code(&out), 2, "changes pending: {}", show(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let changes = plan["changes"].as_array().unwrap();
+    // The delegation, and Route 53's apex NS set taking the delegation's TTL.
+    assert_eq!(changes.len(), 2, "{plan:#}");
+    for c in changes {
+        assert_eq!(c["after"], json!(NS_R53_DELEGATION_SET), "{plan:#}");
+    }
+    assert!(changes.iter().any(|c| c["provider"] == "registrar"), "{plan:#}");
+    assert_eq!(plan["left_out"], json!([]), "{plan:#}");
+    let out = w.dnsteer(&args(&["apply", "--yes"], &healthy)).await;
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let delegation = w.registrar().records(&zone()).await.unwrap();
+    assert_eq!(delegation[0].values, NS_R53_DELEGATION_SET, "{}", show(&out));
+    let out = w.dnsteer(&args(&["plan"], &healthy)).await;
+    assert_eq!(code(&out), 0, "converged: {}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("No changes."),
+        "{}",
+        show(&out)
+    );
+
+    // us-east fails: www moves, the delegation (Route 53's own names) stays.
+    let failover = assume("down");
+    let out = w
+        .dnsteer(&args(&["apply", "--yes", "--format", "json"], &failover))
+        .await;
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let changes = plan["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{plan:#}");
+    assert_eq!(
+        (&changes[0]["provider"], &changes[0]["name"], &changes[0]["after"]),
+        (&json!("r53"), &json!("www.dnsteer-example.com."), &json!([EU])),
+        "{plan:#}"
+    );
+    let sets = w.r53().records(&zone()).await.unwrap();
+    assert_eq!(
+        find(&sets, "www.dnsteer-example.com.", RecordType::A).map(|s| s.values.clone()),
+        Some(vec![EU.to_string()])
+    );
+    let out = w.dnsteer(&args(&["plan"], &failover)).await;
+    assert_eq!(code(&out), 0, "converged: {}", show(&out));
+}

@@ -281,6 +281,71 @@ async fn apply_with_json_prints_one_json_document_on_stdout() {
     assert_eq!(w.www(&w.pdns_a), vec![EU]);
 }
 
+/// Issue 11: a zone that exists on neither PowerDNS. Measured, both providers are
+/// unhealthy (their servers do not serve it) and neither can be read; the plan lists
+/// both as left out, with why, never says "No changes.", and exits 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zone_no_provider_has_is_an_error_not_no_changes() {
+    let w = World::start().await;
+    let config = w.config().replace("name: example.test.", "name: nozone.test.");
+    let path = w.write_config("nozone.yaml", &config);
+    let out = w.servers.dnsteer(&path, &["plan"]).await;
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("No changes."), "{}", show(&out));
+    for provider in ["pdns-a", "pdns-b"] {
+        assert!(
+            stdout.contains(&format!(
+                "nozone.test. @ {provider}: LEFT OUT (unhealthy, zone missing)"
+            )),
+            "{}",
+            show(&out)
+        );
+    }
+    assert!(
+        stdout.contains("no provider of the zone could be read"),
+        "{}",
+        show(&out)
+    );
+
+    let out = w.servers.dnsteer(&path, &["plan", "--format", "json"]).await;
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    let plan = json(&out);
+    let left_out = plan["left_out"].as_array().unwrap();
+    assert_eq!(left_out.len(), 2, "{plan:#}");
+    assert!(left_out.iter().all(|l| l["why"] == "zone_missing"), "{plan:#}");
+    assert_eq!(plan["errors"].as_array().unwrap().len(), 1, "{plan:#}");
+
+    // Forced up, they are errors of the plan themselves.
+    let out = w
+        .servers
+        .dnsteer(
+            &path,
+            &[
+                "plan",
+                "--assume",
+                "provider:pdns-a=up",
+                "--assume",
+                "provider:pdns-b=up",
+            ],
+        )
+        .await;
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("No changes."),
+        "{}",
+        show(&out)
+    );
+
+    let out = w.servers.dnsteer(&path, &["apply", "--yes"]).await;
+    assert_eq!(code(&out), 1, "{}", show(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("No changes."),
+        "{}",
+        show(&out)
+    );
+}
+
 /// The negative-caching TTL `dig` reads from `addr`'s SOA for `zone`: its minimum,
 /// capped by its own TTL (RFC 2308).
 fn negative_ttl_served(addr: std::net::SocketAddr, zone: &str) -> u64 {

@@ -521,3 +521,65 @@ fn the_fake_passes_the_official_cloudflare_sdk() {
     assert!(requests.iter().any(|r| r.method == "PATCH"));
     assert!(fake.records("sdk.example.test", "A").is_empty() && fake.records("batch.example.test", "TXT").is_empty());
 }
+
+/// Nameservers the configuration omits are those Cloudflare assigned the zone (Zone
+/// Details' `name_servers`).
+#[tokio::test]
+async fn nameservers_are_the_assigned_ones() {
+    let fake = fake_with_zone();
+    let p = provider(&fake, TOKEN);
+    assert_eq!(
+        p.nameservers(&zone()).await.unwrap(),
+        ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"]
+    );
+}
+
+/// SRV and CAA are written as their components (`data`) and read back from them: an
+/// apply then a re-read is the desired set, and a second plan is empty.
+#[tokio::test]
+async fn srv_and_caa_are_written_as_components() {
+    let fake = fake_with_zone();
+    let p = provider(&fake, TOKEN);
+    let srv = set(
+        "_sip._tcp.example.test.",
+        RecordType::Srv,
+        300,
+        &["10 5 5060 sip.example.test.", "20 0 5060 backup.example.test"],
+    );
+    let caa = set(
+        "example.test.",
+        RecordType::Caa,
+        300,
+        &["0 issue \"letsencrypt.org\"", "0 iodef mailto:ops@example.test"],
+    );
+    let desired = p.normalize(vec![srv, caa]);
+    let changes: Vec<Change> = desired.iter().cloned().map(|after| Change::Create { after }).collect();
+    p.apply(&zone(), &changes).await.unwrap();
+
+    let stored = fake.records("_sip._tcp.example.test", "SRV");
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    assert!(
+        stored
+            .iter()
+            .any(|r| r["data"] == json!({"priority": 10, "weight": 5, "port": 5060, "target": "sip.example.test"})),
+        "{stored:?}"
+    );
+    let live = p.records(&zone()).await.unwrap();
+    for want in &desired {
+        let got = live
+            .iter()
+            .find(|s| s.key() == want.key())
+            .unwrap_or_else(|| panic!("{want:?} not read"));
+        assert_eq!(got.values, want.values);
+    }
+    let again = p.normalize(desired.clone());
+    assert_eq!(again, desired, "normalize is idempotent");
+    assert_eq!(
+        desired[0].values,
+        ["10 5 5060 sip.example.test.", "20 0 5060 backup.example.test."]
+    );
+    assert_eq!(
+        desired[1].values,
+        ["0 iodef \"mailto:ops@example.test\"", "0 issue \"letsencrypt.org\""]
+    );
+}

@@ -164,3 +164,17 @@ async fn disabled_records_are_not_read_as_live() {
         .unwrap();
     assert_eq!(www.values, vec!["192.0.2.1"]);
 }
+
+/// Nameservers the configuration omits are read from the zone's apex NS set; a zone
+/// the server does not have says so.
+#[tokio::test]
+async fn nameservers_are_the_apex_ns_set() {
+    let server = server_with_zone();
+    let p = provider(&server, API_KEY);
+    assert_eq!(p.nameservers(&zone()).await.unwrap(), ["ns1.provider-a.test."]);
+    let missing = ZoneName::new("nozone.test.").unwrap();
+    assert!(
+        matches!(p.nameservers(&missing).await, Err(ProviderError::ZoneNotFound { .. })),
+        "a zone the server lacks is not found"
+    );
+}

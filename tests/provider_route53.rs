@@ -684,3 +684,24 @@ async fn fake_wildcard_names_are_unescaped() {
         "{live:?}"
     );
 }
+
+/// Nameservers the configuration omits are the hosted zone's delegation set
+/// (GetHostedZone), not its apex NS set (which may name other providers too).
+#[tokio::test]
+async fn moto_nameservers_are_the_delegation_set() {
+    let (_moto, p) = moto_with_zone().await;
+    let ns = p.nameservers(&zone()).await.unwrap();
+    assert_eq!(ns.len(), 4, "{ns:?}");
+    assert!(ns.iter().all(|n| n.contains("awsdns")), "{ns:?}");
+    let other = set(ZONE, RecordType::Ns, 300, &["ns1.elsewhere.test."]);
+    let apex = p.records(&zone()).await.unwrap();
+    let before = apex.iter().find(|s| s.rtype == RecordType::Ns).unwrap().clone();
+    p.apply(&zone(), &[Change::Update { before, after: other }])
+        .await
+        .unwrap();
+    assert_eq!(
+        p.nameservers(&zone()).await.unwrap(),
+        ns,
+        "the apex NS set does not count"
+    );
+}

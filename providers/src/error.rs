@@ -42,6 +42,11 @@ pub enum ProviderError {
     #[error("{provider}: zone {zone} not found")]
     ZoneNotFound { provider: String, zone: String },
 
+    /// The provider names no nameservers for the zone (an empty apex NS set): they
+    /// cannot be read from it, so the configuration has to list them.
+    #[error("{provider}: zone {zone} lists no nameservers (no apex NS set): list them under `nameservers`")]
+    NoNameservers { provider: String, zone: String },
+
     /// A batch the provider takes in several non-atomic steps stopped part way: the
     /// first `applied` changes (in the order given) are live, the rest are not. Re-read
     /// and plan again.
@@ -79,6 +84,7 @@ impl ProviderError {
             | Self::Conflict { provider, .. }
             | Self::Unsupported { provider, .. }
             | Self::ZoneNotFound { provider, .. }
+            | Self::NoNameservers { provider, .. }
             | Self::PartiallyApplied { provider, .. }
             | Self::Fenced { provider, .. }
             | Self::Protocol { provider, .. } => provider,

@@ -47,6 +47,27 @@ pub trait Provider: Send + Sync + Debug {
     /// Every record set the provider holds for `zone`, normalised.
     async fn records(&self, zone: &ZoneName) -> Result<Vec<RecordSet>, ProviderError>;
 
+    /// The names of the nameservers this provider serves `zone` from, for a
+    /// configuration that does not list them. The default reads the zone's apex NS set,
+    /// which is what a server answers with; an adapter whose API knows better (Route 53's
+    /// delegation set, Cloudflare's assigned nameservers) overrides it, because in a
+    /// zone with several providers the apex NS set names them all.
+    async fn nameservers(&self, zone: &ZoneName) -> Result<Vec<String>, ProviderError> {
+        let records = self.records(zone).await?;
+        let names: Vec<String> = records
+            .into_iter()
+            .find(|rs| rs.rtype == RecordType::Ns && rs.name == zone.as_str())
+            .map(|rs| rs.values)
+            .unwrap_or_default();
+        if names.is_empty() {
+            return Err(ProviderError::NoNameservers {
+                provider: self.name().to_string(),
+                zone: zone.to_string(),
+            });
+        }
+        Ok(names)
+    }
+
     /// Shapes desired record sets into what this provider would store, so that diffing
     /// them against `records` converges. The default raises TTLs to `min_ttl`.
     fn normalize(&self, desired: Vec<RecordSet>) -> Vec<RecordSet> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::GlobalArgs;
-use crate::config::{self, Config, CoordinationConfig};
+use crate::config::{self, Config, ConfigErrors, CoordinationConfig};
 use crate::{connect, probe};
 
 /// How long one online check may take.
@@ -25,7 +25,7 @@ pub struct CheckArgs {
 pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let path = &global.config;
     tracing::debug!(config = %path.display(), "checking the configuration");
-    match config::load(path) {
+    match config::load(path).and_then(adapters_build) {
         Ok(loaded) => {
             for warning in &loaded.warnings {
                 eprintln!("warning: {warning}");
@@ -91,6 +91,12 @@ async fn online(config: &Config) -> anyhow::Result<usize> {
             ),
         }
     }
+    // Nameservers the configuration omits are read from the providers, as at start.
+    let mut config = config.clone();
+    if let Err(e) = connect::discover_nameservers(&mut config, &providers).await {
+        line(false, format!("nameservers: {e:#}"));
+    }
+    let config = &config;
     match probe::targets_from_config(config).await {
         Ok(targets) => {
             for t in targets.iter().filter(|t| t.name.starts_with("provider:")) {
@@ -153,6 +159,27 @@ async fn online(config: &Config) -> anyhow::Result<usize> {
         }
     }
     Ok(failed)
+}
+
+/// Builds every provider's adapter as `plan` and `run` do (nothing is sent: adapters
+/// connect only when used), so that what they would refuse at start (an RFC 2136
+/// server that is not an address, a TSIG secret that is not base64, AWS credentials
+/// found nowhere) is refused here, at the provider's path and line.
+fn adapters_build(loaded: config::Loaded) -> Result<config::Loaded, ConfigErrors> {
+    let problems: Vec<_> = loaded
+        .config
+        .providers
+        .iter()
+        .filter_map(|(name, provider)| {
+            let e = connect::provider(name, provider).err()?;
+            Some(loaded.provider_problem(name, format!("{e:#}")))
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(loaded)
+    } else {
+        Err(ConfigErrors(problems))
+    }
 }
 
 fn count(n: usize, noun: &str) -> String {

@@ -79,20 +79,19 @@ pub async fn resolve(config: &Config, args: &HealthArgs) -> anyhow::Result<(Heal
         .iter()
         .map(|s| parse_assume(s))
         .collect::<anyhow::Result<_>>()?;
-    let targets = probe::targets_from_config(config).await?;
+    let names = probe::target_names(config);
     for name in assumed.keys() {
-        if !targets.iter().any(|t| &t.name == name) {
-            bail!(
-                "--assume {name}: no such target (targets: {})",
-                targets.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
-            );
+        if !names.contains(name) {
+            bail!("--assume {name}: no such target (targets: {})", names.join(", "));
         }
     }
     let mut verdicts = match &args.from {
         Some(url) => from_daemon(url).await?,
         None => {
-            let to_measure: Vec<_> = targets.iter().filter(|t| !assumed.contains_key(&t.name)).collect();
-            measure(config, &to_measure, args.rounds).await
+            // A target whose health is assumed is not probed, so its addresses need not
+            // resolve (a provider's nameservers may be names only the Internet knows).
+            let targets = probe::targets_where(config, |name| !assumed.contains_key(name)).await?;
+            measure(config, &targets.iter().collect::<Vec<_>>(), args.rounds).await
         }
     };
     for (name, state) in &assumed {

@@ -69,8 +69,9 @@ pub(super) async fn compute(global: &GlobalArgs, health: &HealthArgs) -> anyhow:
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    let config = loaded.config;
+    let mut config = loaded.config;
     let providers = connect::providers(&config)?;
+    connect::discover_nameservers(&mut config, &providers).await?;
     let (view, verdicts) = health_source::resolve(&config, health).await?;
     let live = reconcile::read_live(&config, &providers, READ_DEADLINE).await;
     for warning in decide::live_ttl_warnings(&config, &live) {
@@ -117,6 +118,7 @@ fn json(c: &Computed) -> serde_json::Value {
     let mut value = render_json(&c.decision.plan, &c.decision.held);
     value["targets"] = serde_json::to_value(&c.verdicts).expect("verdicts serialise");
     value["notes"] = serde_json::to_value(render_notes(&c.decision.notes)).expect("notes serialise");
+    value["left_out"] = serde_json::to_value(&c.decision.left_out).expect("left-out providers serialise");
     value
 }
 
@@ -127,7 +129,7 @@ fn print_table(c: &Computed) {
     for note in render_notes(&c.decision.notes) {
         out.push_str(&format!("note: {note}\n"));
     }
-    out.push_str(&render_table(&c.decision.plan, &c.decision.held));
+    out.push_str(&render_table(&c.decision.plan, &c.decision.held, &c.decision.left_out));
     print!("{out}");
 }
 

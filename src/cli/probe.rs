@@ -6,6 +6,7 @@ use clap::Args;
 
 use super::GlobalArgs;
 use crate::config;
+use crate::connect;
 use crate::probe;
 
 #[derive(Debug, Args)]
@@ -18,7 +19,10 @@ pub struct ProbeArgs {
 pub async fn run(global: &GlobalArgs, args: &ProbeArgs) -> anyhow::Result<ExitCode> {
     let loaded = config::load(&global.config)
         .map_err(|e| anyhow::anyhow!("invalid configuration {}:\n{e}", global.config.display()))?;
-    let targets = probe::targets_from_config(&loaded.config).await?;
+    let mut config = loaded.config;
+    let providers = connect::providers(&config)?;
+    connect::discover_nameservers(&mut config, &providers).await?;
+    let targets = probe::targets_from_config(&config).await?;
     let probers: Vec<_> = targets.iter().flat_map(|t| t.probers.iter().cloned()).collect();
     let mut results = probe::probe_rounds(&probers, args.rounds.max(1), 16).await.concat();
     results.sort_by(|a, b| a.target.cmp(&b.target));

@@ -8,6 +8,7 @@
 
 pub mod budget;
 mod duration;
+pub mod hosts;
 mod lines;
 mod parse;
 mod secret;
@@ -108,6 +109,20 @@ impl std::error::Error for ConfigErrors {}
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<Problem>,
+    lines: lines::LineMap,
+}
+
+impl Loaded {
+    /// A problem with provider `name` found after loading (building its adapter), at
+    /// its path and line in the file.
+    pub fn provider_problem(&self, name: &str, message: String) -> Problem {
+        let path = lines::join_key("providers", name);
+        Problem {
+            line: self.lines.line(&path),
+            path,
+            message,
+        }
+    }
 }
 
 /// Reads, validates and resolves the configuration at `path`; relative secret files
@@ -153,12 +168,14 @@ pub fn load_str(text: &str, base_dir: &Path) -> Result<Loaded, ConfigErrors> {
     if let Some(parsed) = parsed.as_mut() {
         validate::validate(parsed, &mut report);
         validate::resolve_secrets(parsed, base_dir, &mut report);
+        hosts::resolve_hosts(parsed, &mut report);
     }
     let (errors, warnings) = report.finish();
     match parsed {
         Some(parsed) if errors.is_empty() => Ok(Loaded {
             config: parsed.into_config(),
             warnings,
+            lines: line_map,
         }),
         _ => Err(ConfigErrors(errors)),
     }

@@ -36,6 +36,7 @@ impl Parsed {
             zones: self.zones.into_iter().flatten().collect(),
             checks: self.checks,
             alerts: self.alerts.into_iter().flatten().collect(),
+            discovered_nameservers: BTreeMap::new(),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use dnsteer_providers::RecordType;
+use dnsteer_providers::{RecordType, ZoneName};
 use serde::{Deserialize, Serialize};
 
 use super::{Duration, Secret};
@@ -24,9 +24,42 @@ pub struct Config {
     pub checks: BTreeMap<String, CheckConfig>,
     #[serde(default)]
     pub alerts: Vec<AlertConfig>,
+    /// Nameservers read from each provider at start (`connect::discover_nameservers`)
+    /// where its configuration lists none, by provider, then zone (as `ZoneName`
+    /// writes it). Never written in YAML.
+    #[serde(skip)]
+    pub discovered_nameservers: BTreeMap<String, BTreeMap<String, Vec<String>>>,
 }
 
 impl Config {
+    /// The NS names `provider` serves `zone` from: its configured `nameservers`, else
+    /// those read from it at start. Every user of a provider's nameservers (probes, the
+    /// delegation, safety limits) asks here, so they agree.
+    pub fn nameservers_of(&self, provider: &str, zone: &ZoneName) -> &[String] {
+        match self.providers.get(provider) {
+            Some(c) if !c.nameservers().is_empty() => c.nameservers(),
+            Some(_) => self
+                .discovered_nameservers
+                .get(provider)
+                .and_then(|zones| zones.get(zone.as_str()))
+                .map_or(&[], Vec::as_slice),
+            None => &[],
+        }
+    }
+
+    /// The providers, each with the nameservers it serves `zone` from in place of its
+    /// configured ones (see [`Config::nameservers_of`]), for steering that zone.
+    pub fn providers_for_zone(&self, zone: &ZoneName) -> BTreeMap<String, ProviderConfig> {
+        self.providers
+            .iter()
+            .map(|(name, c)| {
+                let mut c = c.clone();
+                c.set_nameservers(self.nameservers_of(name, zone).to_vec());
+                (name.clone(), c)
+            })
+            .collect()
+    }
+
     /// A check's interval, timeout and health settings, its overrides applied over
     /// `defaults`. A name that is not a check gets the defaults.
     pub fn check_settings(&self, name: &str) -> (Duration, Duration, HealthConfig) {
@@ -359,6 +392,16 @@ impl ProviderConfig {
         }
     }
 
+    fn set_nameservers(&mut self, names: Vec<String>) {
+        match self {
+            Self::Powerdns(p) => p.nameservers = names,
+            Self::Rfc2136(p) => p.nameservers = names,
+            Self::Route53(p) => p.nameservers = names,
+            Self::Route53domains(_) => {}
+            Self::Cloudflare(p) => p.nameservers = names,
+        }
+    }
+
     /// The `host:port` addresses probed for this provider's health (empty: the
     /// nameserver names, resolved at start).
     pub fn probe(&self) -> &[String] {
@@ -439,6 +482,12 @@ pub struct Route53Config {
     pub hosted_zone_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_second: Option<u32>,
+    /// How long `apply` waits for a change to be INSYNC (default 60s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_timeout: Option<Duration>,
+    /// The pause between GetChange polls while waiting (default 1.5s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_interval: Option<Duration>,
     #[serde(default)]
     pub nameservers: Vec<String>,
     #[serde(default)]

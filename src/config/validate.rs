@@ -282,6 +282,15 @@ fn provider(name: &str, p: &ProviderConfig, r: &mut Report) {
             if c.requests_per_second == Some(0) {
                 r.error(at("requests_per_second"), "must be at least 1");
             }
+            if let Some(d) = c.change_timeout {
+                nonzero(&at("change_timeout"), d, r);
+            }
+            if let Some(d) = c.poll_interval {
+                nonzero(&at("poll_interval"), d, r);
+                if c.change_timeout.is_some_and(|t| !d.is_zero() && d > t) {
+                    r.error(at("poll_interval"), "must not be longer than change_timeout");
+                }
+            }
         }
         ProviderConfig::Route53domains(c) => {
             key_pair(&base, &c.access_key_id, &c.secret_access_key, r);
@@ -456,8 +465,10 @@ fn zones(p: &Parsed, r: &mut Report) {
                         provider.kind()
                     ),
                 ),
+                // A server's nameservers are read from its apex NS set, which in a zone
+                // shared with other providers names them all: there they must be listed.
                 Some(provider @ (ProviderConfig::Powerdns(_) | ProviderConfig::Rfc2136(_)))
-                    if provider.nameservers().is_empty() =>
+                    if provider.nameservers().is_empty() && zone.providers.len() > 1 =>
                 {
                     needs_nameservers.insert(name.clone());
                 }
@@ -492,7 +503,9 @@ fn zones(p: &Parsed, r: &mut Report) {
     for name in needs_nameservers {
         r.error(
             join_key(&join_key("providers", &name), "nameservers"),
-            "a provider that serves a zone needs `nameservers`: its health is measured on them and the NS sets are made of them",
+            "a server that shares a zone with other providers needs `nameservers`: they cannot be read from its \
+             apex NS set, which names every provider of the zone (its health is measured on them and the NS sets \
+             are made of them)",
         );
     }
 }

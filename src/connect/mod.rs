@@ -1,4 +1,5 @@
-//! Builds the provider adapters the configuration names, with their secrets.
+//! Builds the provider adapters the configuration names, with their secrets, and reads
+//! from them the nameservers the configuration leaves out.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -12,7 +13,7 @@ use dnsteer_providers::http::HttpConfig;
 use dnsteer_providers::rfc2136::{Rfc2136Provider, TsigAlgorithmName, TsigKey};
 use dnsteer_providers::route53::{AwsCredentials, Route53Options, Route53Provider};
 use dnsteer_providers::route53domains::{Route53DomainsOptions, Route53DomainsProvider};
-use dnsteer_providers::{PowerDnsProvider, Provider};
+use dnsteer_providers::{PowerDnsProvider, Provider, ZoneName};
 
 use crate::config::{Config, ProviderConfig, Secret, TsigAlgorithm};
 
@@ -75,6 +76,12 @@ pub fn provider(name: &str, config: &ProviderConfig) -> anyhow::Result<Arc<dyn P
             if let Some(rps) = c.requests_per_second.and_then(NonZeroU32::new) {
                 options.requests_per_second = rps;
             }
+            if let Some(timeout) = c.change_timeout {
+                options.change_timeout = timeout.into();
+            }
+            if let Some(interval) = c.poll_interval {
+                options.poll_interval = interval.into();
+            }
             Arc::new(Route53Provider::new(name, credentials, options)?)
         }
         ProviderConfig::Route53domains(c) => {
@@ -102,6 +109,56 @@ pub fn provider(name: &str, config: &ProviderConfig) -> anyhow::Result<Arc<dyn P
     })
 }
 
+/// Reads, once at start, the nameservers of every (provider, zone) whose provider lists
+/// no `nameservers`, into `config.discovered_nameservers`, so probes, the delegation and
+/// the safety limits all see the same names ([`Config::nameservers_of`]). Providers are
+/// asked concurrently; the first that cannot say is an error naming it and the zone.
+pub async fn discover_nameservers(config: &mut Config, providers: &Providers) -> anyhow::Result<()> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for zone in &config.zones {
+        let Ok(zone_name) = ZoneName::new(&zone.name) else {
+            continue;
+        };
+        for name in &zone.providers {
+            let configured = config.providers.get(name).map(ProviderConfig::nameservers);
+            let (Some([]), Some(adapter)) = (configured, providers.get(name)) else {
+                continue;
+            };
+            let (name, adapter, zone_name) = (name.clone(), Arc::clone(adapter), zone_name.clone());
+            tasks.spawn(async move {
+                let found = match tokio::time::timeout(API_TIMEOUT, adapter.nameservers(&zone_name)).await {
+                    Ok(found) => found.map_err(anyhow::Error::from),
+                    Err(_) => Err(anyhow::anyhow!("no answer within {API_TIMEOUT:?}")),
+                };
+                (name, zone_name, found)
+            });
+        }
+    }
+    let mut failures = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (name, zone, found) = joined.context("reading nameservers")?;
+        match found {
+            Ok(names) => {
+                tracing::info!(provider = %name, %zone, nameservers = ?names, "nameservers read from the provider");
+                config
+                    .discovered_nameservers
+                    .entry(name)
+                    .or_default()
+                    .insert(zone.to_string(), names);
+            }
+            Err(e) => failures.push(format!(
+                "provider {name}: cannot read the nameservers of zone {zone} (list them under \
+                 providers.{name}.nameservers, or fix the provider): {e:#}"
+            )),
+        }
+    }
+    failures.sort();
+    match failures.as_slice() {
+        [] => Ok(()),
+        _ => anyhow::bail!("{}", failures.join("\n")),
+    }
+}
+
 /// The configured key pair, or (when neither is configured) the standard AWS
 /// environment variables and shared credentials file.
 fn aws_credentials(name: &str, id: Option<&Secret>, secret: Option<&Secret>) -> anyhow::Result<AwsCredentials> {
@@ -110,4 +167,33 @@ fn aws_credentials(name: &str, id: Option<&Secret>, secret: Option<&Secret>) -> 
         (None, None) => AwsCredentials::from_environment(name)?,
         _ => anyhow::bail!("access_key_id and secret_access_key go together"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Route 53's GetChange wait is the configuration's, where it says.
+    #[test]
+    fn route53_waits_as_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key"), "test\n").unwrap();
+        let text = "
+providers:
+  r53:
+    kind: route53
+    access_key_id: { file: key }
+    secret_access_key: { file: key }
+    change_timeout: 5m
+    poll_interval: 10s
+zones:
+  - { name: example.test., providers: [ r53 ] }
+";
+        let config = crate::config::load_str(text, dir.path()).unwrap().config;
+        let r53 = format!("{:?}", providers(&config).unwrap()["r53"]);
+        assert!(
+            r53.contains("change_timeout: 300s") && r53.contains("poll_interval: 10s"),
+            "{r53}"
+        );
+    }
 }

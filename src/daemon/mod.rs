@@ -406,8 +406,10 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    let config = Arc::new(loaded.config);
-    let providers = Arc::new(connect::providers(&config)?);
+    let mut config = loaded.config;
+    let providers = connect::providers(&config)?;
+    connect::discover_nameservers(&mut config, &providers).await?;
+    let (config, providers) = (Arc::new(config), Arc::new(providers));
     let targets = probe::targets_from_config(&config).await?;
     let agent = &config.agent;
 

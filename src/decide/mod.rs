@@ -20,7 +20,7 @@ pub use flap::FlapHistory;
 use crate::config::{Config, ZoneConfig};
 use crate::connect::Providers;
 use crate::health::State;
-use crate::plan::{self, Desired, Plan};
+use crate::plan::{self, Desired, LeftOut, Plan, PlanError};
 use crate::reconcile::Live;
 use crate::steer::{self, HealthView, Note};
 
@@ -35,6 +35,9 @@ pub struct Decision {
     pub held: Vec<Hold>,
     /// Providers in each zone's desired delegation.
     pub delegated: BTreeMap<ZoneName, Vec<String>>,
+    /// Every (zone, provider) nothing was planned for although it would have been
+    /// read, with why; those that are errors are also in `plan.errors`.
+    pub left_out: Vec<LeftOut>,
 }
 
 impl Decision {
@@ -97,9 +100,48 @@ pub fn decide(
         .filter(|e| written.contains(&(e.zone.clone(), e.provider.clone())))
         .cloned()
         .collect();
+    out.left_out = left_out(health, live);
+    out.plan.errors.extend(unread_zones(config, live));
     out.plan.sort();
     out.held = safety::holds(&out.plan, &rules, flaps, now);
     out
+}
+
+/// Every failed read, with why, so a plan never looks empty for a provider it could not
+/// read.
+fn left_out(health: &HealthView, live: &Live) -> Vec<LeftOut> {
+    live.errors
+        .iter()
+        .map(|e| {
+            let missing =
+                ZoneName::new(&e.zone).is_ok_and(|zone| live.zone_missing.contains(&(zone, e.provider.clone())));
+            LeftOut {
+                zone: e.zone.clone(),
+                provider: e.provider.clone(),
+                why: if missing { "zone_missing" } else { "unreadable" },
+                unhealthy: steer::provider_state(health, &e.provider) == State::Unhealthy,
+                error: e.error.clone(),
+            }
+        })
+        .collect()
+}
+
+/// An error for each zone that none of its providers could be read for: nothing at all
+/// is known of it, which must not pass for "no changes".
+fn unread_zones(config: &Config, live: &Live) -> Vec<PlanError> {
+    config
+        .zones
+        .iter()
+        .filter_map(|zone| {
+            let name = ZoneName::new(&zone.name).ok()?;
+            let read = zone.providers.iter().any(|p| live.get(&name, p).is_some());
+            (!read).then(|| PlanError {
+                zone: name.to_string(),
+                provider: zone.providers.join(", "),
+                error: "no provider of the zone could be read: nothing is planned for it".to_string(),
+            })
+        })
+        .collect()
 }
 
 /// One zone: desired records and NS sets, diffed once for every provider that could be
@@ -132,12 +174,11 @@ fn steer_zone(
             .providers
             .iter()
             .filter(|p| {
-                config.providers.get(*p).is_some_and(|c| {
-                    c.nameservers()
-                        .iter()
-                        .filter_map(|n| dnsteer_providers::record::normalize_name(n).ok())
-                        .any(|n| ns.values.contains(&n))
-                })
+                config
+                    .nameservers_of(p, zone_name)
+                    .iter()
+                    .filter_map(|n| dnsteer_providers::record::normalize_name(n).ok())
+                    .any(|n| ns.values.contains(&n))
             })
             .cloned()
             .collect(),
@@ -169,7 +210,7 @@ fn steer_zone(
         steer::desired_ns(
             zone,
             zone_name,
-            &config.providers,
+            &config.providers_for_zone(zone_name),
             health,
             live_delegation.as_ref(),
             &in_sync,

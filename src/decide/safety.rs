@@ -52,9 +52,11 @@ impl ZoneRules {
             managed.insert((name, record.rtype.clone()), values);
         }
         let nameservers = |p: &String| -> Vec<String> {
-            config.providers.get(p).map_or_else(Vec::new, |c| {
-                c.nameservers().iter().filter_map(|n| normalize_name(n).ok()).collect()
-            })
+            config
+                .nameservers_of(p, zone_name)
+                .iter()
+                .filter_map(|n| normalize_name(n).ok())
+                .collect()
         };
         let min_providers = zone.delegation.as_ref().map_or(0, |d| d.min_providers);
         if zone.delegation.is_some() {

@@ -45,6 +45,20 @@ pub struct PlanError {
     pub error: String,
 }
 
+/// A provider's copy of a zone that was left out of the plan because it could not be
+/// read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LeftOut {
+    pub zone: String,
+    pub provider: String,
+    /// `zone_missing` or `unreadable`.
+    pub why: &'static str,
+    /// Whether the provider's health is `unhealthy` (then its read error is not an
+    /// error of the plan: its health already says why).
+    pub unhealthy: bool,
+    pub error: String,
+}
+
 /// A configured zone whose changes wait for an operator (`apply --force`, or
 /// `POST /v1/approve` with `checksum`); other zones are written regardless.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use dnsteer_providers::Change;
 
-use super::{Hold, Plan};
+use super::{Hold, LeftOut, Plan};
 
 /// The plan as SPEC's JSON: `changes`, `summary`, `held` (one entry per held zone, its
 /// reasons joined in `reason`, each also in `reasons`), `checksum`, plus `errors` for
@@ -52,8 +52,9 @@ pub fn render_json(plan: &Plan, held: &[Hold]) -> Value {
 }
 
 /// A table grouped by zone and provider, one line per change, its reason beneath; then
-/// the held zones, why, and how to let them through.
-pub fn render_table(plan: &Plan, held: &[Hold]) -> String {
+/// the providers left out and why, the held zones, why, and how to let them through.
+/// "No changes." is said only when every provider was read.
+pub fn render_table(plan: &Plan, held: &[Hold], left_out: &[LeftOut]) -> String {
     let mut out = String::new();
     let mut current: Option<(&str, &str)> = None;
     for c in &plan.changes {
@@ -80,6 +81,18 @@ pub fn render_table(plan: &Plan, held: &[Hold]) -> String {
     for e in &plan.errors {
         let _ = writeln!(out, "{} @ {}: NOT PLANNED: {}", e.zone, e.provider, e.error);
     }
+    // Those of healthy providers are errors, listed above.
+    for l in left_out.iter().filter(|l| l.unhealthy) {
+        let why = match l.why {
+            "zone_missing" => "zone missing",
+            _ => "unreadable",
+        };
+        let _ = writeln!(
+            out,
+            "{} @ {}: LEFT OUT (unhealthy, {why}): {}",
+            l.zone, l.provider, l.error
+        );
+    }
     for h in held {
         let _ = writeln!(
             out,
@@ -91,8 +104,14 @@ pub fn render_table(plan: &Plan, held: &[Hold]) -> String {
         }
     }
     let s = plan.summary();
-    if plan.changes.is_empty() {
+    if plan.changes.is_empty() && left_out.is_empty() {
         let _ = writeln!(out, "No changes.");
+    } else if plan.changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "Nothing to change at the providers that were read; {} left out (above).",
+            left_out.len()
+        );
     }
     let resolvers = match s.stale_for_s {
         _ if plan.changes.is_empty() => String::new(),

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use dns::DnsProber;
 pub use http::HttpProber;
 pub use scheduler::{probe_rounds, Confirm, ScheduledTarget, Scheduler, SchedulerHandle};
-pub use targets::{targets_from_config, Target};
+pub use targets::{target_names, targets_from_config, targets_where, Target};
 pub use tcp::TcpProber;
 
 /// What one probe found: `Ok`, or the class of its failure.

@@ -19,6 +19,9 @@ use crate::plan::{Plan, PlanError};
 pub struct Live {
     pub records: BTreeMap<(ZoneName, String), Vec<RecordSet>>,
     pub errors: Vec<PlanError>,
+    /// The (zone, provider) reads that failed because the provider does not have the
+    /// zone, told apart from other failures so the plan can say so.
+    pub zone_missing: BTreeSet<(ZoneName, String)>,
 }
 
 impl Live {
@@ -83,11 +86,16 @@ impl Live {
             Ok(sets) => {
                 self.records.insert((zone, provider), sets);
             }
-            Err(e) => self.errors.push(PlanError {
-                zone: zone.to_string(),
-                provider,
-                error: e.to_string(),
-            }),
+            Err(e) => {
+                if matches!(e, ProviderError::ZoneNotFound { .. }) {
+                    self.zone_missing.insert((zone.clone(), provider.clone()));
+                }
+                self.errors.push(PlanError {
+                    zone: zone.to_string(),
+                    provider,
+                    error: e.to_string(),
+                });
+            }
         }
     }
 }

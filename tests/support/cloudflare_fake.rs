@@ -127,7 +127,20 @@ impl State {
             .trim_end_matches('.')
             .to_ascii_lowercase();
         let rtype = body["type"].as_str().unwrap_or_default().to_string();
-        let content = body["content"].as_str().unwrap_or_default().to_string();
+        // SRV and CAA are written as their components (`data`); content is then
+        // formatted from them, as the API reference says the answer carries it.
+        let (content, data) = match rtype.as_str() {
+            "SRV" | "CAA" => match components(&rtype, &body["data"]) {
+                Some(formatted) => (formatted, body["data"].clone()),
+                None => {
+                    return bad(
+                        9101,
+                        "DNS Validation Error: data is required and must hold every component",
+                    )
+                }
+            },
+            _ => (body["content"].as_str().unwrap_or_default().to_string(), Value::Null),
+        };
         if name.is_empty() {
             return bad(9007, "DNS Validation Error: name required");
         }
@@ -174,6 +187,9 @@ impl State {
             "proxiable": proxiable, "proxied": proxied, "ttl": ttl, "settings": {}, "meta": {}, "comment": body.get("comment").cloned().unwrap_or(Value::Null),
             "tags": [], "created_on": now, "modified_on": now
         });
+        if !data.is_null() {
+            record["data"] = data;
+        }
         if rtype == "MX" {
             let priority = body["priority"].as_u64();
             if priority.is_none() {
@@ -275,6 +291,41 @@ impl State {
     }
 }
 
+/// The content of an SRV (`priority weight port target`) or CAA (`flags tag "value"`)
+/// record from its `data`, or `None` when a component is missing or out of range.
+fn components(rtype: &str, data: &Value) -> Option<String> {
+    let number = |key: &str, max: u64| data[key].as_u64().filter(|n| *n <= max);
+    match rtype {
+        "SRV" => {
+            let target = data["target"].as_str().filter(|t| !t.is_empty())?;
+            Some(format!(
+                "{} {} {} {target}",
+                number("priority", 65535)?,
+                number("weight", 65535)?,
+                number("port", 65535)?
+            ))
+        }
+        "CAA" => {
+            let tag = data["tag"]
+                .as_str()
+                .filter(|t| ["issue", "issuewild", "iodef"].contains(t))?;
+            Some(format!(
+                "{} {tag} \"{}\"",
+                number("flags", 255)?,
+                data["value"].as_str()?
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// The zone object of List Zones and Zone Details, with the nameservers Cloudflare
+/// assigned the account (`name_servers`).
+fn zone_details(zone: &str) -> Value {
+    json!({"id": ZONE_ID, "name": zone, "status": "active", "paused": false, "type": "full",
+            "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"]})
+}
+
 fn without_id(v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(o) = v.as_object_mut() {
@@ -304,10 +355,7 @@ fn handle(state: &Mutex<State>, req: &Request) -> Response {
         ("GET", ["zones"]) => {
             let wanted = req.query_param("name");
             let zones: Vec<Value> = if wanted.is_none_or(|w| w == s.zone) {
-                vec![
-                    json!({"id": ZONE_ID, "name": s.zone, "status": "active", "paused": false, "type": "full",
-                            "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"]}),
-                ]
+                vec![zone_details(&s.zone)]
             } else {
                 vec![]
             };
@@ -320,6 +368,8 @@ fn handle(state: &Mutex<State>, req: &Request) -> Response {
                 "Could not route to /zones/..., perhaps your object identifier is invalid?",
             )
         }
+        // Zone Details: the same zone object as the list, assigned nameservers included.
+        ("GET", ["zones", _]) => Ok(zone_details(&s.zone)),
         ("GET", ["zones", _, "dns_records"]) => {
             let mut records: Vec<Value> = s
                 .records

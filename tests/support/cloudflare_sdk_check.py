@@ -1,8 +1,9 @@
 """Drives the official Cloudflare Python SDK against dnsteer's fake Cloudflare API.
 
 An independent client of the fake: if the SDK (generated from Cloudflare's OpenAPI
-description) can list, create, read, edit, batch and delete records through it, the fake
-speaks the API as published. Usage: cloudflare_sdk_check.py BASE_URL TOKEN ZONE
+description) can read zone details, list, create (SRV and CAA from their components
+too), read, edit, batch and delete records through it, the fake speaks the API as
+published. Usage: cloudflare_sdk_check.py BASE_URL TOKEN ZONE
 Prints one JSON object with what it saw; exits non-zero on any surprise.
 """
 
@@ -20,6 +21,10 @@ zones = list(client.zones.list(name=zone))
 assert len(zones) == 1 and zones[0].name == zone, zones
 zone_id = zones[0].id
 seen["zone_id"] = zone_id
+
+# Zone Details carries the assigned nameservers.
+details = client.zones.get(zone_id=zone_id)
+assert details is not None and details.id == zone_id and len(details.name_servers) == 2, details
 
 # Auto-pagination walks every page (per_page 5 makes several).
 before = list(client.dns.records.list(zone_id=zone_id, per_page=5))
@@ -45,6 +50,19 @@ batch = client.dns.records.batch(
 assert len(batch.deletes) == 1 and batch.deletes[0].id == created.id, batch
 assert len(batch.posts) == 1 and batch.posts[0].content == '"from the sdk"', batch
 posted = batch.posts[0].id
+
+# SRV and CAA are written as their components (`data`) and answered with them.
+srv = client.dns.records.create(
+    zone_id=zone_id, name="_sip._tcp." + zone, type="SRV", ttl=300,
+    data={"priority": 10, "weight": 5, "port": 5060, "target": "sip." + zone},
+)
+assert srv.data.port == 5060 and srv.data.target == "sip." + zone and srv.content, srv
+caa = client.dns.records.create(
+    zone_id=zone_id, name=zone, type="CAA", ttl=300, data={"flags": 0, "tag": "issue", "value": "letsencrypt.org"}
+)
+assert caa.data.tag == "issue" and caa.data.value == "letsencrypt.org", caa
+for record in (srv, caa):
+    client.dns.records.delete(dns_record_id=record.id, zone_id=zone_id)
 
 after = list(client.dns.records.list(zone_id=zone_id, per_page=5))
 names = sorted(r.name for r in after)

@@ -3,8 +3,9 @@
 //! - Zone: the configured `zone_id`, or looked up by name (`GET /zones?name=`).
 //! - Reads: `GET /zones/{id}/dns_records`, every page (`result_info.total_pages`).
 //!   Cloudflare stores one record per value; records of one name and type make a set.
-//!   MX (and SRV) priorities, kept apart by Cloudflare, are put back in front of the
-//!   value.
+//!   MX priorities, kept apart by Cloudflare, are put back in front of the value; SRV
+//!   and CAA values are read from, and written as, their components (`data`), the
+//!   way the API takes them.
 //! - Writes: the adapter re-reads the zone, refuses (`Conflict`) a change whose `before`
 //!   no longer matches (Cloudflare has no compare-and-set; the window is one round
 //!   trip), skips changes already live, and turns each change into record operations: a
@@ -155,6 +156,8 @@ impl CloudflareProvider {
                     RecordType::Ns,
                     RecordType::Txt,
                     RecordType::Mx,
+                    RecordType::Srv,
+                    RecordType::Caa,
                 ],
                 min_ttl: MIN_TTL,
                 max_batch: 100,
@@ -356,10 +359,7 @@ impl CloudflareProvider {
         let mut raw: BTreeMap<(String, RecordType), Vec<(String, DnsRecord)>> = BTreeMap::new();
         for r in records {
             let rtype: RecordType = r.rtype.parse().unwrap_or_else(|never| match never {});
-            let value = match (&rtype, r.priority) {
-                (RecordType::Mx | RecordType::Srv, Some(p)) => format!("{p} {}", r.content),
-                _ => r.content.clone(),
-            };
+            let value = read_value(&rtype, &r);
             let Ok(name) = crate::record::normalize_name(&r.name) else {
                 tracing::warn!(provider = %self.name, name = %r.name, "record not read: invalid name");
                 continue;
@@ -419,28 +419,40 @@ impl CloudflareProvider {
     }
 
     fn new_record(&self, set: &RecordSet, value: &str, ttl: u32, proxied: bool) -> NewRecord {
-        let (priority, content) = match set.rtype {
-            RecordType::Mx | RecordType::Srv => match value.split_once(' ') {
-                Some((p, rest)) if p.parse::<u16>().is_ok() => (p.parse().ok(), rest.to_string()),
-                _ => (None, value.to_string()),
-            },
-            _ => (None, value.to_string()),
-        };
-        let content = match set.rtype {
-            RecordType::Cname | RecordType::Ns | RecordType::Mx | RecordType::Ptr => {
-                content.trim_end_matches('.').to_string()
-            }
-            _ => content,
-        };
         let proxiable = matches!(set.rtype, RecordType::A | RecordType::Aaaa | RecordType::Cname);
-        NewRecord {
+        let mut record = NewRecord {
             name: set.name.trim_end_matches('.').to_string(),
             rtype: set.rtype.as_str().to_string(),
-            content,
+            content: None,
+            data: None,
             ttl,
             proxied: proxiable.then_some(proxied),
-            priority,
+            priority: None,
+        };
+        // `normalize` has put SRV and CAA values in the shape these take apart; one
+        // that does not fit is sent as content for Cloudflare to refuse.
+        match (&set.rtype, srv_parts(value), caa_parts(value)) {
+            (RecordType::Srv, Some((priority, weight, port, target)), _) => {
+                let target = target.trim_end_matches('.');
+                record.data =
+                    Some(serde_json::json!({"priority": priority, "weight": weight, "port": port, "target": target}));
+            }
+            (RecordType::Caa, _, Some((flags, tag, caa_value))) => {
+                record.data = Some(serde_json::json!({"flags": flags, "tag": tag, "value": caa_value}));
+            }
+            (RecordType::Mx, ..) => match value.split_once(' ') {
+                Some((p, host)) if p.parse::<u16>().is_ok() => {
+                    record.priority = p.parse().ok();
+                    record.content = Some(host.trim_end_matches('.').to_string());
+                }
+                _ => record.content = Some(value.to_string()),
+            },
+            (RecordType::Cname | RecordType::Ns | RecordType::Ptr, ..) => {
+                record.content = Some(value.trim_end_matches('.').to_string());
+            }
+            _ => record.content = Some(value.to_string()),
         }
+        record
     }
 
     async fn send_batch(&self, zone: &ZoneName, zone_id: &str, batch: &Batch) -> Result<(), ProviderError> {
@@ -512,6 +524,22 @@ impl Provider for CloudflareProvider {
         &self.capabilities
     }
 
+    /// The nameservers Cloudflare assigned the zone (Zone Details' `name_servers`): the
+    /// apex NS set may name other providers too.
+    async fn nameservers(&self, zone: &ZoneName) -> Result<Vec<String>, ProviderError> {
+        let zone_id = self.zone_id(zone).await?;
+        let (details, _): (Zone, _) = self
+            .call(Method::GET, &format!("/zones/{zone_id}"), &[], None, zone)
+            .await?;
+        if details.name_servers.is_empty() {
+            return Err(ProviderError::NoNameservers {
+                provider: self.name.clone(),
+                zone: zone.to_string(),
+            });
+        }
+        Ok(details.name_servers)
+    }
+
     async fn records(&self, zone: &ZoneName) -> Result<Vec<RecordSet>, ProviderError> {
         let zone_id = self.zone_id(zone).await?;
         let groups = self.group(self.list(zone, &zone_id).await?);
@@ -522,7 +550,8 @@ impl Provider for CloudflareProvider {
     }
 
     /// TTLs as Cloudflare stores them: a set read as proxied is "automatic" (1), a
-    /// desired TTL of 1 stays "automatic", others are held within 60 s..1 day.
+    /// desired TTL of 1 stays "automatic", others are held within 60 s..1 day. SRV
+    /// targets are made absolute and CAA values quoted, as they are read back.
     fn normalize(&self, desired: Vec<RecordSet>) -> Vec<RecordSet> {
         let proxied = self.proxied.lock().expect("lock poisoned");
         desired
@@ -533,6 +562,11 @@ impl Provider for CloudflareProvider {
                 } else {
                     rs.ttl.clamp(MIN_TTL, MAX_TTL)
                 };
+                if matches!(rs.rtype, RecordType::Srv | RecordType::Caa) {
+                    rs.values = rs.values.iter().map(|v| canonical(&rs.rtype, v)).collect();
+                    rs.values.sort();
+                    rs.values.dedup();
+                }
                 rs
             })
             .collect()
@@ -652,4 +686,73 @@ impl Provider for CloudflareProvider {
             changes: applied + already,
         })
     }
+}
+
+/// The value of a record as dnsteer writes it: SRV and CAA from their components
+/// (`data`) where Cloudflare gives them, MX with its priority in front.
+fn read_value(rtype: &RecordType, r: &DnsRecord) -> String {
+    let data = r.data.as_ref();
+    let field = |key: &str| data.and_then(|d| d.get(key));
+    let number = |key: &str| field(key).and_then(serde_json::Value::as_f64).map(|n| n as u64);
+    let text = |key: &str| field(key).and_then(serde_json::Value::as_str);
+    match rtype {
+        RecordType::Srv => match (number("priority"), number("weight"), number("port"), text("target")) {
+            (Some(p), Some(w), Some(port), Some(target)) => canonical(rtype, &format!("{p} {w} {port} {target}")),
+            // Without components: content is "weight port target" beside `priority`,
+            // or all four.
+            _ => match r.priority {
+                Some(p) if r.content.split_whitespace().count() == 3 => canonical(rtype, &format!("{p} {}", r.content)),
+                _ => canonical(rtype, &r.content),
+            },
+        },
+        RecordType::Caa => match (number("flags"), text("tag"), text("value")) {
+            (Some(flags), Some(tag), Some(value)) => canonical(rtype, &format!("{flags} {tag} \"{value}\"")),
+            _ => canonical(rtype, &r.content),
+        },
+        RecordType::Mx => match r.priority {
+            Some(p) => format!("{p} {}", r.content),
+            None => r.content.clone(),
+        },
+        _ => r.content.clone(),
+    }
+}
+
+/// SRV `priority weight port target` with an absolute target; CAA `flags tag "value"`
+/// with the value quoted. Anything else, or a value that does not fit, is left as is.
+fn canonical(rtype: &RecordType, value: &str) -> String {
+    match rtype {
+        RecordType::Srv => match srv_parts(value) {
+            Some((p, w, port, target)) => {
+                let target = crate::record::normalize_name(target).unwrap_or_else(|_| target.to_string());
+                format!("{p} {w} {port} {target}")
+            }
+            None => value.to_string(),
+        },
+        RecordType::Caa => match caa_parts(value) {
+            Some((flags, tag, v)) => format!("{flags} {tag} \"{v}\""),
+            None => value.to_string(),
+        },
+        _ => value.to_string(),
+    }
+}
+
+/// An SRV value's priority, weight, port and target.
+fn srv_parts(value: &str) -> Option<(u16, u16, u16, &str)> {
+    let mut it = value.split_whitespace();
+    let parts = (
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next()?,
+    );
+    it.next().is_none().then_some(parts)
+}
+
+/// A CAA value's flags, tag and value (its quotes taken off).
+fn caa_parts(value: &str) -> Option<(u8, &str, &str)> {
+    let (flags, rest) = value.trim().split_once(char::is_whitespace)?;
+    let (tag, v) = rest.trim_start().split_once(char::is_whitespace)?;
+    let v = v.trim();
+    let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
+    Some((flags.parse().ok()?, tag, v))
 }

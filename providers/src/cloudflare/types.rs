@@ -37,6 +37,9 @@ pub struct ResultInfo {
 pub struct Zone {
     pub id: String,
     pub name: String,
+    /// The nameservers Cloudflare assigned the zone.
+    #[serde(default)]
+    pub name_servers: Vec<String>,
 }
 
 /// A DNS record as Cloudflare returns it.
@@ -56,6 +59,11 @@ pub struct DnsRecord {
     /// MX, SRV and URI records carry their priority apart from `content`.
     #[serde(default)]
     pub priority: Option<u16>,
+    /// The components of the types that have them (SRV: priority, weight, port,
+    /// target; CAA: flags, tag, value). Kept loose: a type dnsteer does not know must
+    /// not make the whole zone unreadable.
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
 }
 
 /// A record to create (POST, or `posts` of a batch).
@@ -64,7 +72,12 @@ pub struct NewRecord {
     pub name: String,
     #[serde(rename = "type")]
     pub rtype: String,
-    pub content: String,
+    /// The value, for the types written as one string.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// The components, for the types Cloudflare writes from them (SRV, CAA).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
     pub ttl: u32,
     /// Only sent for the types Cloudflare can proxy (A, AAAA, CNAME).
     #[serde(skip_serializing_if = "Option::is_none")]

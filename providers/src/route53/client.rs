@@ -10,8 +10,8 @@ use crate::http::{classify_status, retry_after, HttpClient, HttpResponse, Idempo
 
 use super::sigv4::Signer;
 use super::types::{
-    change_batch_xml, ApiError, ChangeInfo, ChangeInfoResponse, HostedZone, ListHostedZonesByNameResponse,
-    ListResourceRecordSetsResponse, WireChange,
+    change_batch_xml, ApiError, ChangeInfo, ChangeInfoResponse, GetHostedZoneResponse, HostedZone,
+    ListHostedZonesByNameResponse, ListResourceRecordSetsResponse, WireChange,
 };
 
 const API: &str = "2013-04-01";
@@ -86,6 +86,16 @@ impl Route53Client {
                     == wanted
             })
             .collect())
+    }
+
+    /// The nameservers of a hosted zone's delegation set (none for a private zone).
+    pub async fn delegation_set(&self, zone_id: &str) -> Result<Vec<String>, ProviderError> {
+        let url = self.url(&format!("/{API}/hostedzone/{zone_id}"), &[])?;
+        let resp = self
+            .send(Method::GET, url, Vec::new(), Idempotency::Idempotent, Some(zone_id))
+            .await?;
+        let zone: GetHostedZoneResponse = self.xml(&resp)?;
+        Ok(zone.delegation_set.map(|d| d.name_servers.items).unwrap_or_default())
     }
 
     /// One page of a hosted zone's record sets.

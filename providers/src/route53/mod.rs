@@ -105,6 +105,8 @@ impl std::fmt::Debug for Route53Provider {
             .field("name", &self.name)
             .field("endpoint", &self.options.endpoint)
             .field("hosted_zone_id", &self.options.hosted_zone_id)
+            .field("change_timeout", &self.options.change_timeout)
+            .field("poll_interval", &self.options.poll_interval)
             .finish_non_exhaustive()
     }
 }
@@ -473,6 +475,19 @@ impl Provider for Route53Provider {
 
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
+    }
+
+    /// The hosted zone's delegation set: the apex NS set may name other providers too.
+    async fn nameservers(&self, zone: &ZoneName) -> Result<Vec<String>, ProviderError> {
+        let zone_id = self.hosted_zone_id(zone).await?;
+        let names = self.client.delegation_set(&zone_id).await?;
+        if names.is_empty() {
+            return Err(ProviderError::NoNameservers {
+                provider: self.name.clone(),
+                zone: zone.to_string(),
+            });
+        }
+        Ok(names)
     }
 
     async fn records(&self, zone: &ZoneName) -> Result<Vec<RecordSet>, ProviderError> {

@@ -30,6 +30,27 @@ pub struct HostedZone {
     pub config: Option<HostedZoneConfig>,
 }
 
+/// GetHostedZone: the zone and the delegation set Route 53 assigned it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetHostedZoneResponse {
+    #[serde(default)]
+    pub delegation_set: Option<DelegationSet>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DelegationSet {
+    #[serde(default)]
+    pub name_servers: NameServers,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NameServers {
+    #[serde(rename = "NameServer", default)]
+    pub items: Vec<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct HostedZoneConfig {

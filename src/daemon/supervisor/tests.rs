@@ -31,6 +31,7 @@ fn decision(notes: Vec<(ZoneName, Note)>) -> Decision {
         notes,
         held: Vec::new(),
         delegated: BTreeMap::from([(zone(), vec!["pdns-a".to_string()])]),
+        ..Decision::default()
     }
 }
 
