@@ -692,3 +692,58 @@ async fn a_provider_with_one_dead_nameserver_stays_delegated_degraded_and_writte
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_apply_is_audited_and_warned_about_while_a_daemon_runs() {
+    let world = World::start().await;
+    let addr = listen();
+    let state = world.dir.path().join("m.state.json");
+    let config = world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, "");
+    let d = start(&world, "m", &config, &addr);
+    eventually("ready", LIMIT, || async {
+        (d.get("/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+    // The operator forces a failover by hand while the daemon runs.
+    d.post("/v1/pause", Some(TOKEN), serde_json::json!({})).await;
+    let path = world.write_config("m.yaml", &config);
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
+        .args([
+            "--config",
+            path.to_str().unwrap(),
+            "apply",
+            "--yes",
+            "--assume",
+            "check:web-us=down",
+        ])
+        .args([
+            "--assume",
+            "check:web-eu=up",
+            "--assume",
+            "provider:pdns-a=up",
+            "--assume",
+            "provider:pdns-b=up",
+        ])
+        .envs(env(&world))
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("warning: a dnsteer daemon answers at http://{addr}"))
+            && stderr.contains("/v1/override"),
+        "{stderr}"
+    );
+    assert!(www_everywhere(&world, EU).await, "the manual apply wrote the failover");
+    let audit = std::fs::read_to_string(state.with_extension("audit.jsonl")).unwrap();
+    let manual: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &serde_json::Value| l["agent"] == "steer-a (dnsteer apply)")
+        .collect();
+    assert_eq!(manual.len(), 2, "one line per provider written: {audit}");
+    assert!(manual
+        .iter()
+        .all(|l| l["result"] == "ok" && l["checksum"].as_str().is_some()));
+}

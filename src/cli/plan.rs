@@ -230,9 +230,45 @@ pub async fn apply(global: &GlobalArgs, args: &ApplyArgs) -> anyhow::Result<Exit
             return done(None, 1);
         }
     }
+    if let Some(warning) = running_daemon(&c.config, args.health.from.as_deref()).await {
+        eprintln!("{warning}");
+    }
+    let started = chrono::Utc::now();
     let reports = reconcile::apply(&writable, &c.providers, &reconcile::Fences::new(), reconcile::always()).await;
+    // A manual apply is audited like the daemon's, beside the same state file.
+    let audit = crate::daemon::Audit::new(c.config.agent.state_file.with_extension("audit.jsonl"));
+    let who = format!("{} (dnsteer apply)", c.config.agent.id);
+    for r in &reports {
+        let changes: Vec<_> = writable
+            .changes
+            .iter()
+            .filter(|ch| ch.zone == r.zone && ch.provider == r.provider)
+            .cloned()
+            .collect();
+        audit.record(&who, 0, r, &changes, started, chrono::Utc::now());
+    }
     let ok = reports.iter().all(ApplyReport::ok) && plan.errors.is_empty() && held.is_empty();
     done(Some(&reports), if ok { 0 } else { 1 })
+}
+
+/// A warning when a daemon runs for this configuration (it answers at `agent.listen`,
+/// or at `--from`): it steers by health and will undo a manual change at its next pass.
+async fn running_daemon(config: &crate::config::Config, from: Option<&str>) -> Option<String> {
+    let url = from
+        .map(|u| u.trim_end_matches('/').to_string())
+        .unwrap_or_else(|| format!("http://{}", config.agent.listen));
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(500))
+        .build()
+        .ok()?;
+    let resp = client.get(format!("{url}/healthz")).send().await.ok()?;
+    resp.status().is_success().then(|| {
+        format!(
+            "warning: a dnsteer daemon answers at {url}: it steers by health and will undo this change at its next \
+             pass. To hold a target where you want it, use POST {url}/v1/override {{\"target\", \"state\", \"for\"}}, \
+             or pause it (POST {url}/v1/pause)."
+        )
+    })
 }
 
 fn report_json(r: &ApplyReport) -> serde_json::Value {

@@ -16,6 +16,7 @@ mod state;
 mod steering;
 mod supervisor;
 
+pub use audit::Audit;
 pub use fleet::client as etcd_client;
 pub use state::{LastApply, PersistedState, StateFile};
 pub use supervisor::{AfterFailure, Supervisor};
