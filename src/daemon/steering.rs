@@ -285,7 +285,10 @@ fn fence_for(
     if let Some(record) = witness_held {
         return Some(Fence::hold(record));
     }
-    let ours = config.zones.iter().any(|z| z.name.eq_ignore_ascii_case(key.0.as_str()));
+    let ours = config
+        .zones
+        .iter()
+        .any(|z| ZoneName::new(&z.name).is_ok_and(|z| z == key.0));
     let can_hold = providers.get(&key.1).is_some_and(|p| p.capabilities().extra_records);
     if !ours || !can_hold {
         return None;
