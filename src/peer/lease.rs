@@ -630,10 +630,17 @@ impl LeaseMachine {
             self.become_standby(now, format!("the witness shows {:?} holds our term", record.holder));
         }
         // A record that moves is a lease being renewed: its holder is alive, whatever
-        // term we have reached meanwhile (a campaign the peer never heard of).
+        // term we have reached meanwhile (a campaign the peer never heard of). Except
+        // while our vote request is out: the peer can only grant it by not leading,
+        // and a record of an older term moving then is its last renewal landing late;
+        // dropping the campaign would throw a granted vote away.
         if self.role == Role::Standby {
-            if let Some(holder) = &record.holder {
-                let holder = holder.clone();
+            let voting = self.campaign.as_ref().is_some_and(|(_, c)| *c == Campaign::Voting);
+            if let Some(holder) = record
+                .holder
+                .clone()
+                .filter(|_| !(voting && record.term < self.durable.term))
+            {
                 self.heard(&holder, now);
             }
         }

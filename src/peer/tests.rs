@@ -444,3 +444,68 @@ fn after_a_split_vote_the_lower_id_asks_first() {
         );
     }
 }
+
+#[test]
+fn a_late_renewal_of_an_older_term_does_not_throw_a_granted_vote_away() {
+    // Found by the simulation (seed 60): the witness read that lands while the vote
+    // request is out shows the peer's last renewal of the old term; the campaign must
+    // survive it, and the grant that follows make this daemon the leader.
+    let now = Instant::now();
+    let cfg = LeaseConfig {
+        id: "b".into(),
+        duration: LEASE,
+        peer: true,
+        witness: true,
+        seed: 7,
+    };
+    let mut m = LeaseMachine::new(
+        cfg,
+        Durable {
+            term: 4,
+            voted_for: None,
+        },
+        now,
+    );
+    // The peer answered a sync recently (it is reachable), and the witness holds its
+    // term 4 record.
+    let sync = SyncRequest {
+        from: "a".into(),
+        term: 4,
+        role: Role::Standby,
+        observations: Vec::new(),
+        resigning: false,
+        operator: None,
+    };
+    m.handle_sync_request(&sync, now);
+    let old = |seq| WitnessRecord {
+        holder: Some("a".into()),
+        term: 4,
+        seq,
+    };
+    m.handle_witness_read(Ok(Some(old(7))), now);
+    // A lease later, nobody has led: campaign by vote.
+    let later = now + LEASE * 2;
+    m.handle_sync_request(&sync, later - LEASE / 4);
+    let vote = (0..20)
+        .find_map(|i| {
+            let t = later + LEASE / 10 * i;
+            m.handle_timeout(t);
+            std::iter::from_fn(|| m.poll_transmit()).find_map(|x| match x {
+                Transmit::Vote(v) => Some((v, t)),
+                _ => None,
+            })
+        })
+        .expect("a vote request");
+    let (req, sent) = vote;
+    assert_eq!(req.term, 5);
+    // The late renewal of term 4 lands, then the grant.
+    m.handle_witness_read(Ok(Some(old(8))), sent);
+    let grant = VoteResponse {
+        from: "a".into(),
+        term: 5,
+        granted: true,
+    };
+    m.handle_vote_response(&req, sent, Ok(&grant), sent);
+    assert_eq!(m.role(), Role::Leader, "the granted vote counts");
+    assert_eq!(m.may_write(sent), Some(FenceMark::new(5, "b")));
+}
