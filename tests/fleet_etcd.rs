@@ -159,8 +159,15 @@ async fn one_member_down_is_no_disruption_two_down_fail_in_time() {
     let c = client(&cluster, "/dnsteer/");
     c.put("k", b"0", None).await.unwrap();
 
-    // The first endpoint, the one the client prefers, goes.
+    // The first endpoint, the one the client prefers, goes. If it was etcd's raft
+    // leader, writes wait for an election (about a second here, longer under load):
+    // the client must get through once the remaining two agree, not hang.
     cluster.kill(0);
+    let elected = within(Duration::from_secs(15), async || c.put("k", b"1", None).await.is_ok()).await;
+    assert!(
+        elected.is_some(),
+        "writes did not get through with two members of three"
+    );
     let start = Instant::now();
     c.put("k", b"1", None).await.unwrap();
     assert_eq!(c.get("k").await.unwrap().unwrap().value, b"1");

@@ -115,6 +115,23 @@ async fn send(shared: Arc<Shared>, io: Arc<Io>, transmit: FleetTransmit) {
                     create_revision: r.revision as u64,
                 }),
                 Ok(r) => match r.ranges.into_iter().flatten().next() {
+                    // Our id on another lease: the key of an earlier life of this daemon
+                    // (killed and restarted within the lease). Leading on it would
+                    // last only until that lease expires and another daemon takes
+                    // over: remove it and campaign again.
+                    Some(kv) if kv.value == io.id.as_bytes() && kv.lease != Some(lease) => {
+                        let stale = Txn::new()
+                            .when([Compare::create_revision(
+                                LEADER_KEY,
+                                CompareOp::Equal,
+                                kv.create_revision,
+                            )])
+                            .and_then([TxnOp::delete(LEADER_KEY)]);
+                        match io.etcd.txn(&stale).await {
+                            Ok(_) => Err("removed the leader key of an earlier run of this daemon".to_string()),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
                     Some(kv) => Ok(LeaderKey {
                         holder: String::from_utf8_lossy(&kv.value).into_owned(),
                         create_revision: kv.create_revision as u64,
@@ -126,11 +143,19 @@ async fn send(shared: Arc<Shared>, io: Arc<Io>, transmit: FleetTransmit) {
             io.machine().handle_campaign(sent, result, Instant::now());
         }
         FleetTransmit::Confirm { term } => {
-            let txn = Txn::new().when([
-                Compare::create_revision(LEADER_KEY, CompareOp::Equal, term as i64),
-                Compare::value(LEADER_KEY, CompareOp::Equal, io.id.as_bytes().to_vec()),
-            ]);
-            let result = io.etcd.txn(&txn).await.map(|r| r.succeeded).map_err(text);
+            // The key is ours only if it is the one we created, holds our id and lives
+            // on our current lease.
+            let lease = io.machine().lease();
+            let result = io
+                .etcd
+                .get(LEADER_KEY)
+                .await
+                .map(|kv| {
+                    kv.is_some_and(|kv| {
+                        kv.create_revision as u64 == term && kv.value == io.id.as_bytes() && kv.lease == lease
+                    })
+                })
+                .map_err(text);
             io.machine().handle_confirm(sent, result, Instant::now());
         }
         FleetTransmit::ReadLeader => {

@@ -149,10 +149,12 @@ impl Shared {
         }
     }
 
-    /// Saves now and waits: for what must be on disk before a message leaves.
-    async fn flush(&self) {
-        if let Some(p) = self.persister.get() {
-            p.flush().await;
+    /// Saves now and waits: for what must be on disk before a message leaves. False
+    /// when the save failed.
+    async fn flush(&self) -> bool {
+        match self.persister.get() {
+            Some(p) => p.flush().await,
+            None => false,
         }
     }
 
@@ -539,7 +541,12 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         }
     }
     shared.on_lease_events();
-    shared.flush().await;
+    if !shared.flush().await {
+        anyhow::bail!(
+            "cannot write the state file {} (agent.state_file): the lease term must be saved before it is used",
+            agent.state_file.display()
+        );
+    }
 
     let listener = tokio::net::TcpListener::bind(agent.listen)
         .await
@@ -547,6 +554,9 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     tracing::info!(agent = %agent.id, listen = %agent.listen, targets = targets.len(), role = %shared.coord().role(), "dnsteer running");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // The lease is given up only once no write is under way any more: a request still
+    // in flight must not land after the other daemon took over.
+    let (resign_tx, resign_rx) = tokio::sync::watch::channel(false);
     // The API outlives the loops: the peer may still ask for our vote while we resign.
     let (server_stop_tx, server_stop_rx) = tokio::sync::watch::channel(false);
     let server = {
@@ -567,13 +577,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     let observer = tokio::spawn(observe(shared.clone(), rx));
     let (coordinator, witness) = match coordination {
         Coordinator::Pair { lease, link, witness } => (
-            tokio::spawn(pair::drive(
-                shared.clone(),
-                lease,
-                link,
-                witness.clone(),
-                stop_rx.clone(),
-            )),
+            tokio::spawn(pair::drive(shared.clone(), lease, link, witness.clone(), resign_rx)),
             witness,
         ),
         Coordinator::Fleet(election, client) => {
@@ -584,7 +588,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
                 .min(lease_duration / 3)
                 .max(Duration::from_millis(200));
             (
-                tokio::spawn(fleet::drive(shared.clone(), election, client, every, stop_rx.clone())),
+                tokio::spawn(fleet::drive(shared.clone(), election, client, every, resign_rx)),
                 None,
             )
         }
@@ -604,14 +608,22 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     let _ = stop_tx.send(true);
     scheduler.shutdown().await;
     shared.steer_now.notify_one();
-    if tokio::time::timeout(SHUTDOWN_GRACE, steering).await.is_err() {
-        tracing::error!("the writes in flight did not finish within {SHUTDOWN_GRACE:?}: abandoned");
-    }
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, steering).await.is_ok();
     observer.abort();
     sampler.abort();
-    // Hand the lease over now (peer and witness, or etcd) rather than make the others
-    // wait it out.
-    let _ = coordinator.await;
+    if drained {
+        // Every write is done: hand the lease over now (peer and witness, or etcd)
+        // rather than make the others wait it out.
+        let _ = resign_tx.send(true);
+        let _ = coordinator.await;
+    } else {
+        // A write may still land: keep the lease to its natural end instead of handing
+        // it over, so that nobody else writes meanwhile.
+        tracing::error!(
+            "the writes in flight did not finish within {SHUTDOWN_GRACE:?}: abandoned; the lease is left to lapse"
+        );
+        coordinator.abort();
+    }
     let _ = server_stop_tx.send(true);
     let _ = server.await;
     shared.flush().await;

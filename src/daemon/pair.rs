@@ -179,7 +179,30 @@ async fn pending(shared: &Shared, io: &Io, saved: &mut Durable) -> Vec<Transmit>
         (transmits, m.durable().clone())
     };
     if !transmits.is_empty() && durable != *saved {
-        shared.flush().await;
+        if !shared.flush().await {
+            // A term or vote not on disk must not leave: nothing is sent, and the
+            // machine hears of each message as lost.
+            let now = Instant::now();
+            let lost = || PeerError::Unreachable("not sent: the state file could not be saved".into());
+            let mut m = io.machine();
+            for t in transmits {
+                match t {
+                    Transmit::Sync(req) => m.handle_sync_response(&req, now, Err(&lost()), now),
+                    Transmit::Vote(req) => m.handle_vote_response(&req, now, Err(&lost()), now),
+                    Transmit::WitnessRead => {
+                        m.handle_witness_read(Err(WitnessError::Unavailable("not sent".into())), now)
+                    }
+                    Transmit::WitnessWrite { before, after } => m.handle_witness_write(
+                        before.as_ref(),
+                        &after,
+                        now,
+                        Err(WitnessError::Unavailable("not sent".into())),
+                        now,
+                    ),
+                }
+            }
+            return Vec::new();
+        }
         *saved = durable;
     }
     transmits
@@ -262,8 +285,9 @@ impl Shared {
             (resp, *m.durable() != before)
         };
         self.on_lease_events();
-        if changed {
-            self.flush().await;
+        if changed && !self.flush().await {
+            tracing::error!("the state file could not be saved: the sync is answered as refused");
+            return SyncResponse::not_in_a_pair(&self.agent_id);
         }
         resp.observations = self.take_outbox();
         resp.operator = Some(self.inner().operator.clone());
@@ -287,8 +311,10 @@ impl Shared {
             (resp, *m.durable() != before)
         };
         self.on_lease_events();
-        if changed {
-            self.flush().await;
+        if changed && !self.flush().await {
+            // A vote not on disk is a vote that a restart could give again.
+            tracing::error!("the state file could not be saved: the vote is refused");
+            return VoteResponse { granted: false, ..resp };
         }
         self.pair_wake.notify_one();
         resp

@@ -17,7 +17,8 @@ const SAVE_EVERY: Duration = Duration::from_millis(250);
 #[derive(Clone)]
 pub struct Persister {
     requested: Arc<watch::Sender<u64>>,
-    saved: watch::Receiver<u64>,
+    /// The newest generation a save was attempted for, and whether it reached the disk.
+    saved: watch::Receiver<(u64, bool)>,
     wake: Arc<Notify>,
 }
 
@@ -26,7 +27,7 @@ impl Persister {
     /// daemon's lock, briefly).
     pub fn spawn(file: StateFile, snapshot: impl Fn() -> PersistedState + Send + Sync + 'static) -> Self {
         let (requested, mut wanted) = watch::channel(0u64);
-        let (done, saved) = watch::channel(0u64);
+        let (done, saved) = watch::channel((0u64, true));
         let wake = Arc::new(Notify::new());
         let file = Arc::new(file);
         let snapshot = Arc::new(snapshot);
@@ -39,12 +40,18 @@ impl Persister {
                 let generation = *wanted.borrow_and_update();
                 let state = snapshot();
                 let file = file.clone();
-                match tokio::task::spawn_blocking(move || file.save(&state)).await {
-                    Ok(Err(e)) => tracing::error!("{e:#}"),
-                    Err(e) => tracing::error!("saving the state file failed: {e}"),
-                    Ok(Ok(())) => {}
-                }
-                let _ = done.send(generation);
+                let ok = match tokio::task::spawn_blocking(move || file.save(&state)).await {
+                    Ok(Err(e)) => {
+                        tracing::error!("{e:#}");
+                        false
+                    }
+                    Err(e) => {
+                        tracing::error!("saving the state file failed: {e}");
+                        false
+                    }
+                    Ok(Ok(())) => true,
+                };
+                let _ = done.send((generation, ok));
                 // Coalesce a burst, unless somebody waits for the next save.
                 tokio::select! {
                     _ = tokio::time::sleep(SAVE_EVERY) => {}
@@ -69,11 +76,16 @@ impl Persister {
         generation
     }
 
-    /// Saves now and waits until a snapshot taken after this call is on disk.
-    pub async fn flush(&self) {
+    /// Saves now and waits until a snapshot taken after this call was written; false
+    /// when that write failed (what had to be on disk is not).
+    pub async fn flush(&self) -> bool {
         let generation = self.request();
         self.wake.notify_one();
         let mut saved = self.saved.clone();
-        let _ = saved.wait_for(|g| *g >= generation).await;
+        let ok = match saved.wait_for(|(g, _)| *g >= generation).await {
+            Ok(result) => result.1,
+            Err(_) => false,
+        };
+        ok
     }
 }

@@ -248,6 +248,16 @@ async fn cycle(
         groups.entry((c.zone.clone(), c.provider.clone())).or_default().push(c);
     }
     for (key, changes) in groups {
+        // A write to the witness's own zone is fenced by the lease record as this
+        // leader holds it; until it holds one (just elected by vote, or after a
+        // conflict), that write waits for the next pass rather than go unfenced.
+        let held = match witness.filter(|w| w.provider == key.1 && w.zone == key.0) {
+            Some(w) => match shared.coord().witness_held(Instant::now()) {
+                Some(record) => Some(record.record_set(&w.name)),
+                None => continue,
+            },
+            None => None,
+        };
         {
             let mut inner = shared.inner();
             if inner.writing.contains(&key) || !inner.supervisor.may_write(&key.1, now) {
@@ -255,12 +265,6 @@ async fn cycle(
             }
             inner.writing.insert(key.clone());
         }
-        let held = witness
-            .filter(|w| w.provider == key.1 && w.zone == key.0)
-            .and_then(|w| {
-                let record = shared.coord().witness_held(Instant::now())?;
-                Some(record.record_set(&w.name))
-            });
         let fence = fence_for(config, providers, &live, &key, &mark, held);
         spawn_write(shared, providers, key, changes, fence, mark.clone(), done_tx.clone());
     }

@@ -407,7 +407,7 @@ impl Supervisor {
                         ),
                     )
                     .zone(zone.as_str())
-                    .target(format!("{record} {rtype}")),
+                    .records(vec![format!("{record} {rtype}")]),
                 ),
                 Situation::Drift { zone, provider } => self.events.push_back(
                     event(
@@ -427,11 +427,9 @@ impl Supervisor {
                     .zone(zone.as_str())
                     .target(format!("provider:{provider}")),
                 ),
-                Situation::DelegationHeld { zone } => self.events.push_back(
-                    event(EventKind::AllPoolsDown, detail)
-                        .zone(zone.as_str())
-                        .target(zone.to_string()),
-                ),
+                Situation::DelegationHeld { zone } => self
+                    .events
+                    .push_back(event(EventKind::AllPoolsDown, detail).zone(zone.as_str())),
                 Situation::Held { zone, checksum } => self.events.push_back(
                     event(
                         EventKind::ApplyFailed,

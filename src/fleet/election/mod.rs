@@ -190,6 +190,21 @@ impl FleetElection {
             Err(e) => return self.unreachable(now, e),
         };
         self.reachable();
+        if key.holder == self.cfg.id && key.create_revision < self.term {
+            // A fence at a provider is ahead of etcd's revisions (etcd restored or
+            // rebuilt, or the fleet took over from a pair): leading on this key would
+            // be fenced off at every write. Nobody writes, and on-call hears why.
+            if !self.lost_reported {
+                self.lost_reported = true;
+                self.events.push_back(LeaseEvent::Lost(format!(
+                    "the providers' fences hold term {}, ahead of etcd's leader key revision {}: remove the \
+                     `_dnsteer-fence` records (or restore etcd) before this fleet can write",
+                    self.term, key.create_revision
+                )));
+            }
+            self.leader = None;
+            return;
+        }
         self.term = self.term.max(key.create_revision);
         if key.holder == self.cfg.id && self.role == Role::Standby && !self.resigned {
             self.term = key.create_revision;

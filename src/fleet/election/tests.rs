@@ -270,3 +270,32 @@ fn a_newer_fence_ends_the_lease() {
         .handle_fence_seen(&FenceMark::new(term + 10, "other"), now);
     assert!(w.nodes[leader].m.may_write(now).is_none());
 }
+
+#[test]
+fn fences_ahead_of_etcd_keep_the_fleet_from_writing_and_say_why() {
+    let now = Instant::now();
+    let mut m = FleetElection::new(
+        FleetConfig {
+            id: "d0".into(),
+            ttl: TTL,
+        },
+        now,
+    );
+    m.handle_fence_seen(&FenceMark::new(100, "steer-a"), now);
+    m.handle_campaign(
+        now,
+        Ok(LeaderKey {
+            holder: "d0".into(),
+            create_revision: 5,
+        }),
+        now,
+    );
+    assert!(m.may_write(now).is_none(), "it would be fenced off at every write");
+    let events: Vec<_> = std::iter::from_fn(|| m.poll_event()).collect();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, LeaseEvent::Lost(why) if why.contains("ahead of etcd"))),
+        "{events:?}"
+    );
+}
