@@ -208,7 +208,7 @@ impl LeaseMachine {
         if self.role == Role::Leader && self.cfg.peer && self.valid_until().is_none_or(|u| now >= u) {
             let reason = "the lease was not renewed in time (neither the peer nor the witness confirmed it)";
             self.events.push_back(LeaseEvent::Lost(reason.into()));
-            self.become_standby(now, reason.into());
+            self.become_standby(reason.into());
         }
         if self.retry_at.is_some_and(|r| now >= r) {
             self.retry_at = None;
@@ -353,7 +353,7 @@ impl LeaseMachine {
     pub fn handle_sync_request(&mut self, req: &SyncRequest, now: Instant) -> SyncResponse {
         self.contact(&req.from, now);
         if req.term > self.durable.term {
-            self.adopt(req.term, now, format!("{} holds newer term {}", req.from, req.term));
+            self.adopt(req.term, format!("{} holds newer term {}", req.from, req.term));
         }
         if req.resigning && self.leader.as_deref() == Some(req.from.as_str()) {
             // Campaign at once rather than a tick later: the leader is going.
@@ -367,7 +367,7 @@ impl LeaseMachine {
                 // One leader per term is the protocol's promise; should it ever break,
                 // both must not go on: the lower id keeps the term.
                 if req.from < self.cfg.id {
-                    self.become_standby(now, format!("{} also leads term {}", req.from, req.term));
+                    self.become_standby(format!("{} also leads term {}", req.from, req.term));
                 }
             }
             if self.role == Role::Standby {
@@ -416,7 +416,7 @@ impl LeaseMachine {
         };
         self.contact(&resp.from, now);
         if resp.term > self.durable.term {
-            self.adopt(resp.term, now, format!("{} holds newer term {}", resp.from, resp.term));
+            self.adopt(resp.term, format!("{} holds newer term {}", resp.from, resp.term));
         }
         if resp.term != self.durable.term {
             return;
@@ -427,7 +427,7 @@ impl LeaseMachine {
                 if resp.accepted {
                     self.acked_until = Some(self.lease_from(sent).max(self.acked_until.unwrap_or(sent)));
                 } else if resp.role == Role::Leader && resp.from < self.cfg.id {
-                    self.become_standby(now, format!("{} also leads term {}", resp.from, resp.term));
+                    self.become_standby(format!("{} also leads term {}", resp.from, resp.term));
                 }
             }
             _ => {}
@@ -439,7 +439,7 @@ impl LeaseMachine {
         self.contact(&req.from, now);
         let leading = self.may_write(now).is_some();
         if req.term > self.durable.term && !leading {
-            self.adopt(req.term, now, format!("{} campaigns for term {}", req.from, req.term));
+            self.adopt(req.term, format!("{} campaigns for term {}", req.from, req.term));
         }
         let granted = req.term == self.durable.term
             && !leading
@@ -483,7 +483,7 @@ impl LeaseMachine {
                     return;
                 }
                 if r.term > self.durable.term {
-                    self.adopt(r.term, now, format!("{} holds newer term {}", r.from, r.term));
+                    self.adopt(r.term, format!("{} holds newer term {}", r.from, r.term));
                 }
                 self.campaign = None;
                 self.back_off(now);
@@ -585,12 +585,12 @@ impl LeaseMachine {
 
     /// Gives the lease up for good (the daemon is stopping, its writes are over): the
     /// peer is told, and the witness record released, so the other takes over at once.
-    pub fn resign(&mut self, now: Instant) {
+    pub fn resign(&mut self, _now: Instant) {
         let was_leader = self.role == Role::Leader;
         let mine = self.witness_mine.take();
         self.resigned = true;
         if was_leader {
-            self.become_standby(now, "stopping".into());
+            self.become_standby("stopping".into());
             // The record first, so that the peer, told next, finds it released.
             if let Some(mine) = mine {
                 let released = WitnessRecord {
@@ -619,7 +619,6 @@ impl LeaseMachine {
             let holder = record.holder.clone().unwrap_or_else(|| "nobody".into());
             self.adopt(
                 record.term,
-                now,
                 format!("the witness shows term {} of {holder}", record.term),
             );
         }
@@ -627,7 +626,7 @@ impl LeaseMachine {
             return;
         }
         if record.term == self.durable.term && self.role == Role::Leader {
-            self.become_standby(now, format!("the witness shows {:?} holds our term", record.holder));
+            self.become_standby(format!("the witness shows {:?} holds our term", record.holder));
         }
         // A record that moves is a lease being renewed: its holder is alive, whatever
         // term we have reached meanwhile (a campaign the peer never heard of). Except
@@ -671,13 +670,13 @@ impl LeaseMachine {
     }
 
     /// A newer term exists: take it (unvoted), and stop leading.
-    fn adopt(&mut self, term: u64, now: Instant, reason: String) {
+    fn adopt(&mut self, term: u64, reason: String) {
         self.durable.term = term;
         self.durable.voted_for = None;
         self.leader = None;
         self.campaign = None;
         if self.role == Role::Leader {
-            self.become_standby(now, reason);
+            self.become_standby(reason);
         }
     }
 
@@ -697,7 +696,7 @@ impl LeaseMachine {
         }));
     }
 
-    fn become_standby(&mut self, _now: Instant, reason: String) {
+    fn become_standby(&mut self, reason: String) {
         if self.role != Role::Leader {
             return;
         }
@@ -724,7 +723,7 @@ impl LeaseMachine {
 
     /// Steps down on the daemon's word (a write was fenced off by a newer leader).
     pub fn step_down(&mut self, now: Instant, reason: &str) {
-        self.become_standby(now, reason.into());
+        self.become_standby(reason.into());
         self.back_off(now);
     }
 
@@ -780,7 +779,6 @@ impl Coordination for LeaseMachine {
         if mark.term > ours {
             self.adopt(
                 mark.term,
-                now,
                 format!("a provider's fence holds term {} of {}", mark.term, mark.leader),
             );
             self.quiet_until = now + self.cfg.duration;
@@ -789,10 +787,10 @@ impl Coordination for LeaseMachine {
             && !mark.leader.is_empty()
             && mark.leader != self.cfg.id
         {
-            self.become_standby(
-                now,
-                format!("a provider's fence shows {} also wrote term {ours}", mark.leader),
-            );
+            self.become_standby(format!(
+                "a provider's fence shows {} also wrote term {ours}",
+                mark.leader
+            ));
             self.quiet_until = now + self.cfg.duration;
         }
     }

@@ -129,7 +129,7 @@ impl FleetElection {
     /// pile requests up.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.role == Role::Leader && self.valid_until().is_none_or(|u| now >= u) {
-            self.step_down(now, "the lease could not be confirmed at etcd in time".into(), true);
+            self.step_down("the lease could not be confirmed at etcd in time".into(), true);
         }
         if now < self.next_tick || self.resigned {
             return;
@@ -174,7 +174,7 @@ impl FleetElection {
                 self.reachable();
                 self.lease = None;
                 self.kept_alive = None;
-                self.step_down(now, "our etcd lease expired".into(), true);
+                self.step_down("our etcd lease expired".into(), true);
                 self.busy = false;
             }
             Err(e) => self.unreachable(now, e),
@@ -234,7 +234,7 @@ impl FleetElection {
             }
             Ok(false) => {
                 self.reachable();
-                self.step_down(now, "the leader key is no longer ours".into(), false);
+                self.step_down("the leader key is no longer ours".into(), false);
                 self.transmit.push_back(FleetTransmit::ReadLeader);
             }
             Err(e) => self.unreachable(now, e),
@@ -256,7 +256,7 @@ impl FleetElection {
 
     /// Gives leadership up (the daemon is stopping): the key goes now, not at the end
     /// of the lease.
-    pub fn resign(&mut self, now: Instant) {
+    pub fn resign(&mut self, _now: Instant) {
         self.resigned = true;
         if let Some(lease) = self.lease.take() {
             if self.role == Role::Leader {
@@ -266,7 +266,7 @@ impl FleetElection {
                 self.transmit.push_back(FleetTransmit::Resign { term: 0, lease });
             }
         }
-        self.step_down(now, "stopping".into(), false);
+        self.step_down("stopping".into(), false);
     }
 
     fn done(&mut self) {
@@ -290,7 +290,7 @@ impl FleetElection {
         }
     }
 
-    fn step_down(&mut self, _now: Instant, reason: String, lost: bool) {
+    fn step_down(&mut self, reason: String, lost: bool) {
         if self.role != Role::Leader {
             return;
         }
@@ -332,12 +332,11 @@ impl Coordination for FleetElection {
         self.events.pop_front()
     }
 
-    fn handle_fence_seen(&mut self, mark: &FenceMark, now: Instant) {
+    fn handle_fence_seen(&mut self, mark: &FenceMark, _now: Instant) {
         // A fence from a newer leader key than ours: someone else leads now.
         if mark.term > self.term || (mark.term == self.term && !mark.leader.is_empty() && mark.leader != self.cfg.id) {
             self.term = self.term.max(mark.term);
             self.step_down(
-                now,
                 format!("a provider's fence holds term {} of {}", mark.term, mark.leader),
                 false,
             );
