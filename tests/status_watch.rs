@@ -48,9 +48,17 @@ fn watch_redraws_on_a_change_and_exits_on_ctrl_c() {
     let current = Arc::new(Mutex::new(status("healthy", false)));
     let served = current.clone();
     let fake = FakeServer::start(Arc::new(move |_| Response::json(200, &served.lock().unwrap())));
-    let cmd = format!("{} status --url {} --watch", env!("CARGO_BIN_EXE_dnsteer"), fake.url());
+    // `script` runs the command through `$SHELL -c`; `exec` makes dnsteer the terminal's
+    // foreground process itself, so the exit code is dnsteer's and not that of a shell
+    // (dash) that the same SIGINT killed while it waited.
+    let cmd = format!(
+        "exec {} status --url {} --watch",
+        env!("CARGO_BIN_EXE_dnsteer"),
+        fake.url()
+    );
     let mut child = Command::new("script")
         .args(["-q", "-f", "-e", "-c", &cmd, "/dev/null"])
+        .env("SHELL", "/bin/sh")
         .env_remove("NO_COLOR")
         .env("TERM", "xterm")
         .stdin(Stdio::piped())
