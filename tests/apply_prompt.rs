@@ -15,13 +15,15 @@ async fn declining_the_prompt_writes_nothing_and_exits_1() {
     support::require_binary("script");
     let world = World::start().await;
     let config = world.write_config("dnsteer.yaml", &world.config("{ id: e2e }", QUICK, ""));
+    // `exec`: the exit code `script -e` reports is dnsteer's, whatever `$SHELL` is.
     let cmd = format!(
-        "{} --config {} apply --assume check:web-us=down --assume check:web-eu=up",
+        "exec {} --config {} apply --assume check:web-us=down --assume check:web-eu=up",
         env!("CARGO_BIN_EXE_dnsteer"),
         config.display()
     );
     let mut child = Command::new("script")
         .args(["-q", "-e", "-c", &cmd, "/dev/null"])
+        .env("SHELL", "/bin/sh")
         .envs(world.env())
         .env("NO_COLOR", "1")
         .stdin(Stdio::piped())
