@@ -19,7 +19,7 @@ pub use error::ProviderError;
 pub use fence::{Fence, FenceMark};
 pub use guard::WriteGuard;
 pub use powerdns::PowerDnsProvider;
-pub use provider::{Applied, Capabilities, Provider};
+pub use provider::{Applied, Capabilities, Provider, WriteAccess};
 pub use record::{Change, RecordSet, RecordType, ZoneName};
 pub use rfc2136::{Rfc2136Provider, TsigAlgorithmName, TsigKey};
 pub use route53::{AwsCredentials, Route53Provider};

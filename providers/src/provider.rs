@@ -30,6 +30,18 @@ pub struct Capabilities {
     pub extra_records: bool,
 }
 
+/// Whether the credentials may write a zone, as far as the provider lets us see
+/// without changing anything (`dnsteer check --online`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteAccess {
+    /// The provider confirmed it, by a dry run or a read of the granted rights; says how.
+    Granted(String),
+    /// The provider said no; says which right is missing.
+    Denied(String),
+    /// The API has no call that tells without writing; says why.
+    Unverifiable(String),
+}
+
 /// What an `apply` call did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -66,6 +78,16 @@ pub trait Provider: Send + Sync + Debug {
             });
         }
         Ok(names)
+    }
+
+    /// Checks, without changing anything, that the credentials may write `zone`: a
+    /// dry-run or rights-reading call where the API has one. An error is a failure to
+    /// ask (unreachable, bad key), not a refusal, which is `WriteAccess::Denied`.
+    async fn write_access(&self, zone: &ZoneName) -> Result<WriteAccess, ProviderError> {
+        let _ = zone;
+        Ok(WriteAccess::Unverifiable(
+            "the API has no call that tells without writing".into(),
+        ))
     }
 
     /// Shapes desired record sets into what this provider would store, so that diffing
