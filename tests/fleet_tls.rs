@@ -8,20 +8,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 
-use support::{free_port, require_binary, ServerProcess};
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new(require_binary("openssl"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use support::{free_port, openssl, require_binary, ServerProcess};
 
 #[tokio::test]
 async fn etcd_over_https_is_reached_with_a_trusted_ca_and_refused_without() {

@@ -5,6 +5,7 @@
 pub mod cloudflare;
 pub mod error;
 pub mod fence;
+pub mod google;
 pub mod guard;
 pub mod http;
 pub mod powerdns;
@@ -17,6 +18,7 @@ pub mod route53domains;
 pub use cloudflare::CloudflareProvider;
 pub use error::ProviderError;
 pub use fence::{Fence, FenceMark};
+pub use google::GoogleProvider;
 pub use guard::WriteGuard;
 pub use powerdns::PowerDnsProvider;
 pub use provider::{Applied, Capabilities, Provider, WriteAccess};

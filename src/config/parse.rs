@@ -303,7 +303,8 @@ fn provider(value: Value, path: &str, report: &mut Report) -> Option<ProviderCon
         "rfc2136" => typed(rest, path, report).map(ProviderConfig::Rfc2136),
         "route53" => typed(rest, path, report).map(ProviderConfig::Route53),
         "route53domains" => typed(rest, path, report).map(ProviderConfig::Route53domains),
-        _ => typed(rest, path, report).map(ProviderConfig::Cloudflare),
+        "cloudflare" => typed(rest, path, report).map(ProviderConfig::Cloudflare),
+        _ => typed(rest, path, report).map(ProviderConfig::Google),
     }
 }
 

@@ -359,16 +359,24 @@ pub enum ProviderConfig {
     Route53(Route53Config),
     Route53domains(Route53DomainsConfig),
     Cloudflare(CloudflareConfig),
+    Google(GoogleConfig),
 }
 
 impl ProviderConfig {
     /// Every `kind` value, as written in the configuration.
-    pub const KINDS: &'static [&'static str] = &["powerdns", "rfc2136", "route53", "route53domains", "cloudflare"];
+    pub const KINDS: &'static [&'static str] = &[
+        "powerdns",
+        "rfc2136",
+        "route53",
+        "route53domains",
+        "cloudflare",
+        "google",
+    ];
 
     /// Whether the kind's API refuses a write whose expected values are no longer
     /// live (what the pair's witness needs).
     pub fn has_compare_and_set(&self) -> bool {
-        matches!(self, Self::Rfc2136(_) | Self::Route53(_))
+        matches!(self, Self::Rfc2136(_) | Self::Route53(_) | Self::Google(_))
     }
 
     pub fn kind(&self) -> &'static str {
@@ -378,6 +386,7 @@ impl ProviderConfig {
             Self::Route53(_) => "route53",
             Self::Route53domains(_) => "route53domains",
             Self::Cloudflare(_) => "cloudflare",
+            Self::Google(_) => "google",
         }
     }
 
@@ -389,6 +398,7 @@ impl ProviderConfig {
             Self::Route53(p) => &p.nameservers,
             Self::Route53domains(_) => &[],
             Self::Cloudflare(p) => &p.nameservers,
+            Self::Google(p) => &p.nameservers,
         }
     }
 
@@ -399,6 +409,7 @@ impl ProviderConfig {
             Self::Route53(p) => p.nameservers = names,
             Self::Route53domains(_) => {}
             Self::Cloudflare(p) => p.nameservers = names,
+            Self::Google(p) => p.nameservers = names,
         }
     }
 
@@ -411,6 +422,7 @@ impl ProviderConfig {
             Self::Route53(p) => &p.probe,
             Self::Route53domains(_) => &[],
             Self::Cloudflare(p) => &p.probe,
+            Self::Google(p) => &p.probe,
         }
     }
 
@@ -513,6 +525,23 @@ pub struct CloudflareConfig {
     pub api_token: Secret,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    #[serde(default)]
+    pub probe: Vec<String>,
+}
+
+/// `kind: google` — Google Cloud DNS.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleConfig {
+    /// A service-account JSON key.
+    pub credentials: Secret,
+    /// The project holding the zone (default: the key's `project_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     #[serde(default)]

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
 
+use dnsteer_providers::google::ServiceAccount;
 use dnsteer_providers::record::{normalize_name, normalize_value};
 use dnsteer_providers::{RecordType, ZoneName};
 
@@ -109,8 +110,8 @@ fn witness(p: &Parsed, r: &mut Report) {
             Some(c) if !c.has_compare_and_set() => r.error(
                 "agent.lease.witness",
                 format!(
-                    "{name} is a {} provider, which has no compare-and-set: the witness must be an rfc2136 or \
-                     route53 provider",
+                    "{name} is a {} provider, which has no compare-and-set: the witness must be an rfc2136, \
+                     route53 or google provider",
                     c.kind()
                 ),
             ),
@@ -300,6 +301,12 @@ fn provider(name: &str, p: &ProviderConfig, r: &mut Report) {
             optional_url(&at("endpoint"), &c.endpoint, r);
             if c.zone_id.as_ref().is_some_and(|id| id.trim().is_empty()) {
                 r.error(at("zone_id"), "must not be empty (omit it to look the zone up by name)");
+            }
+        }
+        ProviderConfig::Google(c) => {
+            optional_url(&at("endpoint"), &c.endpoint, r);
+            if c.project.as_ref().is_some_and(|p| p.trim().is_empty()) {
+                r.error(at("project"), "must not be empty (omit it to use the key's project_id)");
             }
         }
     }
@@ -754,6 +761,7 @@ pub(crate) fn resolve_secrets(p: &mut Parsed, base_dir: &Path, r: &mut Report) {
                 secrets.extend(c.secret_access_key.as_mut().map(|s| (at("secret_access_key"), s)));
             }
             ProviderConfig::Cloudflare(c) => secrets.push((at("api_token"), &mut c.api_token)),
+            ProviderConfig::Google(c) => secrets.push((at("credentials"), &mut c.credentials)),
         }
     }
     let mut slack_urls = Vec::new();
@@ -779,6 +787,28 @@ pub(crate) fn resolve_secrets(p: &mut Parsed, base_dir: &Path, r: &mut Report) {
                 }
             }
             Err(e) => r.error(&path, e),
+        }
+    }
+    // A Google key is checked where it is named (it parses and signs), so that a bad
+    // key file is a configuration error and not the first request's.
+    for (name, provider) in &p.providers {
+        let ProviderConfig::Google(c) = provider else {
+            continue;
+        };
+        if !c.credentials.is_resolved() {
+            continue;
+        }
+        let path = join_key(&join_key("providers", name), "credentials");
+        match ServiceAccount::from_json(c.credentials.expose()) {
+            Err(e) => r.error(&path, format!("{}: {e}", c.credentials.source())),
+            Ok(key) if key.project_id().is_none() && c.project.is_none() => r.error(
+                &path,
+                format!(
+                    "the key in {} names no project_id: set `project`",
+                    c.credentials.source()
+                ),
+            ),
+            Ok(_) => {}
         }
     }
 }

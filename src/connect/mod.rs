@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use dnsteer_providers::cloudflare::{CloudflareOptions, CloudflareProvider};
+use dnsteer_providers::google::{GoogleOptions, GoogleProvider};
 use dnsteer_providers::http::HttpConfig;
 use dnsteer_providers::rfc2136::{Rfc2136Provider, TsigAlgorithmName, TsigKey};
 use dnsteer_providers::route53::{AwsCredentials, Route53Options, Route53Provider};
@@ -105,6 +106,17 @@ pub fn provider(name: &str, config: &ProviderConfig) -> anyhow::Result<Arc<dyn P
                 options.endpoint = endpoint.clone();
             }
             Arc::new(CloudflareProvider::new(name, c.api_token.expose(), options)?)
+        }
+        ProviderConfig::Google(c) => {
+            let mut options = GoogleOptions {
+                project: c.project.clone(),
+                http,
+                ..GoogleOptions::default()
+            };
+            if let Some(endpoint) = &c.endpoint {
+                options.endpoint = endpoint.clone();
+            }
+            Arc::new(GoogleProvider::new(name, c.credentials.expose(), options)?)
         }
     })
 }

@@ -4,9 +4,21 @@
 
 use std::time::{Duration, Instant};
 
+use dnsteer_providers::http::HttpConfig;
 use dnsteer_providers::{Change, Provider, ProviderError, RecordSet, RecordType, ZoneName};
 
-fn set(name: &str, rtype: RecordType, ttl: u32, values: &[&str]) -> RecordSet {
+/// HTTP settings for an adapter under test against a local fake: a short timeout and
+/// quick retries, so a failing case fails in seconds.
+pub fn fast_http() -> HttpConfig {
+    HttpConfig {
+        timeout: Duration::from_secs(2),
+        base_backoff: Duration::from_millis(50),
+        ..HttpConfig::default()
+    }
+}
+
+/// A record set from literals (which must be valid).
+pub fn set(name: &str, rtype: RecordType, ttl: u32, values: &[&str]) -> RecordSet {
     RecordSet::new(name, rtype, ttl, values.iter().copied()).unwrap()
 }
 

@@ -9,6 +9,7 @@ pub mod conformance;
 pub mod daemon;
 pub mod endpoint;
 pub mod etcd;
+pub mod google_fake;
 pub mod http_fake;
 pub mod knot;
 pub mod moto;
@@ -48,6 +49,20 @@ pub fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) 
 
 pub fn tcp_accepts(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
+
+/// Runs openssl in `dir` (keys, certificates), failing the test with its stderr.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new(require_binary("openssl"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Fails the test with a clear message when a server binary is missing: the tests need

@@ -272,6 +272,26 @@ impl HttpClient {
     }
 }
 
+/// A request the way most provider APIs take one: a bearer token, query parameters
+/// (none: no `?`), and a JSON body where there is one.
+pub fn bearer_json(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    query: &[(&str, String)],
+    body: Option<&[u8]>,
+) -> RequestBuilder {
+    let mut request = client.request(method, url).bearer_auth(token);
+    if !query.is_empty() {
+        request = request.query(query);
+    }
+    match body {
+        Some(body) => request.header("Content-Type", "application/json").body(body.to_vec()),
+        None => request,
+    }
+}
+
 /// The usual reading of a status code, for adapters to start from: 2xx ok; 429 rate
 /// limited; 401/403 auth; 5xx (and 408) transient; other 4xx rejected.
 pub fn classify_status(provider: &str, response: &HttpResponse) -> Verdict {
