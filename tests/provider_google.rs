@@ -362,6 +362,38 @@ async fn the_token_is_renewed_before_it_expires_and_after_a_401() {
 }
 
 #[tokio::test]
+async fn a_403_keeps_the_token_and_a_fenced_apply_sends_nothing() {
+    let fake = fake_with_zone();
+    let p = provider(&fake);
+    p.records(&zone()).await.unwrap();
+    // Another project's zone: refused for rights, not for the token, so no new token.
+    let other = GoogleProvider::new(
+        "gdns",
+        &fake.key_json(),
+        GoogleOptions {
+            project: Some("someone-elses".into()),
+            ..options(&fake)
+        },
+    )
+    .unwrap();
+    let err = other.records(&zone()).await.unwrap_err();
+    assert!(matches!(err, ProviderError::Auth { .. }), "{err:?}");
+    assert!(err.to_string().contains("PERMISSION_DENIED"), "{err}");
+    let tokens = fake.requests().iter().filter(|r| r.path == "/token").count();
+    assert_eq!(tokens, 2, "one token each, none asked again after the 403");
+
+    // A lease that no longer allows writing stops the change before any request.
+    let before = fake.requests().len();
+    let rs = set("fenced.example.test.", RecordType::A, 60, &["192.0.2.1"]);
+    let guard: dnsteer_providers::WriteGuard = std::sync::Arc::new(|| false);
+    let err = dnsteer_providers::guard::guarded(guard, p.apply(&zone(), &[Change::Create { after: rs }]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Fenced { .. }), "{err:?}");
+    assert_eq!(fake.requests().len(), before, "nothing sent");
+}
+
+#[tokio::test]
 async fn apply_waits_for_done_within_its_deadline() {
     let fake = fake_with_zone();
     fake.state.lock().unwrap().pending_polls = 3;

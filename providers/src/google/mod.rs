@@ -20,6 +20,7 @@
 mod types;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -124,6 +125,9 @@ pub struct GoogleProvider {
     options: GoogleOptions,
     capabilities: Capabilities,
     token: Mutex<Option<CachedToken>>,
+    /// Set when Cloud DNS answered 401: the token itself was refused (a 403 is the
+    /// account's rights, which a new token does not change).
+    token_refused: AtomicBool,
     zones: Mutex<HashMap<ZoneName, ZoneInfo>>,
 }
 
@@ -264,6 +268,7 @@ impl GoogleProvider {
                 extra_records: true,
             },
             token: Mutex::default(),
+            token_refused: AtomicBool::new(false),
             zones: Mutex::default(),
         })
     }
@@ -359,7 +364,7 @@ impl GoogleProvider {
                 )
                 .await;
             match result {
-                Err(ProviderError::Auth { .. }) if !renewed && self.token.lock().expect("lock poisoned").is_some() => {
+                Err(ProviderError::Auth { .. }) if !renewed && self.token_refused.swap(false, Ordering::Relaxed) => {
                     *self.token.lock().expect("lock poisoned") = None;
                     renewed = true;
                 }
@@ -385,6 +390,9 @@ impl GoogleProvider {
         } else {
             format!("HTTP {} {}: {}", status.as_u16(), error.status, error.message)
         };
+        if status == StatusCode::UNAUTHORIZED {
+            self.token_refused.store(true, Ordering::Relaxed);
+        }
         let provider = self.name.clone();
         let reason = error.errors.first().map(|d| d.reason.as_str()).unwrap_or_default();
         // Older Google front ends say "quota" with a 403 and one of these reasons.
