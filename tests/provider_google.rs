@@ -231,6 +231,29 @@ async fn a_stale_deletion_is_a_conflict_and_writes_nothing() {
     assert_eq!(fake.state.lock().unwrap().changes.len(), changes_before);
 }
 
+/// A set another tool wrote in another spelling is deleted as Google holds it: a
+/// deletion must match exactly.
+#[tokio::test]
+async fn a_set_spelled_otherwise_is_deleted_as_stored() {
+    let fake = fake_with_zone();
+    fake.insert("v6.example.test.", "AAAA", 60, &["2001:DB8:0::1", "2001:db8::2"]);
+    let p = provider(&fake);
+    let live = p.records(&zone()).await.unwrap();
+    let v6 = live.iter().find(|s| s.name == "v6.example.test.").unwrap().clone();
+    assert_eq!(v6.values, ["2001:db8::1", "2001:db8::2"], "read normalised");
+    let after = set("v6.example.test.", RecordType::Aaaa, 60, &["2001:db8::3"]);
+    p.apply(&zone(), &[Change::Update { before: v6, after }]).await.unwrap();
+    assert_eq!(
+        fake.rrset("v6.example.test.", "AAAA").unwrap()["rrdatas"],
+        json!(["2001:db8::3"])
+    );
+    let sent = calls(&fake, "POST", "/changes");
+    assert_eq!(
+        sent[0].json()["deletions"][0]["rrdatas"],
+        json!(["2001:DB8:0::1", "2001:db8::2"])
+    );
+}
+
 #[tokio::test]
 async fn paging_reads_every_set() {
     let fake = fake_with_zone();

@@ -10,9 +10,9 @@
 //!   carry no values and are not read.
 //! - Nameservers: the managed zone's `nameServers`, the ones Google assigned it.
 //! - Writes: one `changes.create` per apply, `before` sets as deletions and `after` sets
-//!   as additions. Google applies a change whole or not at all and refuses it when a
-//!   deletion is not exactly the live set (412) or an addition already exists (409):
-//!   a compare-and-set. A refused change whose sets are all live as asked (a repeated
+//!   as additions (a deletion spelled as Google held the set at the last read). Google
+//!   applies a change whole or not at all and refuses it when a deletion is not exactly
+//!   the live set (412) or an addition already exists (409): a compare-and-set. A refused change whose sets are all live as asked (a repeated
 //!   apply) counts as done. Then `changes.get` until `done`, within `change_timeout`.
 //! - Rights: `managedZones.testIamPermissions` tells, without writing, which of the
 //!   permissions dnsteer needs the key holds.
@@ -129,6 +129,11 @@ pub struct GoogleProvider {
     /// account's rights, which a new token does not change).
     token_refused: AtomicBool,
     zones: Mutex<HashMap<ZoneName, ZoneInfo>>,
+    /// Each set as Google spelled it at the last read, by the set as dnsteer reads it.
+    /// A deletion must match the live set exactly, so a set another tool wrote in
+    /// another spelling (`2001:DB8::1`) is deleted as Google holds it. Only the wire
+    /// form: a stale entry matches no `before` and the set goes out as dnsteer spells it.
+    as_stored: Mutex<HashMap<RecordSet, Vec<String>>>,
 }
 
 impl std::fmt::Debug for GoogleProvider {
@@ -270,6 +275,7 @@ impl GoogleProvider {
             token: Mutex::default(),
             token_refused: AtomicBool::new(false),
             zones: Mutex::default(),
+            as_stored: Mutex::default(),
         })
     }
 
@@ -307,7 +313,14 @@ impl GoogleProvider {
                 |resp| self.classify_token(resp),
             )
             .await?;
-        let token: TokenResponse = resp.json(&self.name)?;
+        // Not `resp.json`: its error quotes the body, which here may hold a token.
+        let token: TokenResponse = serde_json::from_slice(&resp.body).map_err(|_| ProviderError::Protocol {
+            provider: self.name.clone(),
+            message: format!(
+                "the token endpoint answered HTTP {} without a usable access_token",
+                resp.status
+            ),
+        })?;
         let lifetime = token.expires_in.map_or(TOKEN_LIFETIME, Duration::from_secs);
         *self.token.lock().expect("lock poisoned") = Some(CachedToken {
             value: token.access_token.clone(),
@@ -531,7 +544,15 @@ impl GoogleProvider {
         }
         let rtype: RecordType = rrs.rtype.parse().unwrap_or_else(|never| match never {});
         match RecordSet::new(&rrs.name, rtype, rrs.ttl, &rrs.rrdatas) {
-            Ok(set) => Some(set),
+            Ok(set) => {
+                if set.values != rrs.rrdatas {
+                    self.as_stored
+                        .lock()
+                        .expect("lock poisoned")
+                        .insert(set.clone(), rrs.rrdatas);
+                }
+                Some(set)
+            }
             Err(e) => {
                 tracing::warn!(provider = %self.name, name = %rrs.name, rtype = %rrs.rtype, "record set not read: {e}");
                 None
@@ -608,6 +629,10 @@ impl Provider for GoogleProvider {
     async fn records(&self, zone: &ZoneName) -> Result<Vec<RecordSet>, ProviderError> {
         let info = self.managed_zone(zone).await?;
         let sets = self.rrsets(zone, &info.resource).await?;
+        self.as_stored
+            .lock()
+            .expect("lock poisoned")
+            .retain(|set, _| !zone.contains(&set.name));
         let mut sets: Vec<RecordSet> = sets.into_iter().filter_map(|s| self.to_record_set(s)).collect();
         sets.sort();
         Ok(sets)
@@ -671,7 +696,13 @@ impl Provider for GoogleProvider {
         let info = self.managed_zone(zone).await?;
         let mut body = ChangeBody::default();
         for change in &changes {
-            body.deletions.extend(change.before().map(wire));
+            body.deletions.extend(change.before().map(|before| {
+                let mut deletion = wire(before);
+                if let Some(stored) = self.as_stored.lock().expect("lock poisoned").get(before) {
+                    deletion.rrdatas = stored.clone();
+                }
+                deletion
+            }));
             body.additions
                 .extend(change.after().map(|a| wire(&self.normalize(vec![a.clone()])[0])));
         }
