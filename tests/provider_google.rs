@@ -576,4 +576,18 @@ checks: { east: { kind: tcp, address: \"192.0.2.20:443\" } }
         "{err}"
     );
     assert!(!err.contains("s3cr3t"), "{err}");
+
+    // A key that names no project, with no `project` set, has nowhere to look.
+    let mut no_project: serde_json::Value =
+        serde_json::from_str(&TestKey::account().key_json("https://oauth2.googleapis.com/token")).unwrap();
+    no_project.as_object_mut().unwrap().remove("project_id");
+    let out = check(&no_project.to_string());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("error: providers.gdns.credentials: ") && l.contains("set `project`")),
+        "{err}"
+    );
+    assert!(!err.contains("PRIVATE KEY"), "{err}");
 }
