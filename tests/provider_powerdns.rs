@@ -5,7 +5,9 @@ mod support;
 use std::time::Duration;
 
 use dnsteer_providers::http::HttpConfig;
-use dnsteer_providers::{Change, PowerDnsProvider, Provider, ProviderError, RecordSet, RecordType, WriteAccess, ZoneName};
+use dnsteer_providers::{
+    Change, PowerDnsProvider, Provider, ProviderError, RecordSet, RecordType, WriteAccess, ZoneName,
+};
 use support::conformance;
 use support::pdns::{PowerDns, API_KEY};
 
@@ -197,8 +199,13 @@ async fn write_access_reads_and_writes_nothing() {
     assert_eq!(before, after, "nothing written, the SOA serial included");
     assert!(after.iter().any(|s| s.rtype == RecordType::Soa), "{after:?}");
 
-    let wrong = provider(&server, "wrong-key").write_access(&zone(), &[www.clone()]).await;
+    let wrong = provider(&server, "wrong-key")
+        .write_access(&zone(), &[www.clone()])
+        .await;
     assert!(matches!(wrong, Err(ProviderError::Auth { .. })), "{wrong:?}");
     let missing = p.write_access(&ZoneName::new("missing.test.").unwrap(), &[www]).await;
-    assert!(matches!(missing, Err(ProviderError::ZoneNotFound { .. })), "{missing:?}");
+    assert!(
+        matches!(missing, Err(ProviderError::ZoneNotFound { .. })),
+        "{missing:?}"
+    );
 }

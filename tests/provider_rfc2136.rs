@@ -7,7 +7,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use dnsteer_providers::{
-    Change, Provider, ProviderError, RecordSet, RecordType, Rfc2136Provider, TsigAlgorithmName, TsigKey, WriteAccess, ZoneName,
+    Change, Provider, ProviderError, RecordSet, RecordType, Rfc2136Provider, TsigAlgorithmName, TsigKey, WriteAccess,
+    ZoneName,
 };
 use support::bind::{base64, dig, Bind};
 use support::conformance;
@@ -640,7 +641,11 @@ async fn write_access_asks_the_update_policy<S: Server>() {
         WriteAccess::Granted(how) => assert!(how.contains("pool.lb.example.test. AAAA"), "{how}"),
         other => panic!("{}: a key granted lb A/AAAA: {other:?}", S::KIND),
     }
-    let partly = [key("lb", RecordType::A), key("lb", RecordType::Txt), key("www", RecordType::A)];
+    let partly = [
+        key("lb", RecordType::A),
+        key("lb", RecordType::Txt),
+        key("www", RecordType::A),
+    ];
     match p.write_access(&zone(), &partly).await.unwrap() {
         WriteAccess::Denied(which) => {
             eprintln!("{}: {which}", S::KIND);
@@ -655,7 +660,10 @@ async fn write_access_asks_the_update_policy<S: Server>() {
     assert_eq!(before, after, "the probes changed nothing, the SOA serial included");
     let soa = find(&after, "@", &RecordType::Soa).expect("SOA");
     let serial_field = |s: &RecordSet| s.values[0].split_whitespace().nth(2).unwrap().to_string();
-    assert_eq!(serial_field(soa), serial_field(find(&before, "@", &RecordType::Soa).unwrap()));
+    assert_eq!(
+        serial_field(soa),
+        serial_field(find(&before, "@", &RecordType::Soa).unwrap())
+    );
 }
 
 /// A key BIND lets transfer the zone but grants no update at all is denied. (BIND
@@ -670,12 +678,18 @@ async fn bind_transfer_only_key_is_denied() {
     match p.write_access(&zone(), &[www]).await.unwrap() {
         WriteAccess::Denied(which) => {
             eprintln!("bind, transfer-only key: {which}");
-            assert!(which.contains("www.example.test. A") && which.contains("REFUSED"), "{which}");
+            assert!(
+                which.contains("www.example.test. A") && which.contains("REFUSED"),
+                "{which}"
+            );
         }
         other => panic!("a key granted no update: {other:?}"),
     }
     assert!(
-        matches!(p.write_access(&zone(), &[]).await.unwrap(), WriteAccess::Unverifiable(_)),
+        matches!(
+            p.write_access(&zone(), &[]).await.unwrap(),
+            WriteAccess::Unverifiable(_)
+        ),
         "nothing steered: nothing to ask"
     );
     assert_eq!(p.records(&zone()).await.unwrap(), before, "nothing written");

@@ -742,7 +742,10 @@ async fn fake_write_access_names_the_sets_iam_denies() {
     let lb = ("lb.example.test.".to_string(), RecordType::A);
     match p.write_access(&zone(), &[lb.clone(), www]).await.unwrap() {
         WriteAccess::Denied(which) => {
-            assert!(which.contains("www.example.test. A") && which.contains("AccessDenied"), "{which}");
+            assert!(
+                which.contains("www.example.test. A") && which.contains("AccessDenied"),
+                "{which}"
+            );
             assert!(!which.contains("lb.example.test."), "lb is allowed: {which}");
             assert!(which.contains("IAM policy"), "says what to fix: {which}");
         }

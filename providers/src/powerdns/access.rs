@@ -26,7 +26,7 @@ pub(super) async fn write_access(provider: &PowerDnsProvider, zone: &ZoneName) -
     let ZoneKind { kind } = resp.json(&provider.name)?;
     match kind.to_ascii_lowercase().as_str() {
         "native" | "master" | "primary" | "producer" => Ok(WriteAccess::Granted(format!(
-            "the key reads {zone} (a {kind} zone), and PowerDNS API keys are not scoped: a key that reads may \
+            "the key reads {zone}, a {kind} zone, and PowerDNS API keys are not scoped: a key that reads may \
              write every zone on the server"
         ))),
         _ => Ok(WriteAccess::Unverifiable(format!(

@@ -42,8 +42,8 @@ pub(super) async fn write_access(
     let deadline = Instant::now() + provider.timeout;
     let changes: Vec<Change> = steered
         .iter()
-        .map(|(name, rtype)| {
-            match live.iter().find(|s| &s.name == name && &s.rtype == rtype) {
+        .map(
+            |(name, rtype)| match live.iter().find(|s| &s.name == name && &s.rtype == rtype) {
                 Some(set) => Change::Delete { before: set.clone() },
                 None => Change::Create {
                     after: RecordSet {
@@ -53,17 +53,20 @@ pub(super) async fn write_access(
                         values: Vec::new(),
                     },
                 },
-            }
-        })
+            },
+        )
         .collect();
-    let probe = |changes: &[Change]| match message::permission_probe(&origin, changes) {
-        Ok(Some(probe)) => Ok(probe),
-        Ok(None) => Err(provider.unsupported(
-            "a steered set holds every stand-in value the permission probe could delete".into(),
-        )),
-        Err(why) => Err(provider.rejected(why)),
-    };
-    let key = provider.tsig.as_ref().map_or_else(|| "(none: unsigned)".to_string(), |k| k.name.clone());
+    let probe =
+        |changes: &[Change]| match message::permission_probe(&origin, changes) {
+            Ok(Some(probe)) => Ok(probe),
+            Ok(None) => Err(provider
+                .unsupported("a steered set holds every stand-in value the permission probe could delete".into())),
+            Err(why) => Err(provider.rejected(why)),
+        };
+    let key = provider
+        .tsig
+        .as_ref()
+        .map_or_else(|| "(none: unsigned)".to_string(), |k| k.name.clone());
     if changes.is_empty() {
         // BIND accepts an empty UPDATE from a key it grants nothing, so one tells nothing.
         return Ok(WriteAccess::Unverifiable(format!(
@@ -82,7 +85,8 @@ pub(super) async fn write_access(
         Answer::Refused(how) => {
             let mut refused = Vec::new();
             for (change, set) in changes.iter().zip(steered) {
-                if let Answer::Refused(_) = send(provider, zone, probe(std::slice::from_ref(change))?, deadline).await? {
+                if let Answer::Refused(_) = send(provider, zone, probe(std::slice::from_ref(change))?, deadline).await?
+                {
                     refused.push(set);
                 }
             }
@@ -102,7 +106,9 @@ pub(super) async fn write_access(
 }
 
 fn describe<'a>(sets: impl Iterator<Item = &'a (String, RecordType)>) -> String {
-    sets.map(|(name, rtype)| format!("{name} {rtype}")).collect::<Vec<_>>().join(", ")
+    sets.map(|(name, rtype)| format!("{name} {rtype}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn send(
@@ -129,10 +135,9 @@ async fn send(
             tsig: None,
         })) => Ok(Answer::Refused(rcode_name(rcode))),
         // Knot's refusal: NOTAUTH with an unsigned TSIG error, which cannot verify.
-        Ok(Err(WireError::Unverified(_))) if provider.tsig.is_some() => {
-            Ok(Answer::Refused("refused without a valid signature: Knot's NOTAUTH".into()))
-        }
+        Ok(Err(WireError::Unverified(_))) if provider.tsig.is_some() => Ok(Answer::Refused(
+            "refused without a valid signature: Knot's NOTAUTH".into(),
+        )),
         Ok(Err(error)) => Err(provider.failure(zone, Operation::Update, error, deadline).await),
     }
 }
-

@@ -68,14 +68,18 @@ pub(super) async fn write_access(
             };
             Ok(WriteAccess::Denied(format!(
                 "route53:ChangeResourceRecordSets on hostedzone/{zone_id} for {which} ({denial}): allow it in the \
-                 IAM policy of these credentials (docs/providers/route53.md)"
+                 IAM policy of these credentials"
             )))
         }
     }
 }
 
 /// `None` when authorization passed (the content was refused), else the denial.
-async fn ask(provider: &Route53Provider, zone_id: &str, probes: &[WireChange]) -> Result<Option<String>, ProviderError> {
+async fn ask(
+    provider: &Route53Provider,
+    zone_id: &str,
+    probes: &[WireChange],
+) -> Result<Option<String>, ProviderError> {
     match provider.client.change(zone_id, probes).await {
         Err(ProviderError::Conflict { .. } | ProviderError::Rejected { .. }) => Ok(None),
         // The same credentials just read the zone: a refusal now is about this write.
@@ -92,7 +96,10 @@ async fn ask(provider: &Route53Provider, zone_id: &str, probes: &[WireChange]) -
 }
 
 fn describe<'a>(probes: impl Iterator<Item = &'a WireChange>) -> String {
-    probes.map(|p| format!("{} {}", p.name, p.rtype)).collect::<Vec<_>>().join(", ")
+    probes
+        .map(|p| format!("{} {}", p.name, p.rtype))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Values no steered set holds, two per type so one is always free.
@@ -104,7 +111,10 @@ fn stand_ins(rtype: &RecordType) -> &'static [&'static str] {
         RecordType::Txt => &["\"dnsteer permission probe\"", "\"dnsteer permission probe 2\""],
         RecordType::Mx => &["0 dnsteer-probe.invalid.", "1 dnsteer-probe.invalid."],
         RecordType::Srv => &["0 0 0 dnsteer-probe.invalid.", "0 0 1 dnsteer-probe.invalid."],
-        RecordType::Caa => &["0 issue \"dnsteer-probe.invalid\"", "0 issuewild \"dnsteer-probe.invalid\""],
+        RecordType::Caa => &[
+            "0 issue \"dnsteer-probe.invalid\"",
+            "0 issuewild \"dnsteer-probe.invalid\"",
+        ],
         _ => &[],
     }
 }
