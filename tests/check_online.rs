@@ -15,6 +15,16 @@ fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `dnsteer check --online` with exactly the environment `env`.
+async fn check_online(config: &std::path::Path, env: Vec<(&'static str, String)>) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
+        .args(["--config", config.to_str().unwrap(), "check", "--online"])
+        .envs(env)
+        .output()
+        .await
+        .unwrap()
+}
+
 fn assert_lines(out: &std::process::Output, expected: &[&str]) {
     let text = stdout(out);
     for line in expected {
@@ -58,12 +68,7 @@ async fn good_config_passes_and_a_bad_key_or_a_missing_zone_fails_with_what_to_f
     );
     env.push(("WRONG_KEY", "not-the-key".into()));
     env.push(("PDNS_KEY", support::pdns::API_KEY.into()));
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
-        .args(["--config", wrong_key.to_str().unwrap(), "check", "--online"])
-        .envs(env)
-        .output()
-        .await
-        .unwrap();
+    let out = check_online(&wrong_key, env).await;
     assert_eq!(code(&out), 1, "{}", show(&out));
     assert_lines(
         &out,
@@ -126,15 +131,11 @@ async fn a_tsig_key_without_update_rights_fails_naming_the_grant() {
     let config = world.write_config("restricted.yaml", &text);
     let soa = || dig(parent.addr, "test.", "SOA");
     let before = soa();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
-        .args(["--config", config.to_str().unwrap(), "check", "--online"])
-        .envs([
-            ("PDNS_KEY", support::pdns::API_KEY.to_string()),
-            ("TSIG_SECRET", parent.secret_b64.clone()),
-        ])
-        .output()
-        .await
-        .unwrap();
+    let env = vec![
+        ("PDNS_KEY", support::pdns::API_KEY.to_string()),
+        ("TSIG_SECRET", parent.secret_b64.clone()),
+    ];
+    let out = check_online(&config, env).await;
     assert_eq!(code(&out), 1, "{}", show(&out));
     assert_lines(
         &out,

@@ -200,7 +200,7 @@ async fn write_access_reads_and_writes_nothing() {
     assert!(after.iter().any(|s| s.rtype == RecordType::Soa), "{after:?}");
 
     let wrong = provider(&server, "wrong-key")
-        .write_access(&zone(), &[www.clone()])
+        .write_access(&zone(), std::slice::from_ref(&www))
         .await;
     assert!(matches!(wrong, Err(ProviderError::Auth { .. })), "{wrong:?}");
     let missing = p.write_access(&ZoneName::new("missing.test.").unwrap(), &[www]).await;

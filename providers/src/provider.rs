@@ -42,6 +42,9 @@ pub enum WriteAccess {
     Unverifiable(String),
 }
 
+/// A record set's absolute name and type: what a right to write is granted on.
+pub type SetKey = (String, RecordType);
+
 /// What an `apply` call did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -87,11 +90,7 @@ pub trait Provider: Send + Sync + Debug {
     /// conditions on Route 53 record names). An error is a failure to ask
     /// (unreachable, bad key, no such zone), not a refusal, which is
     /// `WriteAccess::Denied`.
-    async fn write_access(
-        &self,
-        zone: &ZoneName,
-        steered: &[(String, RecordType)],
-    ) -> Result<WriteAccess, ProviderError> {
+    async fn write_access(&self, zone: &ZoneName, steered: &[SetKey]) -> Result<WriteAccess, ProviderError> {
         let _ = (zone, steered);
         Ok(WriteAccess::Unverifiable(
             "the API has no call that tells without writing".into(),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use dnsteer_providers::{FenceMark, ProviderError, RecordType, WriteAccess, ZoneName};
+use dnsteer_providers::{FenceMark, ProviderError, RecordType, SetKey, WriteAccess, ZoneName};
 
 use crate::config::{self, Config, ProviderConfig};
 use crate::decide::delegation_zone;
@@ -19,7 +19,7 @@ pub enum Verdict {
 /// The sets (absolute name, type) dnsteer may write in `zone` at `provider`: the zone's
 /// steered records, the delegation's NS set where the provider holds it, the pair's
 /// fence record, and the pair's lease record at its witness.
-pub fn steered(config: &Config, zone: &ZoneName, provider: &str) -> Vec<(String, RecordType)> {
+pub fn steered(config: &Config, zone: &ZoneName, provider: &str) -> Vec<SetKey> {
     let mut sets = BTreeSet::new();
     let paired = !config.agent.peers.is_empty() || config.agent.coordination.is_some();
     for z in &config.zones {
@@ -133,7 +133,7 @@ checks:
         crate::config::load_str(&text, dir.path()).unwrap().config
     }
 
-    fn key(name: &str, rtype: RecordType) -> (String, RecordType) {
+    fn key(name: &str, rtype: RecordType) -> SetKey {
         (name.to_string(), rtype)
     }
 

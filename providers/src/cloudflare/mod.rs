@@ -43,7 +43,7 @@ use crate::error::ProviderError;
 use crate::http::{
     classify_status, retry_after, AccountLimiter, HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict,
 };
-use crate::provider::{Applied, Capabilities, Provider, WriteAccess};
+use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{Change, RecordSet, RecordType, ZoneName};
 
 use types::{Batch, DnsRecord, Envelope, ErrorEnvelope, NewRecord, RecordId, RecordPatch, Zone};
@@ -573,7 +573,7 @@ impl Provider for CloudflareProvider {
             .collect()
     }
 
-    async fn write_access(&self, zone: &ZoneName, _: &[(String, RecordType)]) -> Result<WriteAccess, ProviderError> {
+    async fn write_access(&self, zone: &ZoneName, _: &[SetKey]) -> Result<WriteAccess, ProviderError> {
         Ok(access::write_access(zone))
     }
 

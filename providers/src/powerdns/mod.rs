@@ -18,7 +18,7 @@ use reqwest::{Method, StatusCode};
 
 use crate::error::ProviderError;
 use crate::http::{classify_status, HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict};
-use crate::provider::{Applied, Capabilities, Provider, WriteAccess};
+use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{Change, RecordSet, RecordType, ZoneName};
 
 use types::{ApiError, Patch, PatchRrSet, Record, Zone};
@@ -217,7 +217,7 @@ impl Provider for PowerDnsProvider {
         self.to_record_sets(resp.json(&self.name)?)
     }
 
-    async fn write_access(&self, zone: &ZoneName, _: &[(String, RecordType)]) -> Result<WriteAccess, ProviderError> {
+    async fn write_access(&self, zone: &ZoneName, _: &[SetKey]) -> Result<WriteAccess, ProviderError> {
         access::write_access(self, zone).await
     }
 

@@ -16,9 +16,10 @@ use tokio::time::{timeout_at, Instant};
 
 use super::client::{rcode_name, Connection, WireError};
 use super::{message, Operation, Rfc2136Provider};
+use crate::access::{describe, refused_alone};
 use crate::error::ProviderError;
-use crate::provider::{Provider, WriteAccess};
-use crate::record::{Change, RecordSet, RecordType, ZoneName};
+use crate::provider::{Provider, SetKey, WriteAccess};
+use crate::record::{Change, RecordSet, ZoneName};
 
 /// How one probe UPDATE was answered.
 enum Answer {
@@ -33,7 +34,7 @@ enum Answer {
 pub(super) async fn write_access(
     provider: &Rfc2136Provider,
     zone: &ZoneName,
-    steered: &[(String, RecordType)],
+    steered: &[SetKey],
 ) -> Result<WriteAccess, ProviderError> {
     // The read proves the key valid (the transfer is signed with it) and gives the
     // values the prerequisites must hold.
@@ -77,25 +78,21 @@ pub(super) async fn write_access(
     match send(provider, zone, probe(&changes)?, deadline).await? {
         Answer::Accepted => Ok(WriteAccess::Granted(format!(
             "an UPDATE signed with key {key} that deletes only records proven absent was accepted for {}",
-            describe(steered.iter())
+            describe(steered)
         ))),
         Answer::Changed => Ok(WriteAccess::Unverifiable(
             "the zone changed while it was being checked; run the check again".into(),
         )),
         Answer::Refused(how) => {
-            let mut refused = Vec::new();
-            for (change, set) in changes.iter().zip(steered) {
-                if let Answer::Refused(_) = send(provider, zone, probe(std::slice::from_ref(change))?, deadline).await?
-                {
-                    refused.push(set);
-                }
-            }
-            // No set refused alone (a policy counting the batch, or a race): name them all.
-            let refused = if refused.is_empty() {
-                describe(steered.iter())
-            } else {
-                describe(refused.into_iter())
-            };
+            let asks: Vec<(Change, &SetKey)> = changes.into_iter().zip(steered).collect();
+            let refused = refused_alone(&asks, |change| async {
+                let alone = probe(std::slice::from_ref(change))?;
+                Ok(matches!(
+                    send(provider, zone, alone, deadline).await?,
+                    Answer::Refused(_)
+                ))
+            })
+            .await?;
             Ok(WriteAccess::Denied(format!(
                 "TSIG key {key} may not update {refused} ({how}): grant it in BIND's update-policy \
                  (`grant {key} name <name> <type>;`) or in Knot's zone acl (action update, update-owner, \
@@ -103,12 +100,6 @@ pub(super) async fn write_access(
             )))
         }
     }
-}
-
-fn describe<'a>(sets: impl Iterator<Item = &'a (String, RecordType)>) -> String {
-    sets.map(|(name, rtype)| format!("{name} {rtype}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 async fn send(

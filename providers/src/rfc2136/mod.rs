@@ -108,7 +108,7 @@ use tokio::time::{timeout_at, Instant};
 
 use self::client::{rcode_name, tsig_error_name, Connection, WireError};
 use crate::error::ProviderError;
-use crate::provider::{Applied, Capabilities, Provider, WriteAccess};
+use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{Change, RecordSet, RecordType, ZoneName};
 
 /// The most changes one UPDATE carries: a few records per change keeps a full batch of
@@ -666,11 +666,7 @@ impl Provider for Rfc2136Provider {
             .collect()
     }
 
-    async fn write_access(
-        &self,
-        zone: &ZoneName,
-        steered: &[(String, RecordType)],
-    ) -> Result<WriteAccess, ProviderError> {
+    async fn write_access(&self, zone: &ZoneName, steered: &[SetKey]) -> Result<WriteAccess, ProviderError> {
         access::write_access(self, zone, steered).await
     }
 

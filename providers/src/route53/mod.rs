@@ -40,7 +40,7 @@ use async_trait::async_trait;
 use crate::error::ProviderError;
 use crate::fence::Fence;
 use crate::http::{account_limiter, AccountLimiter, HttpClient, HttpConfig};
-use crate::provider::{Applied, Capabilities, Provider, WriteAccess};
+use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{normalize_name, Change, RecordSet, RecordType, ZoneName};
 
 pub(crate) use client::classify;
@@ -543,11 +543,7 @@ impl Provider for Route53Provider {
             .collect()
     }
 
-    async fn write_access(
-        &self,
-        zone: &ZoneName,
-        steered: &[(String, RecordType)],
-    ) -> Result<WriteAccess, ProviderError> {
+    async fn write_access(&self, zone: &ZoneName, steered: &[SetKey]) -> Result<WriteAccess, ProviderError> {
         access::write_access(self, zone, steered).await
     }
 

@@ -22,7 +22,7 @@ use reqwest::Method;
 
 use crate::error::ProviderError;
 use crate::http::{HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict};
-use crate::provider::{Applied, Capabilities, Provider, WriteAccess};
+use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{Change, RecordSet, RecordType, ZoneName};
 use crate::route53::sigv4::Signer;
 use crate::route53::{classify, shared_limiter, AwsCredentials};
@@ -262,7 +262,7 @@ impl Provider for Route53DomainsProvider {
             .collect()
     }
 
-    async fn write_access(&self, zone: &ZoneName, _: &[(String, RecordType)]) -> Result<WriteAccess, ProviderError> {
+    async fn write_access(&self, zone: &ZoneName, _: &[SetKey]) -> Result<WriteAccess, ProviderError> {
         Ok(access::write_access(zone))
     }
 
