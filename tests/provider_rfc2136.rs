@@ -695,6 +695,27 @@ async fn bind_transfer_only_key_is_denied() {
     assert_eq!(p.records(&zone()).await.unwrap(), before, "nothing written");
 }
 
+/// A key Knot lets transfer the zone but not update it (ACL action `transfer` only) is
+/// denied, and nothing is written.
+#[tokio::test]
+async fn knot_transfer_only_key_is_denied() {
+    let server = Knot::start_transfer_only(ZONE);
+    let p = provider(&server);
+    let before = p.records(&zone()).await.unwrap();
+    let www = (zone().absolute("www").unwrap(), RecordType::A);
+    match p.write_access(&zone(), &[www]).await.unwrap() {
+        WriteAccess::Denied(which) => {
+            eprintln!("knot, transfer-only key: {which}");
+            assert!(
+                which.contains("www.example.test. A") && which.contains("NOTAUTH"),
+                "{which}"
+            );
+        }
+        other => panic!("a key granted no update: {other:?}"),
+    }
+    assert_eq!(p.records(&zone()).await.unwrap(), before, "nothing written");
+}
+
 /// BIND refuses (REFUSED) an MX whose target inside the zone has no address: that is the
 /// content, not the key, so `Rejected`; with the address in the same batch it passes.
 #[tokio::test]
