@@ -15,16 +15,6 @@ fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// `dnsteer check --online` with exactly the environment `env`.
-async fn check_online(config: &std::path::Path, env: Vec<(&'static str, String)>) -> std::process::Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
-        .args(["--config", config.to_str().unwrap(), "check", "--online"])
-        .envs(env)
-        .output()
-        .await
-        .unwrap()
-}
-
 fn assert_lines(out: &std::process::Output, expected: &[&str]) {
     let text = stdout(out);
     for line in expected {
@@ -60,15 +50,12 @@ async fn good_config_passes_and_a_bad_key_or_a_missing_zone_fails_with_what_to_f
     assert_eq!(serial(), before, "check --online wrote nothing");
 
     // A key PowerDNS does not take: the read fails, saying which setting to fix.
-    let mut env = world.env();
-    env.retain(|(k, _)| *k != "PDNS_KEY");
+    world.write_config("wrong-key", "not-the-key\n");
     let wrong_key = world.write_config(
         "wrong-key.yaml",
-        &text.replacen("api_key: { env: PDNS_KEY }", "api_key: { env: WRONG_KEY }", 1),
+        &text.replacen("api_key: { env: PDNS_KEY }", "api_key: { file: wrong-key }", 1),
     );
-    env.push(("WRONG_KEY", "not-the-key".into()));
-    env.push(("PDNS_KEY", support::pdns::API_KEY.into()));
-    let out = check_online(&wrong_key, env).await;
+    let out = world.dnsteer(&wrong_key, &["check", "--online"]).await;
     assert_eq!(code(&out), 1, "{}", show(&out));
     assert_lines(
         &out,
@@ -125,17 +112,15 @@ async fn a_tsig_key_without_update_rights_fails_naming_the_grant() {
     let world = World::start_with(PowerDns::start(), PowerDns::start(), Bind::start("test.")).await;
     // The world's own parent stays as the one its setup wrote to; the configuration
     // points at the restricted one.
+    world.write_config("restricted-secret", &parent.secret_b64);
     let text = world
         .config("{ id: e2e }", QUICK, "")
-        .replace(&world.parent.addr.to_string(), &parent.addr.to_string());
+        .replace(&world.parent.addr.to_string(), &parent.addr.to_string())
+        .replace("secret: { env: TSIG_SECRET }", "secret: { file: restricted-secret }");
     let config = world.write_config("restricted.yaml", &text);
     let soa = || dig(parent.addr, "test.", "SOA");
     let before = soa();
-    let env = vec![
-        ("PDNS_KEY", support::pdns::API_KEY.to_string()),
-        ("TSIG_SECRET", parent.secret_b64.clone()),
-    ];
-    let out = check_online(&config, env).await;
+    let out = world.dnsteer(&config, &["check", "--online"]).await;
     assert_eq!(code(&out), 1, "{}", show(&out));
     assert_lines(
         &out,
