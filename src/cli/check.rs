@@ -1,14 +1,15 @@
 //! `dnsteer check`: validate the configuration and resolve its secrets; with
 //! `--online`, also reach every provider (credentials accepted, each zone readable,
-//! nameservers answering), the pair's witness and the coordination service, one line
-//! each.
+//! the rights to write what dnsteer steers there, nameservers answering), the pair's
+//! witness and the coordination service, one line each. A right the provider cannot
+//! show without writing is a WARNING line, not a failure.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
 
-use super::GlobalArgs;
+use super::{rights, GlobalArgs};
 use crate::config::{self, Config, ConfigErrors, CoordinationConfig};
 use crate::{connect, probe};
 
@@ -81,6 +82,7 @@ async fn online(config: &Config) -> anyhow::Result<usize> {
         let Some(adapter) = providers.get(&provider) else {
             continue;
         };
+        let kind = rights::kind(config, &provider);
         match tokio::time::timeout(ONLINE_TIMEOUT, adapter.records(&zone)).await {
             Ok(Ok(sets)) => line(
                 true,
@@ -89,11 +91,38 @@ async fn online(config: &Config) -> anyhow::Result<usize> {
                     sets.len()
                 ),
             ),
-            Ok(Err(e)) => line(false, format!("{provider}: zone {zone}: {e}")),
-            Err(_) => line(
-                false,
-                format!("{provider}: zone {zone}: no answer within {ONLINE_TIMEOUT:?}"),
-            ),
+            Ok(Err(e)) => {
+                line(
+                    false,
+                    format!(
+                        "{provider}: zone {zone}: {e}{}",
+                        rights::fix(&provider, kind, &zone, &e)
+                    ),
+                );
+                // The rights of a key that cannot read, or at a zone that is not there,
+                // tell nothing more.
+                continue;
+            }
+            Err(_) => {
+                line(
+                    false,
+                    format!("{provider}: zone {zone}: no answer within {ONLINE_TIMEOUT:?}"),
+                );
+                continue;
+            }
+        }
+        let steered = rights::steered(config, &zone, &provider);
+        let answer = match tokio::time::timeout(ONLINE_TIMEOUT, adapter.write_access(&zone, &steered)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(dnsteer_providers::ProviderError::Transient {
+                provider: provider.clone(),
+                message: format!("no answer within {ONLINE_TIMEOUT:?}"),
+            }),
+        };
+        match rights::verdict(&provider, kind, &zone, answer) {
+            rights::Verdict::Ok(text) => line(true, text),
+            rights::Verdict::Failed(text) => line(false, text),
+            rights::Verdict::Warning(text) => println!("WARNING {text}"),
         }
     }
     // Nameservers the configuration omits are read from the providers, as at start.

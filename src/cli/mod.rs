@@ -6,6 +6,7 @@ mod explain;
 mod health_source;
 mod plan;
 mod probe;
+mod rights;
 mod run;
 
 use std::path::PathBuf;
