@@ -129,3 +129,43 @@ pub trait Provider: Send + Sync + Debug {
         })
     }
 }
+
+/// For an adapter without compare-and-set, judged against the set as read just before
+/// writing (`live`, `None` when absent): `Ok(false)` when the change's result is
+/// already live (nothing to send: a repeated apply is harmless), `Ok(true)` when `live`
+/// is still its `before`, as read or as `shape` (the adapter's `normalize`) would store
+/// it, and a `Conflict` naming both otherwise.
+pub fn still_applies(
+    provider: &str,
+    change: &Change,
+    live: Option<&RecordSet>,
+    shape: impl Fn(&RecordSet) -> RecordSet,
+) -> Result<bool, ProviderError> {
+    let done = match change.after() {
+        Some(after) => live == Some(after) || live == Some(&shape(after)),
+        None => live.is_none(),
+    };
+    if done {
+        return Ok(false);
+    }
+    let before = change.before();
+    if live == before || live == before.map(&shape).as_ref() {
+        return Ok(true);
+    }
+    let show = |s: Option<&RecordSet>| {
+        s.map_or("no record set".to_string(), |s| {
+            format!("{} [{}]", s.ttl, s.values.join(", "))
+        })
+    };
+    let subject = change.subject();
+    Err(ProviderError::Conflict {
+        provider: provider.to_string(),
+        message: format!(
+            "{} {} changed concurrently: expected {}, found {}",
+            subject.name,
+            subject.rtype,
+            show(before),
+            show(live)
+        ),
+    })
+}

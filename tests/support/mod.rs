@@ -12,6 +12,7 @@ pub mod etcd;
 pub mod http_fake;
 pub mod knot;
 pub mod moto;
+pub mod ns1_fake;
 pub mod pdns;
 pub mod proxy;
 pub mod receiver;
