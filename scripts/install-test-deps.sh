@@ -2,7 +2,7 @@
 # Installs the real servers and tools the test suite starts: PowerDNS Authoritative
 # (sqlite backend), BIND 9, Knot, unbound (the resolver of tests/e2e_resolver.rs), etcd 3.4,
 # dig/nsupdate, dnsperf, sqlite3, curl, and headless Chromium with chromedriver (the status
-# page's browser test, tests/e2e_page.rs). Idempotent.
+# page's browser test, tests/e2e_page.rs), dpkg-deb's cargo-deb. Idempotent.
 set -euo pipefail
 
 packages=(pdns-server pdns-backend-sqlite3 bind9 bind9-utils bind9-dnsutils knot knot-dnsutils
@@ -25,18 +25,23 @@ for svc in pdns named bind9 knot unbound etcd; do
     systemctl stop "$svc" || true
   fi
 done
+# cargo-deb builds the Debian package (scripts/package.sh, tests/package.rs). Pinned:
+# the package test packages the dev build, which later majors may refuse.
+if ! cargo deb --version 2>/dev/null | grep -q "3\.8\."; then
+  cargo install cargo-deb --locked --version 3.8.0 --quiet
+fi
 # Python emulators and clients for the cloud-provider tests, in a virtualenv beside the
 # repository (.venv-test, gitignored): moto's server (Route 53, Route 53 Domains) and the
-# official Cloudflare and Google Cloud DNS SDKs (independent clients of the fakes).
+# official Cloudflare, NS1 and Google Cloud DNS SDKs (independent clients of the fakes).
 if ! python3 -c "import ensurepip, venv" 2>/dev/null; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
 fi
 venv="$(dirname "$0")/../.venv-test"
-if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c "import cloudflare, google.cloud.dns" 2>/dev/null; then
+if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c "import cloudflare, ns1, google.cloud.dns" 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5.1,<6' 'cloudflare>=4,<6' \
+  "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5.1,<6' 'cloudflare>=4,<6' 'ns1-python>=0.24,<1' \
     'google-cloud-dns>=0.35,<1'
 fi
-echo "test dependencies ready: $(pdns_server --version 2>&1 | grep -o 'PowerDNS Authoritative Server [0-9.]*' | head -1), $(named -v), knotd $(knotd --version | grep -o '[0-9][0-9.]*' | head -1), etcd $(etcd --version | head -1 | grep -o '[0-9][0-9.]*'), moto $("$venv/bin/python" -c "import moto; print(moto.__version__)"), cloudflare SDK $("$venv/bin/python" -c "import cloudflare; print(cloudflare.__version__)"), google-cloud-dns $("$venv/bin/python" -c "from google.cloud import dns; print(dns.__version__)")"
+echo "test dependencies ready: $(pdns_server --version 2>&1 | grep -o 'PowerDNS Authoritative Server [0-9.]*' | head -1), $(named -v), knotd $(knotd --version | grep -o '[0-9][0-9.]*' | head -1), etcd $(etcd --version | head -1 | grep -o '[0-9][0-9.]*'), moto $("$venv/bin/python" -c "import moto; print(moto.__version__)"), cloudflare SDK $("$venv/bin/python" -c "import cloudflare; print(cloudflare.__version__)"), ns1-python $("$venv/bin/python" -c "import ns1; print(ns1.version)"), google-cloud-dns $("$venv/bin/python" -c "from google.cloud import dns; print(dns.__version__)")"

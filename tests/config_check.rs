@@ -1146,3 +1146,59 @@ fn what_the_adapters_refuse_check_refuses() {
     let err = assert_error(&yaml, "providers.pdns-b", "pdns-b:");
     assert!(err.contains("no AWS credentials"), "{err}");
 }
+
+/// What `run` would stop at before touching the network is said by `check`: a state
+/// file whose folder is missing is a warning (the file may be checked elsewhere).
+#[test]
+fn a_state_folder_that_does_not_exist_is_a_warning() {
+    let yaml = format!("agent:\n  state_file: /nonexistent-dnsteer-dir/state.json\n{BASE}");
+    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: agent.state_file: folder /nonexistent-dnsteer-dir")
+            && stderr(&out).contains("`dnsteer run` would not start here"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `BASE` with its second provider at NS1: the key a secret reference, the endpoint
+/// optional.
+fn base_with_ns1(provider: &str) -> String {
+    base_with(
+        "  pdns-b:\n    kind: powerdns\n    url: http://127.0.0.1:8082\n    api_key: { env: T_KEY }\n    nameservers: [ ns1.provider-b.test. ]\n",
+        provider,
+    )
+    .replace("[ pdns-a, pdns-b ]", "[ pdns-a, ns ]")
+}
+
+#[test]
+fn ns1_provider_takes_a_key_reference_and_an_optional_endpoint() {
+    let yaml =
+        base_with_ns1("  ns:\n    kind: ns1\n    api_key: { env: T_KEY }\n    nameservers: [ dns1.p01.nsone.net. ]\n");
+    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let with_endpoint = yaml.replace(
+        "    kind: ns1\n",
+        "    kind: ns1\n    endpoint: https://api.nsone.net/v1\n",
+    );
+    let (_dir, out) = check_with(&with_endpoint, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let bad_endpoint = yaml.replace("    kind: ns1\n", "    kind: ns1\n    endpoint: api.nsone.net\n");
+    assert_error(&bad_endpoint, "providers.ns.endpoint", "api.nsone.net");
+    let literal = yaml.replace(
+        "api_key: { env: T_KEY }\n    nameservers: [ dns1",
+        "api_key: s3cr3t-VALUE-xyz-ns1\n    nameservers: [ dns1",
+    );
+    let err = assert_error(&literal, "providers.ns.api_key", "xyz-ns1");
+    assert!(!err.contains(MARK), "the literal is echoed:\n{err}");
+    let unset = yaml.replace(
+        "api_key: { env: T_KEY }\n    nameservers: [ dns1",
+        "api_key: { env: T_NS1 }\n    nameservers: [ dns1",
+    );
+    let err = assert_error(&unset, "providers.ns.api_key", "T_NS1");
+    assert!(err.contains("T_NS1 is not set"), "{err}");
+    let unknown = yaml.replace("    kind: ns1\n", "    kind: ns1\n    api_token: { env: T_KEY }\n");
+    assert_error(&unknown, "providers.ns.api_token", "api_token");
+}

@@ -445,12 +445,12 @@ async fn apply_waits_for_done_within_its_deadline() {
 async fn write_access_is_read_from_test_iam_permissions() {
     let fake = fake_with_zone();
     let p = provider(&fake);
-    match p.write_access(&zone()).await.unwrap() {
+    match p.write_access(&zone(), &[]).await.unwrap() {
         WriteAccess::Granted(how) => assert!(how.contains("testIamPermissions"), "{how}"),
         other => panic!("{other:?}"),
     }
     fake.state.lock().unwrap().granted.remove("dns.changes.create");
-    match p.write_access(&zone()).await.unwrap() {
+    match p.write_access(&zone(), &[]).await.unwrap() {
         WriteAccess::Denied(why) => {
             assert!(
                 why.contains("dns.changes.create") && !why.contains("dns.changes.get"),
@@ -590,4 +590,96 @@ checks: { east: { kind: tcp, address: \"192.0.2.20:443\" } }
         "{err}"
     );
     assert!(!err.contains("PRIVATE KEY"), "{err}");
+}
+
+/// `dnsteer check --online` against the fake: the key's token is accepted, the zone
+/// read, and the rights read from testIamPermissions; a missing permission, a key the
+/// token endpoint refuses and a zone the project lacks each fail with what to fix.
+#[test]
+fn check_online_reads_the_rights_and_says_what_to_fix() {
+    let fake = fake_with_zone();
+    let dir = tempfile::tempdir().unwrap();
+    let config = |name: &str, zone: &str| {
+        let yaml = format!(
+            "providers:
+  gdns:
+    kind: google
+    credentials: {{ file: {name}.json }}
+    endpoint: {}
+    nameservers: [ ns-cloud-a1.googledomains.com. ]
+    probe: [ \"127.0.0.1:9\" ]
+zones:
+  - name: {zone}
+    providers: [ gdns ]
+    records: [ {{ name: www, type: A, pools: [ {{ name: east, values: [ 192.0.2.20 ], check: east }} ] }} ]
+checks: {{ east: {{ kind: tcp, address: \"192.0.2.20:443\" }} }}
+",
+            fake.url()
+        );
+        let path = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(&path, yaml).unwrap();
+        path
+    };
+    std::fs::write(dir.path().join("good.json"), fake.key_json()).unwrap();
+    std::fs::write(
+        dir.path().join("stranger.json"),
+        TestKey::stranger().key_json(&fake.token_uri()),
+    )
+    .unwrap();
+    let online = |path: &std::path::Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
+            .args(["check", "--online", "--config", path.to_str().unwrap()])
+            .env_clear()
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let has = |text: &str, start: &str| {
+        assert!(
+            text.lines().any(|l| l.starts_with(start)),
+            "a line starting {start:?} in:\n{text}"
+        );
+    };
+
+    let text = online(&config("good", ZONE));
+    has(
+        &text,
+        "ok      gdns: credentials accepted, zone example.test. readable (3 record sets)",
+    );
+    has(
+        &text,
+        "ok      gdns: may write example.test. (testIamPermissions on managed zone example-test grants",
+    );
+
+    fake.state.lock().unwrap().granted.remove("dns.changes.create");
+    let text = online(&config("good", ZONE));
+    has(
+        &text,
+        "FAILED  gdns: may not write example.test.: testIamPermissions on managed zone example-test: missing \
+         dns.changes.create (least privilege: docs/providers/google.md)",
+    );
+
+    let text = online(&config("stranger", ZONE));
+    has(
+        &text,
+        "FAILED  gdns: zone example.test.: gdns: authentication failed: the token endpoint refused",
+    );
+    assert!(
+        text.contains("to fix: check that providers.gdns.credentials is a current key"),
+        "{text}"
+    );
+
+    let text = online(&config("good", "other.test."));
+    has(
+        &text,
+        "FAILED  gdns: zone other.test.: gdns: zone other.test. not found",
+    );
+    assert!(
+        text.contains("create a public managed zone with DNS name other.test."),
+        "{text}"
+    );
+    assert!(
+        fake.state.lock().unwrap().changes.is_empty(),
+        "check --online wrote nothing"
+    );
 }

@@ -2,12 +2,14 @@
 //! the one HTTP layer (timeouts, retries, rate limits) all HTTP adapters share, and
 //! one module per DNS provider.
 
+mod access;
 pub mod cloudflare;
 pub mod error;
 pub mod fence;
 pub mod google;
 pub mod guard;
 pub mod http;
+pub mod ns1;
 pub mod powerdns;
 pub mod provider;
 pub mod record;
@@ -20,8 +22,9 @@ pub use error::ProviderError;
 pub use fence::{Fence, FenceMark};
 pub use google::GoogleProvider;
 pub use guard::WriteGuard;
+pub use ns1::Ns1Provider;
 pub use powerdns::PowerDnsProvider;
-pub use provider::{Applied, Capabilities, Provider, WriteAccess};
+pub use provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 pub use record::{Change, RecordSet, RecordType, ZoneName};
 pub use rfc2136::{Rfc2136Provider, TsigAlgorithmName, TsigKey};
 pub use route53::{AwsCredentials, Route53Provider};

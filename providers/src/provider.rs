@@ -42,6 +42,9 @@ pub enum WriteAccess {
     Unverifiable(String),
 }
 
+/// A record set's absolute name and type: what a right to write is granted on.
+pub type SetKey = (String, RecordType);
+
 /// What an `apply` call did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -80,11 +83,15 @@ pub trait Provider: Send + Sync + Debug {
         Ok(names)
     }
 
-    /// Checks, without changing anything, that the credentials may write `zone`: a
-    /// dry-run or rights-reading call where the API has one. An error is a failure to
-    /// ask (unreachable, bad key), not a refusal, which is `WriteAccess::Denied`.
-    async fn write_access(&self, zone: &ZoneName) -> Result<WriteAccess, ProviderError> {
-        let _ = zone;
+    /// Checks, without changing anything, that the credentials may write the sets
+    /// dnsteer steers in `zone` (`steered`: absolute name and type of each): a dry-run
+    /// or rights-reading call where the API has one. The sets are given because some
+    /// providers grant rights per name and type (RFC 2136 update policies, IAM
+    /// conditions on Route 53 record names). An error is a failure to ask
+    /// (unreachable, bad key, no such zone), not a refusal, which is
+    /// `WriteAccess::Denied`.
+    async fn write_access(&self, zone: &ZoneName, steered: &[SetKey]) -> Result<WriteAccess, ProviderError> {
+        let _ = (zone, steered);
         Ok(WriteAccess::Unverifiable(
             "the API has no call that tells without writing".into(),
         ))
@@ -121,4 +128,44 @@ pub trait Provider: Send + Sync + Debug {
             changes: applied.changes.saturating_sub(1),
         })
     }
+}
+
+/// For an adapter without compare-and-set, judged against the set as read just before
+/// writing (`live`, `None` when absent): `Ok(false)` when the change's result is
+/// already live (nothing to send: a repeated apply is harmless), `Ok(true)` when `live`
+/// is still its `before`, as read or as `shape` (the adapter's `normalize`) would store
+/// it, and a `Conflict` naming both otherwise.
+pub fn still_applies(
+    provider: &str,
+    change: &Change,
+    live: Option<&RecordSet>,
+    shape: impl Fn(&RecordSet) -> RecordSet,
+) -> Result<bool, ProviderError> {
+    let done = match change.after() {
+        Some(after) => live == Some(after) || live == Some(&shape(after)),
+        None => live.is_none(),
+    };
+    if done {
+        return Ok(false);
+    }
+    let before = change.before();
+    if live == before || live == before.map(&shape).as_ref() {
+        return Ok(true);
+    }
+    let show = |s: Option<&RecordSet>| {
+        s.map_or("no record set".to_string(), |s| {
+            format!("{} [{}]", s.ttl, s.values.join(", "))
+        })
+    };
+    let subject = change.subject();
+    Err(ProviderError::Conflict {
+        provider: provider.to_string(),
+        message: format!(
+            "{} {} changed concurrently: expected {}, found {}",
+            subject.name,
+            subject.rtype,
+            show(before),
+            show(live)
+        ),
+    })
 }

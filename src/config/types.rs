@@ -359,6 +359,7 @@ pub enum ProviderConfig {
     Route53(Route53Config),
     Route53domains(Route53DomainsConfig),
     Cloudflare(CloudflareConfig),
+    Ns1(Ns1Config),
     Google(GoogleConfig),
 }
 
@@ -370,6 +371,7 @@ impl ProviderConfig {
         "route53",
         "route53domains",
         "cloudflare",
+        "ns1",
         "google",
     ];
 
@@ -386,6 +388,7 @@ impl ProviderConfig {
             Self::Route53(_) => "route53",
             Self::Route53domains(_) => "route53domains",
             Self::Cloudflare(_) => "cloudflare",
+            Self::Ns1(_) => "ns1",
             Self::Google(_) => "google",
         }
     }
@@ -398,6 +401,7 @@ impl ProviderConfig {
             Self::Route53(p) => &p.nameservers,
             Self::Route53domains(_) => &[],
             Self::Cloudflare(p) => &p.nameservers,
+            Self::Ns1(p) => &p.nameservers,
             Self::Google(p) => &p.nameservers,
         }
     }
@@ -409,6 +413,7 @@ impl ProviderConfig {
             Self::Route53(p) => p.nameservers = names,
             Self::Route53domains(_) => {}
             Self::Cloudflare(p) => p.nameservers = names,
+            Self::Ns1(p) => p.nameservers = names,
             Self::Google(p) => p.nameservers = names,
         }
     }
@@ -422,6 +427,7 @@ impl ProviderConfig {
             Self::Route53(p) => &p.probe,
             Self::Route53domains(_) => &[],
             Self::Cloudflare(p) => &p.probe,
+            Self::Ns1(p) => &p.probe,
             Self::Google(p) => &p.probe,
         }
     }
@@ -525,6 +531,20 @@ pub struct CloudflareConfig {
     pub api_token: Secret,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    #[serde(default)]
+    pub probe: Vec<String>,
+}
+
+/// `kind: ns1` — the NS1 (IBM NS1 Connect) REST API v1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ns1Config {
+    pub api_key: Secret,
+    /// The API base, `/v1` included (default `https://api.nsone.net/v1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     #[serde(default)]

@@ -303,6 +303,7 @@ fn provider(name: &str, p: &ProviderConfig, r: &mut Report) {
                 r.error(at("zone_id"), "must not be empty (omit it to look the zone up by name)");
             }
         }
+        ProviderConfig::Ns1(c) => optional_url(&at("endpoint"), &c.endpoint, r),
         ProviderConfig::Google(c) => {
             optional_url(&at("endpoint"), &c.endpoint, r);
             if c.project.as_ref().is_some_and(|p| p.trim().is_empty()) {
@@ -761,6 +762,7 @@ pub(crate) fn resolve_secrets(p: &mut Parsed, base_dir: &Path, r: &mut Report) {
                 secrets.extend(c.secret_access_key.as_mut().map(|s| (at("secret_access_key"), s)));
             }
             ProviderConfig::Cloudflare(c) => secrets.push((at("api_token"), &mut c.api_token)),
+            ProviderConfig::Ns1(c) => secrets.push((at("api_key"), &mut c.api_key)),
             ProviderConfig::Google(c) => secrets.push((at("credentials"), &mut c.credentials)),
         }
     }

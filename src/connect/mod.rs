@@ -11,6 +11,7 @@ use anyhow::Context;
 use dnsteer_providers::cloudflare::{CloudflareOptions, CloudflareProvider};
 use dnsteer_providers::google::{GoogleOptions, GoogleProvider};
 use dnsteer_providers::http::HttpConfig;
+use dnsteer_providers::ns1::{Ns1Options, Ns1Provider};
 use dnsteer_providers::rfc2136::{Rfc2136Provider, TsigAlgorithmName, TsigKey};
 use dnsteer_providers::route53::{AwsCredentials, Route53Options, Route53Provider};
 use dnsteer_providers::route53domains::{Route53DomainsOptions, Route53DomainsProvider};
@@ -106,6 +107,16 @@ pub fn provider(name: &str, config: &ProviderConfig) -> anyhow::Result<Arc<dyn P
                 options.endpoint = endpoint.clone();
             }
             Arc::new(CloudflareProvider::new(name, c.api_token.expose(), options)?)
+        }
+        ProviderConfig::Ns1(c) => {
+            let mut options = Ns1Options {
+                http,
+                ..Ns1Options::default()
+            };
+            if let Some(endpoint) = &c.endpoint {
+                options.endpoint = endpoint.clone();
+            }
+            Arc::new(Ns1Provider::new(name, c.api_key.expose(), options)?)
         }
         ProviderConfig::Google(c) => {
             let mut options = GoogleOptions {

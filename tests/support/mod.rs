@@ -13,6 +13,7 @@ pub mod google_fake;
 pub mod http_fake;
 pub mod knot;
 pub mod moto;
+pub mod ns1_fake;
 pub mod pdns;
 pub mod proxy;
 pub mod receiver;

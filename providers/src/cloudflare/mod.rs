@@ -25,6 +25,7 @@
 //!   token bucket shared by every adapter with the same token; 429 honours
 //!   `Retry-After` through the shared HTTP layer.
 
+mod access;
 mod types;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -42,7 +43,7 @@ use crate::error::ProviderError;
 use crate::http::{
     classify_status, retry_after, AccountLimiter, HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict,
 };
-use crate::provider::{Applied, Capabilities, Provider};
+use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{Change, RecordSet, RecordType, ZoneName};
 
 use types::{Batch, DnsRecord, Envelope, ErrorEnvelope, NewRecord, RecordId, RecordPatch, Zone};
@@ -570,6 +571,10 @@ impl Provider for CloudflareProvider {
                 rs
             })
             .collect()
+    }
+
+    async fn write_access(&self, zone: &ZoneName, _: &[SetKey]) -> Result<WriteAccess, ProviderError> {
+        Ok(access::write_access(zone))
     }
 
     async fn apply(&self, zone: &ZoneName, changes: &[Change]) -> Result<Applied, ProviderError> {

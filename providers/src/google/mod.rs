@@ -33,7 +33,7 @@ use crate::error::ProviderError;
 use crate::http::{
     bearer_json, classify_status, retry_after, HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict,
 };
-use crate::provider::{Applied, Capabilities, Provider, WriteAccess};
+use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{normalize_name, Change, RecordSet, RecordType, ZoneName};
 
 use types::{
@@ -656,7 +656,10 @@ impl Provider for GoogleProvider {
         Ok(names)
     }
 
-    async fn write_access(&self, zone: &ZoneName) -> Result<WriteAccess, ProviderError> {
+    /// Cloud DNS grants rights per zone (or project), not per set: `steered` does not
+    /// change the question.
+    async fn write_access(&self, zone: &ZoneName, steered: &[SetKey]) -> Result<WriteAccess, ProviderError> {
+        let _ = steered;
         let info = self.managed_zone(zone).await?;
         let path = format!("{}:testIamPermissions", self.zone_path(&info.resource));
         let body = serde_json::to_vec(&TestPermissionsRequest {

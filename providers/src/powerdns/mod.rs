@@ -10,14 +10,15 @@
 //! - Credentials: the `api-key` of the server (PowerDNS has no finer scopes).
 //! - Tested against PowerDNS Authoritative 4.7 (Debian 12) with the gsqlite3 backend.
 
+mod access;
 mod types;
 
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 
 use crate::error::ProviderError;
-use crate::http::{classify_status, HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict};
-use crate::provider::{Applied, Capabilities, Provider};
+use crate::http::{classify_status, HttpClient, HttpConfig, HttpResponse, Verdict};
+use crate::provider::{still_applies, Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{Change, RecordSet, RecordType, ZoneName};
 
 use types::{ApiError, Patch, PatchRrSet, Record, Zone};
@@ -97,24 +98,9 @@ impl PowerDnsProvider {
         zone: &ZoneName,
     ) -> Result<HttpResponse, ProviderError> {
         self.http
-            .send(
-                // A PATCH is checked against a read made just before it: resent after a
-                // timeout it could land long after that check (over another writer's
-                // newer values), so only a PATCH that surely never arrived is resent.
-                if method == Method::GET {
-                    Idempotency::Idempotent
-                } else {
-                    Idempotency::NotIdempotent
-                },
-                |client| {
-                    let mut req = client.request(method.clone(), url).header("X-API-Key", &self.api_key);
-                    if let Some(body) = &body {
-                        req = req.header("Content-Type", "application/json").body(body.clone());
-                    }
-                    req
-                },
-                |resp| self.classify(resp, zone),
-            )
+            .send_keyed(method, url, ("X-API-Key", &self.api_key), body, |resp| {
+                self.classify(resp, zone)
+            })
             .await
     }
 
@@ -171,30 +157,11 @@ impl PowerDnsProvider {
     ) -> Result<Vec<&'c Change>, ProviderError> {
         let mut pending = Vec::with_capacity(changes.len());
         for change in changes {
-            let subject = change.subject();
-            let current = live.iter().find(|s| s.key() == subject.key());
-            let already_done = match change.after() {
-                Some(after) => current == Some(after),
-                None => current.is_none(),
-            };
-            if already_done {
-                continue;
+            let current = live.iter().find(|s| s.key() == change.subject().key());
+            // PowerDNS stores sets as given: nothing to shape.
+            if still_applies(&self.name, change, current, RecordSet::clone)? {
+                pending.push(change);
             }
-            if current != change.before() {
-                return Err(ProviderError::Conflict {
-                    provider: self.name.clone(),
-                    message: format!(
-                        "{} {} changed concurrently: expected {}, found {}",
-                        subject.name,
-                        subject.rtype,
-                        change
-                            .before()
-                            .map_or("no record set".to_string(), |s| format!("[{}]", s.values.join(", "))),
-                        current.map_or("no record set".to_string(), |s| format!("[{}]", s.values.join(", "))),
-                    ),
-                });
-            }
-            pending.push(change);
         }
         Ok(pending)
     }
@@ -214,6 +181,10 @@ impl Provider for PowerDnsProvider {
         let url = self.zone_url(zone);
         let resp = self.request(Method::GET, &url, None, zone).await?;
         self.to_record_sets(resp.json(&self.name)?)
+    }
+
+    async fn write_access(&self, zone: &ZoneName, _: &[SetKey]) -> Result<WriteAccess, ProviderError> {
+        access::write_access(self, zone).await
     }
 
     async fn apply(&self, zone: &ZoneName, changes: &[Change]) -> Result<Applied, ProviderError> {

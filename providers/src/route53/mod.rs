@@ -25,6 +25,7 @@
 //!   as a compare-and-set on the term: a leader whose term was superseded writes
 //!   nothing.
 
+mod access;
 mod client;
 pub mod sigv4;
 mod types;
@@ -39,7 +40,7 @@ use async_trait::async_trait;
 use crate::error::ProviderError;
 use crate::fence::Fence;
 use crate::http::{account_limiter, AccountLimiter, HttpClient, HttpConfig};
-use crate::provider::{Applied, Capabilities, Provider};
+use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{normalize_name, Change, RecordSet, RecordType, ZoneName};
 
 pub(crate) use client::classify;
@@ -540,6 +541,10 @@ impl Provider for Route53Provider {
                 rs
             })
             .collect()
+    }
+
+    async fn write_access(&self, zone: &ZoneName, steered: &[SetKey]) -> Result<WriteAccess, ProviderError> {
+        access::write_access(self, zone, steered).await
     }
 
     async fn apply(&self, zone: &ZoneName, changes: &[Change]) -> Result<Applied, ProviderError> {
