@@ -2,6 +2,7 @@
 //! the one HTTP layer (timeouts, retries, rate limits) all HTTP adapters share, and
 //! one module per DNS provider.
 
+pub mod azure;
 pub mod cloudflare;
 pub mod error;
 pub mod fence;
@@ -14,6 +15,7 @@ pub mod rfc2136;
 pub mod route53;
 pub mod route53domains;
 
+pub use azure::{AzureCredentials, AzureProvider};
 pub use cloudflare::CloudflareProvider;
 pub use error::ProviderError;
 pub use fence::{Fence, FenceMark};
