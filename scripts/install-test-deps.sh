@@ -26,16 +26,18 @@ for svc in pdns named bind9 knot unbound etcd; do
   fi
 done
 # Python emulators and clients for the cloud-provider tests, in a virtualenv beside the
-# repository (.venv-test, gitignored): moto's server (Route 53, Route 53 Domains) and the
-# official Cloudflare SDK (an independent client of the fake Cloudflare API).
+# repository (.venv-test, gitignored): moto's server (Route 53, Route 53 Domains), the
+# official Cloudflare SDK and Azure's (azure-mgmt-dns with azure-identity): independent
+# clients of the fake Cloudflare and Azure APIs.
 if ! python3 -c "import ensurepip, venv" 2>/dev/null; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
 fi
 venv="$(dirname "$0")/../.venv-test"
-if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c "import cloudflare" 2>/dev/null; then
+if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c "import cloudflare, azure.mgmt.dns, azure.identity" 2>/dev/null; then
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5.1,<6' 'cloudflare>=4,<6'
+  "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5.1,<6' 'cloudflare>=4,<6' \
+    'azure-mgmt-dns>=9,<10' 'azure-identity>=1.15,<2'
 fi
-echo "test dependencies ready: $(pdns_server --version 2>&1 | grep -o 'PowerDNS Authoritative Server [0-9.]*' | head -1), $(named -v), knotd $(knotd --version | grep -o '[0-9][0-9.]*' | head -1), etcd $(etcd --version | head -1 | grep -o '[0-9][0-9.]*'), moto $("$venv/bin/python" -c "import moto; print(moto.__version__)"), cloudflare SDK $("$venv/bin/python" -c "import cloudflare; print(cloudflare.__version__)")"
+echo "test dependencies ready: $(pdns_server --version 2>&1 | grep -o 'PowerDNS Authoritative Server [0-9.]*' | head -1), $(named -v), knotd $(knotd --version | grep -o '[0-9][0-9.]*' | head -1), etcd $(etcd --version | head -1 | grep -o '[0-9][0-9.]*'), moto $("$venv/bin/python" -c "import moto; print(moto.__version__)"), cloudflare SDK $("$venv/bin/python" -c "import cloudflare; print(cloudflare.__version__)"), azure-mgmt-dns $("$venv/bin/python" -c "from azure.mgmt.dns import VERSION; print(VERSION)")"

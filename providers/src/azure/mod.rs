@@ -407,7 +407,7 @@ impl AzureProvider {
         for _ in 0..MAX_PAGES {
             let page: RecordSetList = self.get_json(&url, zone).await?;
             for arm in page.value {
-                if let Some(live) = self.from_arm(zone, arm)? {
+                if let Some(live) = self.live_set(zone, arm)? {
                     sets.insert((live.set.name.clone(), live.set.rtype.clone()), live);
                 }
             }
@@ -419,7 +419,7 @@ impl AzureProvider {
         Err(self.protocol(format!("more than {MAX_PAGES} pages of record sets")))
     }
 
-    fn from_arm(&self, zone: &ZoneName, arm: ArmRecordSet) -> Result<Option<LiveSet>, ProviderError> {
+    fn live_set(&self, zone: &ZoneName, arm: ArmRecordSet) -> Result<Option<LiveSet>, ProviderError> {
         let props = arm.properties;
         if props.target_resource.as_ref().is_some_and(|t| !t.is_null()) {
             tracing::debug!(provider = %self.name, name = %arm.name, "alias record set left alone");
@@ -478,7 +478,7 @@ impl AzureProvider {
     }
 
     /// The body of a PUT that makes the set `set`.
-    fn to_arm(&self, set: &RecordSet) -> Result<RecordSetBody, ProviderError> {
+    fn put_body(&self, set: &RecordSet) -> Result<RecordSetBody, ProviderError> {
         let bad = |value: &str| ProviderError::Rejected {
             provider: self.name.clone(),
             message: format!("{value:?} is not a valid {} value for {}", set.rtype, set.name),
@@ -585,7 +585,7 @@ impl AzureProvider {
         };
         match change.after() {
             Some(after) => {
-                let body = serde_json::to_vec(&self.to_arm(after)?).expect("a record set serialises");
+                let body = serde_json::to_vec(&self.put_body(after)?).expect("a record set serialises");
                 self.arm(Method::PUT, &url, &[condition], Some(body), zone).await?;
             }
             None => {
