@@ -434,36 +434,13 @@ async fn a_batch_that_fails_midway_is_partially_applied() {
 #[tokio::test]
 async fn throttling_is_honoured() {
     let fake = fake_with_zone();
-    let p = provider(&fake);
-    p.records(&zone()).await.unwrap();
-    fake.state.lock().unwrap().throttle.push_back(1);
-    let started = Instant::now();
-    p.records(&zone()).await.expect("retried after the 429");
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "retried after {:?}",
-        started.elapsed()
-    );
-    let log: Vec<Instant> = fake.state.lock().unwrap().log.iter().map(|l| l.at).collect();
-    let gap = log[log.len() - 1].duration_since(log[log.len() - 2]);
-    assert!(
-        gap >= Duration::from_millis(990),
-        "the retry came {gap:?} after the 429"
-    );
-
-    fake.state.lock().unwrap().throttle.push_back(30);
-    let err = p.records(&zone()).await.unwrap_err();
-    match err {
-        ProviderError::RateLimited {
-            retry_after: Some(after),
-            ..
-        } => assert!(after > Duration::from_secs(25)),
-        other => panic!("{other:?}"),
-    }
-    let sent = fake.requests().len();
-    let again = p.records(&zone()).await.unwrap_err();
-    assert!(matches!(again, ProviderError::RateLimited { .. }), "{again:?}");
-    assert_eq!(fake.requests().len(), sent, "no request while ARM asked for quiet");
+    conformance::retry_after_is_honoured(
+        &provider(&fake),
+        &zone(),
+        &|secs| fake.state.lock().unwrap().throttle.push_back(secs),
+        &|| fake.state.lock().unwrap().log.iter().map(|l| l.at).collect(),
+    )
+    .await;
 }
 
 /// `write_access` reads the permissions at the zone: granted by the DNS Zone
