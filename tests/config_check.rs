@@ -1165,6 +1165,12 @@ zones:
     let yaml = base_with("zones:\n", azure).replace("providers: [ pdns-a, pdns-b ]", "providers: [ pdns-a, az ]");
     let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Conditional requests per record set: Azure DNS can hold the pair's lease record.
+    let pair = format!(
+        "agent:\n  api_token: {{ env: T_KEY }}\n  peers: [ \"http://127.0.0.1:9311\" ]\n  lease:\n    witness: az\n{yaml}"
+    );
+    let (_dir, out) = check_with(&pair, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     let bad = yaml.replace("client_id: 04b07795-8ddb-461a-bbee-02f9e1bf7b46", "client_id: my-app");
     let err = assert_error(&bad, "providers.az.client_id", "client_id: my-app");
