@@ -47,6 +47,8 @@ impl Audit {
                 "type": c.change.subject().rtype.as_str(),
                 "before": c.change.before().map(|s| &s.values), "after": c.change.after().map(|s| &s.values),
                 "ttl": c.change.subject().ttl, "reason": c.reason,
+                "set": c.change.subject().set_id, "weight": c.change.after().and_then(|s| s.weight),
+                "before_weight": c.change.before().and_then(|s| s.weight),
             })).collect::<Vec<_>>(),
         });
         tracing::info!(target: "dnsteer::audit", "{line}");
