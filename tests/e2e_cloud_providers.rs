@@ -416,7 +416,14 @@ async fn weighted_writes_route53_weighted_sets_and_a_failing_pool_goes_to_weight
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["action"].clone(), c["set"].clone(), c["weight"].clone(), c["after"].clone()))
+        .map(|c| {
+            (
+                c["action"].clone(),
+                c["set"].clone(),
+                c["weight"].clone(),
+                c["after"].clone(),
+            )
+        })
         .collect();
     created.sort_by_key(|c| c.1.to_string());
     assert_eq!(
@@ -439,7 +446,11 @@ async fn weighted_writes_route53_weighted_sets_and_a_failing_pool_goes_to_weight
     );
     let out = w.dnsteer(&[&["plan"][..], &r53_up].concat()).await;
     assert_eq!(code(&out), 0, "converged: {}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("No changes."), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("No changes."),
+        "{}",
+        show(&out)
+    );
 
     // eu-west's check starts failing (its port closes): the plan takes its weight to
     // 0, an update of its set, never a delete.
@@ -452,13 +463,20 @@ async fn weighted_writes_route53_weighted_sets_and_a_failing_pool_goes_to_weight
         "{}",
         show(&out)
     );
-    let out = w.dnsteer(&[&["apply", "--yes", "--format", "json"][..], &r53_up].concat()).await;
+    let out = w
+        .dnsteer(&[&["apply", "--yes", "--format", "json"][..], &r53_up].concat())
+        .await;
     assert_eq!(code(&out), 0, "{}", show(&out));
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let changes = plan["changes"].as_array().unwrap();
     assert_eq!(changes.len(), 1, "{plan:#}");
     assert_eq!(
-        (&changes[0]["action"], &changes[0]["set"], &changes[0]["before_weight"], &changes[0]["weight"]),
+        (
+            &changes[0]["action"],
+            &changes[0]["set"],
+            &changes[0]["before_weight"],
+            &changes[0]["weight"]
+        ),
         (&json!("update"), &json!("eu-west"), &json!(1), &json!(0)),
         "{plan:#}"
     );
@@ -509,7 +527,12 @@ async fn a_route53_alias_at_a_steered_name_shows_its_target_and_others_are_left_
     let changes = plan["changes"].as_array().unwrap();
     assert_eq!(changes.len(), 1, "only the steered name: {plan:#}");
     assert_eq!(
-        (&changes[0]["action"], &changes[0]["name"], &changes[0]["before"], &changes[0]["after"]),
+        (
+            &changes[0]["action"],
+            &changes[0]["name"],
+            &changes[0]["before"],
+            &changes[0]["after"]
+        ),
         (
             &json!("update"),
             &json!("cdn.dnsteer-example.com."),
@@ -520,8 +543,9 @@ async fn a_route53_alias_at_a_steered_name_shows_its_target_and_others_are_left_
     );
     let out = w.dnsteer(&[&["plan"][..], &r53_up].concat()).await;
     assert!(
-        String::from_utf8_lossy(&out.stdout)
-            .contains("cdn.dnsteer-example.com. A  0 [ALIAS dualstack.elb-1.example. (Z35SXDOTRQ7X7K)] -> 60 [192.0.2.10]"),
+        String::from_utf8_lossy(&out.stdout).contains(
+            "cdn.dnsteer-example.com. A  0 [ALIAS dualstack.elb-1.example. (Z35SXDOTRQ7X7K)] -> 60 [192.0.2.10]"
+        ),
         "{}",
         show(&out)
     );

@@ -351,7 +351,10 @@ async fn moto_alias_records_are_read_with_their_target_and_only_ever_deleted() {
     assert_eq!(www.len(), 1, "{www:?}");
     // What the name holds, as a plan shows it: the A set at www is this alias.
     assert_eq!(www[0].rtype, RecordType::A);
-    assert_eq!(www[0].values, vec!["ALIAS d111111abcdef8.cloudfront.net. (Z2FDTNDATAQYW2)"]);
+    assert_eq!(
+        www[0].values,
+        vec!["ALIAS d111111abcdef8.cloudfront.net. (Z2FDTNDATAQYW2)"]
+    );
     let alias_set = www[0].clone();
     // Never written as a value, nor made.
     let err = p
@@ -379,10 +382,15 @@ async fn moto_alias_records_are_read_with_their_target_and_only_ever_deleted() {
     .await
     .unwrap();
     let zone_id = p.hosted_zone_id(&zone()).await.unwrap();
-    let raw = tokio::task::spawn_blocking(move || moto.record_sets(&zone_id)).await.unwrap();
+    let raw = tokio::task::spawn_blocking(move || moto.record_sets(&zone_id))
+        .await
+        .unwrap();
     let www: Vec<_> = raw.iter().filter(|s| s.name == "www.example.test.").collect();
     assert_eq!(www.len(), 1, "{www:?}");
-    assert_eq!((&www[0].values, &www[0].alias_dns_name), (&vec!["192.0.2.1".to_string()], &None));
+    assert_eq!(
+        (&www[0].values, &www[0].alias_dns_name),
+        (&vec!["192.0.2.1".to_string()], &None)
+    );
 }
 
 #[tokio::test]
@@ -392,7 +400,10 @@ async fn moto_weighted_sets_round_trip_with_their_identifiers_and_weights() {
     let eu = set("shop.example.test.", RecordType::A, 60, &["198.51.100.10"]).weighted("eu-west", 1);
     p.apply(
         &zone(),
-        &[Change::Create { after: us.clone() }, Change::Create { after: eu.clone() }],
+        &[
+            Change::Create { after: us.clone() },
+            Change::Create { after: eu.clone() },
+        ],
     )
     .await
     .unwrap();
@@ -809,12 +820,16 @@ async fn fake_a_weighted_set_whose_weight_moved_is_a_conflict() {
     let eu = set("shop.example.test.", RecordType::A, 60, &["198.51.100.10"]).weighted("eu-west", 1);
     p.apply(
         &zone(),
-        &[Change::Create { after: us.clone() }, Change::Create { after: eu.clone() }],
+        &[
+            Change::Create { after: us.clone() },
+            Change::Create { after: eu.clone() },
+        ],
     )
     .await
     .unwrap();
     assert_eq!(
-        fake.get_weighted("shop.example.test.", "A", "us-east").map(|s| s.weight),
+        fake.get_weighted("shop.example.test.", "A", "us-east")
+            .map(|s| s.weight),
         Some(Some(3))
     );
     let mut live = p.records(&zone()).await.unwrap();
@@ -849,7 +864,8 @@ async fn fake_a_weighted_set_whose_weight_moved_is_a_conflict() {
         .unwrap_err();
     assert!(matches!(err, ProviderError::Conflict { .. }), "{err:?}");
     assert_eq!(
-        fake.get_weighted("shop.example.test.", "A", "eu-west").map(|s| s.weight),
+        fake.get_weighted("shop.example.test.", "A", "eu-west")
+            .map(|s| s.weight),
         Some(Some(1)),
         "the batch is atomic"
     );

@@ -400,7 +400,10 @@ mod tests {
         assert_ne!(plain.key(), east.key());
         assert_ne!(east.key(), west.key());
         assert_eq!(east.key(), ("www.example.test.", &RecordType::A, Some("us-east")));
-        assert_eq!(east.to_string(), "www.example.test. 30 A (us-east weight 3) [192.0.2.1]");
+        assert_eq!(
+            east.to_string(),
+            "www.example.test. 30 A (us-east weight 3) [192.0.2.1]"
+        );
         let json = serde_json::to_value(&east).unwrap();
         assert_eq!(json["set_id"], "us-east");
         assert_eq!(json["weight"], 3);

@@ -251,7 +251,12 @@ fn explain_record(c: &Computed, zone: &ZoneConfig, r: &RecordConfig, o: &mut Str
             .iter()
             .filter(|ch| &ch.provider == provider)
             .map(|ch| {
-                let set = ch.change.subject().routing_label().map(|l| format!(" [{l}]")).unwrap_or_default();
+                let set = ch
+                    .change
+                    .subject()
+                    .routing_label()
+                    .map(|l| format!(" [{l}]"))
+                    .unwrap_or_default();
                 format!(
                     " → {}{set} to {}: {}",
                     ch.change.action(),

@@ -94,7 +94,7 @@ impl From<FlapHistory> for Vec<SetFlips> {
 /// The set a change flips and what it flips to (values and, for a set of a weighted
 /// record, weight); `None` for a change that flips nothing (a create publishes for the
 /// first time, a TTL change keeps the values).
-fn flip_of(change: &PlannedChange) -> Option<(SetKey, (&[String], Option<u32>))> {
+fn flip_of(change: &PlannedChange) -> Option<(SetKey, FlipTo<'_>)> {
     let Change::Update { before, after } = &change.change else {
         return None;
     };
@@ -111,8 +111,11 @@ fn flip_of(change: &PlannedChange) -> Option<(SetKey, (&[String], Option<u32>))>
     })
 }
 
+/// What a flip flips to: its values and, for a set of a weighted record, its weight.
+type FlipTo<'a> = (&'a [String], Option<u32>);
+
 impl Flip {
-    fn is(&self, (values, weight): (&[String], Option<u32>)) -> bool {
+    fn is(&self, (values, weight): FlipTo) -> bool {
         self.values == values && self.weight == weight
     }
 }

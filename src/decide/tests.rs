@@ -358,7 +358,12 @@ fn a_weighted_record_is_never_flattened_for_a_provider_without_native_weights() 
         "{:?}",
         d.plan.changes
     );
-    let errors: Vec<_> = d.plan.errors.iter().map(|e| (e.provider.as_str(), e.error.as_str())).collect();
+    let errors: Vec<_> = d
+        .plan
+        .errors
+        .iter()
+        .map(|e| (e.provider.as_str(), e.error.as_str()))
+        .collect();
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(
         errors

@@ -436,7 +436,13 @@ mod tests {
         let down = us.clone().weighted("us-east", 0);
         let changes = diff(&live, &[want(down.clone()), want(eu)]);
         assert_eq!(changes.len(), 1);
-        assert_eq!(changes[0].0, Change::Update { before: us, after: down });
+        assert_eq!(
+            changes[0].0,
+            Change::Update {
+                before: us,
+                after: down
+            }
+        );
     }
 
     #[test]

@@ -228,7 +228,11 @@ mod tests {
         let changes = json["changes"].as_array().unwrap();
         // An unweighted change has exactly SPEC's fields.
         let keys: Vec<&String> = changes[0].as_object().unwrap().keys().collect();
-        assert!(keys.iter().all(|k| !["set", "weight", "before_weight"].contains(&k.as_str())), "{keys:?}");
+        assert!(
+            keys.iter()
+                .all(|k| !["set", "weight", "before_weight"].contains(&k.as_str())),
+            "{keys:?}"
+        );
         assert_eq!(changes[1]["set"], "us-east");
         assert_eq!(changes[1]["weight"], 0);
         assert_eq!(changes[1]["before_weight"], 3);
@@ -242,7 +246,10 @@ mod tests {
             table.contains("update  www.example.test. A [us-east weight 3 -> 0]  30 [192.0.2.10] -> 30 [192.0.2.10]"),
             "{table}"
         );
-        assert!(table.contains("create  api.example.test. A  - -> 30 [192.0.2.1]"), "{table}");
+        assert!(
+            table.contains("create  api.example.test. A  - -> 30 [192.0.2.1]"),
+            "{table}"
+        );
     }
 
     #[test]

@@ -81,7 +81,8 @@ pub fn desired_records(
             continue;
         };
         if record.policy == RecordPolicy::Weighted {
-            let published = |set_id: &str| published_set(zone, health, live, serving, (&name, &record.rtype, Some(set_id)));
+            let published =
+                |set_id: &str| published_set(zone, health, live, serving, (&name, &record.rtype, Some(set_id)));
             weighted(record, &name, health, &published, &mut out);
             continue;
         }
@@ -305,7 +306,13 @@ fn weighted(
     }
     for (p, state) in &pools {
         let (weight, reason) = if *state == State::Healthy {
-            (p.weight, format!("weighted: pool {} is healthy: its configured weight {}", p.name, p.weight))
+            (
+                p.weight,
+                format!(
+                    "weighted: pool {} is healthy: its configured weight {}",
+                    p.name, p.weight
+                ),
+            )
         } else {
             (
                 0,

@@ -284,8 +284,15 @@ fn weights(d: &RecordsDesired) -> Vec<(String, u32, Vec<String>)> {
         .records
         .iter()
         .map(|r| {
-            assert_eq!((r.set.name.as_str(), &r.set.rtype, r.set.ttl), ("www.example.test.", &RecordType::A, 30));
-            (r.set.set_id.clone().unwrap(), r.set.weight.unwrap(), r.set.values.clone())
+            assert_eq!(
+                (r.set.name.as_str(), &r.set.rtype, r.set.ttl),
+                ("www.example.test.", &RecordType::A, 30)
+            );
+            (
+                r.set.set_id.clone().unwrap(),
+                r.set.weight.unwrap(),
+                r.set.values.clone(),
+            )
         })
         .collect();
     out.sort();
@@ -310,7 +317,10 @@ fn live_weighted(us: u32, eu: u32) -> BTreeMap<String, Vec<RecordSet>> {
 fn a_weighted_record_is_one_set_per_pool_at_its_configured_weight() {
     let h = health(&[("check:web-us", Healthy), ("check:web-eu", Healthy)]);
     let d = desired_records(&weighted_zone(), &name(), &h, &BTreeMap::new(), &[]);
-    assert_eq!(weights(&d), vec![w("eu-west", 1, "198.51.100.10"), w("us-east", 3, "192.0.2.10")]);
+    assert_eq!(
+        weights(&d),
+        vec![w("eu-west", 1, "198.51.100.10"), w("us-east", 3, "192.0.2.10")]
+    );
     assert!(d.notes.is_empty(), "{:?}", d.notes);
 }
 
@@ -319,8 +329,15 @@ fn an_unhealthy_pool_keeps_its_set_at_weight_zero() {
     let h = health(&[("check:web-us", Unhealthy), ("check:web-eu", Healthy)]);
     let d = desired_records(&weighted_zone(), &name(), &h, &live_weighted(3, 1), &[]);
     // Still two sets: the failover is an update of a weight, never a delete.
-    assert_eq!(weights(&d), vec![w("eu-west", 1, "198.51.100.10"), w("us-east", 0, "192.0.2.10")]);
-    let us = d.records.iter().find(|r| r.set.set_id.as_deref() == Some("us-east")).unwrap();
+    assert_eq!(
+        weights(&d),
+        vec![w("eu-west", 1, "198.51.100.10"), w("us-east", 0, "192.0.2.10")]
+    );
+    let us = d
+        .records
+        .iter()
+        .find(|r| r.set.set_id.as_deref() == Some("us-east"))
+        .unwrap();
     assert!(us.reason.contains("weight 0 (configured 3)"), "{}", us.reason);
     assert!(us.reason.contains("check:web-us unhealthy"), "{}", us.reason);
     assert!(d
@@ -330,7 +347,10 @@ fn an_unhealthy_pool_keeps_its_set_at_weight_zero() {
     // Back to health: back to the configured weight.
     let h = health(&[("check:web-us", Healthy), ("check:web-eu", Healthy)]);
     let d = desired_records(&weighted_zone(), &name(), &h, &live_weighted(0, 1), &[]);
-    assert_eq!(weights(&d), vec![w("eu-west", 1, "198.51.100.10"), w("us-east", 3, "192.0.2.10")]);
+    assert_eq!(
+        weights(&d),
+        vec![w("eu-west", 1, "198.51.100.10"), w("us-east", 3, "192.0.2.10")]
+    );
 }
 
 #[test]
@@ -343,7 +363,10 @@ fn every_pool_down_puts_every_published_set_back_at_its_configured_weight() {
     // us-east went down first (weight 0), then eu-west: fail-open answers with both
     // as configured, never with weights all 0.
     let d = desired_records(&weighted_zone(), &name(), &h, &live_weighted(0, 1), &[]);
-    assert_eq!(weights(&d), vec![w("eu-west", 1, "198.51.100.10"), w("us-east", 3, "192.0.2.10")]);
+    assert_eq!(
+        weights(&d),
+        vec![w("eu-west", 1, "198.51.100.10"), w("us-east", 3, "192.0.2.10")]
+    );
     assert!(d.records.iter().all(|r| r.reason.contains("fail-open")));
     assert!(d.notes.iter().any(|n| matches!(n, Note::AllPoolsDown { .. })));
     // Nothing published: nothing is created on a guess.
@@ -357,7 +380,10 @@ fn an_undecided_pool_keeps_every_published_weight() {
     let d = desired_records(&weighted_zone(), &name(), &h, &live_weighted(3, 1), &[]);
     // eu-west is down, but taking its weight would move traffic onto us-east, whose
     // health is not known.
-    assert_eq!(weights(&d), vec![w("eu-west", 1, "198.51.100.10"), w("us-east", 3, "192.0.2.10")]);
+    assert_eq!(
+        weights(&d),
+        vec![w("eu-west", 1, "198.51.100.10"), w("us-east", 3, "192.0.2.10")]
+    );
     assert!(d.records.iter().all(|r| r.reason.contains("not decided")));
     assert!(d.notes.is_empty());
 }

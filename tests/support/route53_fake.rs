@@ -192,7 +192,9 @@ fn list(s: &State, req: &Request) -> Response {
     let mut xml = String::from("<ListResourceRecordSetsResponse><ResourceRecordSets>");
     for ((name, rtype, id), set) in page {
         let escaped = name.replace('*', "\\052");
-        xml.push_str(&format!("<ResourceRecordSet><Name>{escaped}</Name><Type>{rtype}</Type>"));
+        xml.push_str(&format!(
+            "<ResourceRecordSet><Name>{escaped}</Name><Type>{rtype}</Type>"
+        ));
         if let Some(weight) = set.weight {
             xml.push_str(&format!(
                 "<SetIdentifier>{}</SetIdentifier><Weight>{weight}</Weight>",
@@ -215,7 +217,10 @@ fn list(s: &State, req: &Request) -> Response {
             "<IsTruncated>true</IsTruncated><NextRecordName>{n}</NextRecordName><NextRecordType>{t}</NextRecordType>"
         ));
         if !id.is_empty() {
-            xml.push_str(&format!("<NextRecordIdentifier>{}</NextRecordIdentifier>", xml_escape(id)));
+            xml.push_str(&format!(
+                "<NextRecordIdentifier>{}</NextRecordIdentifier>",
+                xml_escape(id)
+            ));
         }
     } else {
         xml.push_str("<IsTruncated>false</IsTruncated>");
