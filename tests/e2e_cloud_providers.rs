@@ -251,37 +251,12 @@ const NS_R53_DELEGATION_SET: [&str; 4] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn route53_without_nameservers_plans_and_applies_with_its_delegation_set() {
     let w = World::start().await;
-    let config = format!(
-        r#"agent: {{ id: r53-alone }}
-providers:
-  r53:
-    kind: route53
-    access_key_id: {{ env: TEST_AWS_ACCESS_KEY_ID }}
-    secret_access_key: {{ env: TEST_AWS_SECRET_ACCESS_KEY }}
-    endpoint: {moto}
-  registrar:
-    kind: route53domains
-    access_key_id: {{ env: TEST_AWS_ACCESS_KEY_ID }}
-    secret_access_key: {{ env: TEST_AWS_SECRET_ACCESS_KEY }}
-    endpoint: {moto}
-zones:
-  - name: {ZONE}
-    providers: [ r53 ]
-    delegation: {{ provider: registrar, min_providers: 1, ttl: 300 }}
-    records:
-      - name: www
-        type: A
-        ttl: 60
-        policy: failover
-        pools:
-          - {{ name: us-east, priority: 1, values: [ {US} ], check: web-us }}
-          - {{ name: eu-west, priority: 2, values: [ {EU} ], check: web-eu }}
-checks:
-  web-us: {{ kind: http, url: "http://127.0.0.1:9/healthz" }}
-  web-eu: {{ kind: http, url: "http://127.0.0.1:9/healthz" }}
-"#,
-        moto = w.moto.url
+    let records = format!(
+        "      - name: www\n        type: A\n        ttl: 60\n        policy: failover\n        pools:\n          \
+         - {{ name: us-east, priority: 1, values: [ {US} ], check: web-us }}\n          \
+         - {{ name: eu-west, priority: 2, values: [ {EU} ], check: web-eu }}\n"
     );
+    let config = route53_config(&w.moto.url, Some("registrar"), 9, 9, &records);
     std::fs::write(w.dir.path().join("dnsteer.yaml"), config).unwrap();
     let out = w.dnsteer(&["check"]).await;
     assert_eq!(code(&out), 0, "{}", show(&out));
@@ -342,27 +317,50 @@ checks:
     assert_eq!(code(&out), 0, "converged: {}", show(&out));
 }
 
-/// A Route 53-only configuration with `records` under the zone, health checks on two
-/// loopback TCP ports, and no delegation (nothing here steers NS sets).
-fn route53_config(moto: &str, us_port: u16, eu_port: u16, records: &str) -> String {
+/// A configuration of one Route 53 provider serving ZONE with `records`, delegated at
+/// moto's registrar under the name `registrar` when given, with health checks on two
+/// loopback TCP ports.
+fn route53_config(moto: &str, registrar: Option<&str>, us_port: u16, eu_port: u16, records: &str) -> String {
+    let (registrar_provider, delegation) = match registrar {
+        Some(name) => (
+            format!(
+                "  {name}:\n    kind: route53domains\n    access_key_id: {{ env: TEST_AWS_ACCESS_KEY_ID }}\n    \
+                 secret_access_key: {{ env: TEST_AWS_SECRET_ACCESS_KEY }}\n    endpoint: {moto}\n"
+            ),
+            format!("    delegation: {{ provider: {name}, min_providers: 1, ttl: 300 }}\n"),
+        ),
+        None => (String::new(), String::new()),
+    };
     format!(
-        r#"agent: {{ id: r53-weighted }}
+        r#"agent: {{ id: r53-alone }}
 providers:
   r53:
     kind: route53
     access_key_id: {{ env: TEST_AWS_ACCESS_KEY_ID }}
     secret_access_key: {{ env: TEST_AWS_SECRET_ACCESS_KEY }}
     endpoint: {moto}
-zones:
+{registrar_provider}zones:
   - name: {ZONE}
     providers: [ r53 ]
-    records:
+{delegation}    records:
 {records}
 checks:
   web-us: {{ kind: tcp, address: "127.0.0.1:{us_port}" }}
   web-eu: {{ kind: tcp, address: "127.0.0.1:{eu_port}" }}
 "#
     )
+}
+
+/// Runs `dnsteer` with `args`, the plan as JSON and Route 53 assumed up, expecting
+/// `expected` as its exit code: the plan's changes.
+async fn changes_of(w: &World, args: &[&str], expected: i32) -> (serde_json::Value, Vec<serde_json::Value>) {
+    let out = w
+        .dnsteer(&[args, &["--format", "json", "--assume", "provider:r53=up"]].concat())
+        .await;
+    assert_eq!(code(&out), expected, "{}", show(&out));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let changes = plan["changes"].as_array().unwrap().clone();
+    (plan, changes)
 }
 
 /// `shop`'s weighted sets as moto holds them: (set identifier, weight, values).
@@ -398,6 +396,7 @@ async fn weighted_writes_route53_weighted_sets_and_a_failing_pool_goes_to_weight
     );
     let config = route53_config(
         &w.moto.url,
+        None,
         us.local_addr().unwrap().port(),
         eu.local_addr().unwrap().port(),
         &records,
@@ -409,12 +408,8 @@ async fn weighted_writes_route53_weighted_sets_and_a_failing_pool_goes_to_weight
     // The checks are measured for real; Route 53's nameservers are Internet names, so
     // only its health is assumed.
     let r53_up = ["--assume", "provider:r53=up"];
-    let out = w.dnsteer(&[&["plan", "--format", "json"][..], &r53_up].concat()).await;
-    assert_eq!(code(&out), 2, "changes pending: {}", show(&out));
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut created: Vec<_> = plan["changes"]
-        .as_array()
-        .unwrap()
+    let (plan, changes) = changes_of(&w, &["plan"], 2).await;
+    let mut created: Vec<_> = changes
         .iter()
         .map(|c| {
             (
@@ -463,12 +458,7 @@ async fn weighted_writes_route53_weighted_sets_and_a_failing_pool_goes_to_weight
         "{}",
         show(&out)
     );
-    let out = w
-        .dnsteer(&[&["apply", "--yes", "--format", "json"][..], &r53_up].concat())
-        .await;
-    assert_eq!(code(&out), 0, "{}", show(&out));
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let changes = plan["changes"].as_array().unwrap();
+    let (plan, changes) = changes_of(&w, &["apply", "--yes"], 0).await;
     assert_eq!(changes.len(), 1, "{plan:#}");
     assert_eq!(
         (
@@ -517,14 +507,11 @@ async fn a_route53_alias_at_a_steered_name_shows_its_target_and_others_are_left_
     );
     std::fs::write(
         w.dir.path().join("dnsteer.yaml"),
-        route53_config(&w.moto.url, port, port, &records),
+        route53_config(&w.moto.url, None, port, port, &records),
     )
     .unwrap();
     let r53_up = ["--assume", "provider:r53=up"];
-    let out = w.dnsteer(&[&["plan", "--format", "json"][..], &r53_up].concat()).await;
-    assert_eq!(code(&out), 2, "{}", show(&out));
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let changes = plan["changes"].as_array().unwrap();
+    let (plan, changes) = changes_of(&w, &["plan"], 2).await;
     assert_eq!(changes.len(), 1, "only the steered name: {plan:#}");
     assert_eq!(
         (

@@ -393,29 +393,29 @@ async fn moto_alias_records_are_read_with_their_target_and_only_ever_deleted() {
     );
 }
 
+/// Creates `shop A` as a weighted record of two sets, us-east (weight 3) and eu-west
+/// (weight 1), and returns them.
+async fn create_weighted_pair(p: &Route53Provider) -> (RecordSet, RecordSet) {
+    let us = set("shop.example.test.", RecordType::A, 60, &["192.0.2.10"]).weighted("us-east", 3);
+    let eu = set("shop.example.test.", RecordType::A, 60, &["198.51.100.10"]).weighted("eu-west", 1);
+    let creates = [us.clone(), eu.clone()].map(|after| Change::Create { after });
+    p.apply(&zone(), &creates).await.unwrap();
+    (us, eu)
+}
+
+/// The sets of `shop` as the adapter reads them, by set identifier.
+async fn shop_sets(p: &Route53Provider) -> Vec<RecordSet> {
+    let mut shop = p.records(&zone()).await.unwrap();
+    shop.retain(|s| s.name == "shop.example.test.");
+    shop.sort_by(|a, b| a.set_id.cmp(&b.set_id));
+    shop
+}
+
 #[tokio::test]
 async fn moto_weighted_sets_round_trip_with_their_identifiers_and_weights() {
     let (moto, p) = moto_with_zone().await;
-    let us = set("shop.example.test.", RecordType::A, 60, &["192.0.2.10"]).weighted("us-east", 3);
-    let eu = set("shop.example.test.", RecordType::A, 60, &["198.51.100.10"]).weighted("eu-west", 1);
-    p.apply(
-        &zone(),
-        &[
-            Change::Create { after: us.clone() },
-            Change::Create { after: eu.clone() },
-        ],
-    )
-    .await
-    .unwrap();
-    let mut shop: Vec<RecordSet> = p
-        .records(&zone())
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|s| s.name == "shop.example.test.")
-        .collect();
-    shop.sort_by(|a, b| a.set_id.cmp(&b.set_id));
-    assert_eq!(shop, vec![eu.clone(), us.clone()]);
+    let (us, eu) = create_weighted_pair(&p).await;
+    assert_eq!(shop_sets(&p).await, vec![eu.clone(), us.clone()]);
 
     // A weight to 0 is an update of that set alone.
     let down = us.clone().weighted("us-east", 0);
@@ -460,14 +460,7 @@ async fn moto_weighted_sets_round_trip_with_their_identifiers_and_weights() {
         ]
     );
     p.apply(&zone(), &[Change::Delete { before: down }]).await.unwrap();
-    let left: Vec<_> = p
-        .records(&zone())
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|s| s.name == "shop.example.test.")
-        .collect();
-    assert_eq!(left, vec![eu]);
+    assert_eq!(shop_sets(&p).await, vec![eu]);
 }
 
 // ---------------------------------------------------------------------------------
@@ -816,26 +809,13 @@ async fn moto_nameservers_are_the_delegation_set() {
 async fn fake_a_weighted_set_whose_weight_moved_is_a_conflict() {
     let fake = FakeRoute53::start(ZONE);
     let p = fake_provider(&fake, 50);
-    let us = set("shop.example.test.", RecordType::A, 60, &["192.0.2.10"]).weighted("us-east", 3);
-    let eu = set("shop.example.test.", RecordType::A, 60, &["198.51.100.10"]).weighted("eu-west", 1);
-    p.apply(
-        &zone(),
-        &[
-            Change::Create { after: us.clone() },
-            Change::Create { after: eu.clone() },
-        ],
-    )
-    .await
-    .unwrap();
+    let (us, eu) = create_weighted_pair(&p).await;
     assert_eq!(
         fake.get_weighted("shop.example.test.", "A", "us-east")
             .map(|s| s.weight),
         Some(Some(3))
     );
-    let mut live = p.records(&zone()).await.unwrap();
-    live.retain(|s| s.name == "shop.example.test.");
-    live.sort_by(|a, b| a.set_id.cmp(&b.set_id));
-    assert_eq!(live, vec![eu.clone(), us.clone()]);
+    assert_eq!(shop_sets(&p).await, vec![eu.clone(), us.clone()]);
 
     // Someone else sets us-east to 5; our update from 3 to 0 must not land.
     fake.state.lock().unwrap().sets.insert(

@@ -139,17 +139,22 @@ fn us_down() -> HealthView {
     health(&[("check:web-us", State::Unhealthy)])
 }
 
+/// `config` decided with us-east down, over live data at us-east with TTL 30.
+fn decide_us_down(config: &Config) -> Decision {
+    decide(
+        config,
+        &providers(),
+        &us_down(),
+        &live(config, US, 30),
+        &FlapHistory::default(),
+        at(0),
+    )
+}
+
 #[test]
 fn a_region_failover_of_13_records_with_default_limits_is_not_held() {
     let config = config(&[("example.test.", 13)]);
-    let d = decide(
-        &config,
-        &providers(),
-        &us_down(),
-        &live(&config, US, 30),
-        &FlapHistory::default(),
-        at(0),
-    );
+    let d = decide_us_down(&config);
     assert_eq!(d.plan.changes.len(), 26, "13 records at each of 2 providers");
     assert!(d.held.is_empty(), "{:?}", d.held);
     assert_eq!(d.writable(&BTreeSet::new()), d.plan);
@@ -345,14 +350,7 @@ fn a_weighted_record_is_never_flattened_for_a_provider_without_native_weights() 
     // are not written as plain ones, and the plan says why.
     let mut config = config(&[("a.test.", 1)]);
     config.zones[0].records[0].policy = crate::config::RecordPolicy::Weighted;
-    let d = decide(
-        &config,
-        &providers(),
-        &us_down(),
-        &live(&config, US, 30),
-        &FlapHistory::default(),
-        at(0),
-    );
+    let d = decide_us_down(&config);
     assert!(
         d.plan.changes.iter().all(|c| c.change.subject().name != "r0.a.test."),
         "{:?}",

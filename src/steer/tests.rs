@@ -261,21 +261,16 @@ fn published_values_come_from_the_providers_the_parent_delegates_to() {
     assert_eq!(find(&d, "www.example.test.").unwrap().set.values, vec!["198.51.100.10"]);
 }
 
-const WEIGHTED: &str = r#"
-name: example.test.
-providers: [r53]
-records:
-  - name: www
-    type: A
-    ttl: 30
-    policy: weighted
-    pools:
-      - { name: us-east, weight: 3, values: [192.0.2.10], check: web-us }
-      - { name: eu-west, weight: 1, values: [198.51.100.10], check: web-eu }
-"#;
-
+/// `www` of the zone above as a weighted record (us-east weight 3, eu-west weight 1),
+/// served by one provider with native weights.
 fn weighted_zone() -> ZoneConfig {
-    serde_yaml_ng::from_str(WEIGHTED).unwrap()
+    let mut z = zone(1);
+    z.providers = vec!["r53".into()];
+    z.delegation = None;
+    z.records.truncate(1);
+    z.records[0].policy = RecordPolicy::Weighted;
+    z.records[0].pools[0].weight = 3;
+    z
 }
 
 /// (set, weight, values) of every desired set, by set.
