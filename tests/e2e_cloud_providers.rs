@@ -548,3 +548,58 @@ async fn a_route53_alias_at_a_steered_name_shows_its_target_and_others_are_left_
     let out = w.dnsteer(&[&["plan"][..], &r53_up].concat()).await;
     assert_eq!(code(&out), 0, "converged: {}", show(&out));
 }
+
+/// A plain record turned weighted in the configuration: the plan deletes the plain set
+/// and creates the pools' sets; the delete waits for approval, and with it the zone,
+/// and once approved Route 53 takes all of it in one atomic request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_record_turned_weighted_is_replaced_once_approved() {
+    let w = World::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = port.local_addr().unwrap().port();
+    let records = format!(
+        "      - name: www\n        type: A\n        ttl: 60\n        policy: weighted\n        pools:\n          \
+         - {{ name: us-east, weight: 3, values: [ {US} ], check: web-us }}\n          \
+         - {{ name: eu-west, weight: 1, values: [ {EU} ], check: web-eu }}\n"
+    );
+    std::fs::write(
+        w.dir.path().join("dnsteer.yaml"),
+        route53_config(&w.moto.url, None, p, p, &records),
+    )
+    .unwrap();
+    let (plan, changes) = changes_of(&w, &["apply", "--yes"], 1).await;
+    let mut actions: Vec<_> = changes
+        .iter()
+        .map(|c| (c["action"].as_str().unwrap(), c["set"].as_str().unwrap_or("-")))
+        .collect();
+    actions.sort();
+    assert_eq!(
+        actions,
+        [("create", "eu-west"), ("create", "us-east"), ("delete", "-")],
+        "{plan:#}"
+    );
+    assert_eq!(plan["held"][0]["zone"], json!(ZONE), "{plan:#}");
+    let before = tokio::task::block_in_place(|| w.moto.record_sets(&w.zone_id));
+    let www: Vec<_> = before.iter().filter(|s| s.name == "www.dnsteer-example.com.").collect();
+    assert_eq!(www.len(), 1, "held: nothing written: {www:?}");
+
+    let out = w
+        .dnsteer(&["apply", "--yes", "--force", "--assume", "provider:r53=up"])
+        .await;
+    assert_eq!(code(&out), 0, "{}", show(&out));
+    let after = tokio::task::block_in_place(|| w.moto.record_sets(&w.zone_id));
+    let mut www: Vec<_> = after
+        .iter()
+        .filter(|s| s.name == "www.dnsteer-example.com.")
+        .map(|s| (s.set_identifier.clone(), s.weight, s.values.clone()))
+        .collect();
+    www.sort();
+    assert_eq!(
+        www,
+        vec![
+            (Some("eu-west".to_string()), Some(1), vec![EU.to_string()]),
+            (Some("us-east".to_string()), Some(3), vec![US.to_string()]),
+        ]
+    );
+    drop(port);
+}
