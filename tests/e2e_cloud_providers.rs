@@ -93,7 +93,10 @@ impl World {
     }
 
     async fn dnsteer(&self, args: &[&str]) -> Output {
+        // In the test's own folder: the default state file (and its audit log) lands
+        // there, not in the checkout.
         tokio::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
+            .current_dir(self.dir.path())
             .arg("--config")
             .arg(self.dir.path().join("dnsteer.yaml"))
             .args(args)
