@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use dnsteer_providers::record::normalize_value;
 use dnsteer_providers::{RecordSet, RecordType, ZoneName};
 
 use crate::config::{ProviderConfig, RecordConfig, RecordPolicy, ZoneConfig};
@@ -350,7 +351,13 @@ fn published_set(
     serving: &[String],
     key: (&str, &RecordType, Option<&str>),
 ) -> Option<RecordSet> {
-    let held_by = |p: &String| live.get(p).and_then(|sets| sets.iter().find(|s| s.key() == key));
+    // A set whose values dnsteer could not publish (a Route 53 alias, read with its
+    // target as its value) is no answer to keep: look further.
+    let publishable = |s: &RecordSet| s.values.iter().all(|v| normalize_value(&s.rtype, v).is_ok());
+    let held_by = |p: &String| {
+        live.get(p)
+            .and_then(|sets| sets.iter().find(|s| s.key() == key && publishable(s)))
+    };
     let healthy = |p: &&String| state_of(health, &provider_target(p)) == State::Healthy;
     serving
         .iter()

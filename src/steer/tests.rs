@@ -382,3 +382,20 @@ fn an_undecided_pool_keeps_every_published_weight() {
     assert!(d.records.iter().all(|r| r.reason.contains("not decided")));
     assert!(d.notes.is_empty());
 }
+
+#[test]
+fn an_alias_is_no_published_value_to_keep() {
+    // Route 53 reads an alias at a steered name with its target as its value: while a
+    // pool is undecided, the answer kept is the other provider's plain set.
+    let h = health(&[("check:web-us", Unknown), ("provider:pdns-a", Healthy)]);
+    let alias = RecordSet {
+        values: vec!["ALIAS dualstack.elb.example. (Z35SXDOTRQ7X7K)".into()],
+        ..a("www.example.test.", &["192.0.2.10"])
+    };
+    let live = BTreeMap::from([
+        ("pdns-a".to_string(), vec![alias]),
+        ("pdns-b".to_string(), vec![a("www.example.test.", &["198.51.100.10"])]),
+    ]);
+    let d = desired_records(&zone(1), &name(), &h, &live, &[]);
+    assert_eq!(find(&d, "www.example.test.").unwrap().set.values, vec!["198.51.100.10"]);
+}

@@ -13,9 +13,9 @@
 //!   steers; the adapter refuses to write those types.
 //! - Writes: ChangeResourceRecordSets. Create = CREATE; Delete = DELETE with the exact
 //!   values (and SetIdentifier and Weight) read; Update = DELETE of the exact `before`
-//!   and CREATE of `after`, in the same batch. Route 53 refuses a whole batch whose DELETE does not match the live set or
-//!   whose CREATE meets an existing set: that is the compare-and-set, reported as
-//!   `Conflict`. Batches are split to Route 53's limits (1,000 ResourceRecord
+//!   and CREATE of `after`, in the same batch. Route 53 refuses a whole batch whose
+//!   DELETE does not match the live set or whose CREATE meets an existing set: that is
+//!   the compare-and-set, reported as `Conflict`. Batches are split to Route 53's limits (1,000 ResourceRecord
 //!   elements, 32,000 characters of values per request); each request is atomic.
 //!   The one exception: the apex NS set is replaced with an UPSERT (Route 53 will not
 //!   let the NS set it made with the zone be deleted), checked against a fresh read
