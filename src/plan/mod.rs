@@ -4,7 +4,7 @@
 
 mod render;
 
-pub use render::{render_json, render_table};
+pub use render::{add_routing, render_json, render_table};
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -29,17 +29,7 @@ pub fn render_json(plan: &Plan, held: &[Hold]) -> Value {
                 "reason": c.reason,
                 "stale_for_s": c.stale_for_s,
             });
-            // One set of a weighted record: which, and its weight after and before
-            // (each only where that side exists).
-            if let Some(set) = &subject.set_id {
-                change["set"] = json!(set);
-                if let Some(weight) = c.change.after().and_then(|s| s.weight) {
-                    change["weight"] = json!(weight);
-                }
-                if let Some(weight) = c.change.before().and_then(|s| s.weight) {
-                    change["before_weight"] = json!(weight);
-                }
-            }
+            add_routing(&c.change, &mut change);
             change
         })
         .collect();
@@ -61,6 +51,22 @@ pub fn render_json(plan: &Plan, held: &[Hold]) -> Value {
         "checksum": plan.checksum(),
         "errors": plan.errors,
     })
+}
+
+/// Adds to the JSON object of `change`, when it is about one set of a weighted record,
+/// which set (`set`) and its weight after and before (`weight`, `before_weight`, each
+/// only where that side exists); any other change is left with exactly SPEC's fields.
+pub fn add_routing(change: &Change, object: &mut Value) {
+    let Some(set) = &change.subject().set_id else {
+        return;
+    };
+    object["set"] = json!(set);
+    if let Some(weight) = change.after().and_then(|s| s.weight) {
+        object["weight"] = json!(weight);
+    }
+    if let Some(weight) = change.before().and_then(|s| s.weight) {
+        object["before_weight"] = json!(weight);
+    }
 }
 
 /// A table grouped by zone and provider, one line per change, its reason beneath; then
