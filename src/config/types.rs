@@ -363,6 +363,10 @@ pub enum ProviderConfig {
     Azure(AzureConfig),
 }
 
+/// The kinds whose adapters store weighted records natively (each set with a set
+/// identifier and a weight), in the order `check` names them.
+pub const NATIVE_WEIGHT_KINDS: &[&str] = &["route53"];
+
 impl ProviderConfig {
     /// Every `kind` value, as written in the configuration.
     pub const KINDS: &'static [&'static str] = &[
@@ -374,6 +378,12 @@ impl ProviderConfig {
         "ns1",
         "azure",
     ];
+
+    /// Whether the kind's adapter writes weighted records natively (its
+    /// `Capabilities::native_weights`): only those may serve `policy: weighted`.
+    pub fn has_native_weights(&self) -> bool {
+        NATIVE_WEIGHT_KINDS.contains(&self.kind())
+    }
 
     /// Whether the kind's API refuses a write whose expected values are no longer
     /// live (what the pair's witness needs).

@@ -168,6 +168,8 @@ impl AzureProvider {
             options,
             http,
             capabilities: Capabilities {
+                // Azure DNS record sets carry no weights: weighted routing is Traffic Manager's.
+                native_weights: false,
                 record_types: vec![
                     RecordType::A,
                     RecordType::Aaaa,

@@ -166,6 +166,7 @@ impl CloudflareProvider {
                 // and the per-record fallback none.
                 atomic: false,
                 compare_and_set: false,
+                native_weights: false,
                 extra_records: true,
             },
             zone_ids: Mutex::default(),
