@@ -147,7 +147,7 @@ fn example_config_is_valid() {
     assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
     let summary = stdout(&out);
     assert!(
-        summary.starts_with("configuration OK: 6 providers, 2 zones, 3 checks, 3 alerts ("),
+        summary.starts_with("configuration OK: 6 providers, 3 zones, 3 checks, 3 alerts ("),
         "{summary}"
     );
     assert!(!stderr(&out).contains("error"), "{}", stderr(&out));
@@ -497,6 +497,41 @@ fn cname_pools_need_distinct_priorities() {
         1,
     );
     assert_error(&yaml, "zones[0].records[0].pools[1].priority", "name: eu,");
+}
+
+#[test]
+fn weighted_is_refused_where_a_provider_has_no_native_weights() {
+    let yaml = base_with("        type: A\n", "        type: A\n        policy: weighted\n");
+    let err = assert_error(&yaml, "zones[0].records[0].policy", "policy: weighted");
+    assert!(err.contains("pdns-a (powerdns), pdns-b (powerdns)"), "{err}");
+    assert!(err.contains("Kinds with native weights: route53"), "{err}");
+}
+
+#[test]
+fn weighted_is_accepted_where_every_provider_has_native_weights() {
+    // One set per pool: a weighted CNAME may have several pools, at any priorities.
+    let yaml = "\
+providers:
+  r53:
+    kind: route53
+    access_key_id: { env: T_KEY }
+    secret_access_key: { env: T_KEY }
+    nameservers: [ ns-1.awsdns-00.test. ]
+zones:
+  - name: example.test.
+    providers: [ r53 ]
+    records:
+      - name: www
+        type: CNAME
+        policy: weighted
+        pools:
+          - { name: us, weight: 3, values: [ us.example.net. ], check: web }
+          - { name: eu, weight: 1, values: [ eu.example.net. ] }
+checks:
+  web: { kind: tcp, address: \"192.0.2.10:443\" }
+";
+    let (_dir, out) = check_with(yaml, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]
@@ -1201,4 +1236,57 @@ fn ns1_provider_takes_a_key_reference_and_an_optional_endpoint() {
     assert!(err.contains("T_NS1 is not set"), "{err}");
     let unknown = yaml.replace("    kind: ns1\n", "    kind: ns1\n    api_token: { env: T_KEY }\n");
     assert_error(&unknown, "providers.ns.api_token", "api_token");
+}
+
+/// `kind: azure`: ids, the resource group and the URLs checked at their path and line,
+/// the client secret a reference like every other secret.
+#[test]
+fn azure_provider_fields() {
+    // (No line continuation here: it would eat the first line's indent.)
+    let azure = "  az:
+    kind: azure
+    tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
+    client_id: 04b07795-8ddb-461a-bbee-02f9e1bf7b46
+    client_secret: { env: T_KEY }
+    subscription_id: 00000000-1111-2222-3333-444444444444
+    resource_group: dns-rg
+    nameservers: [ ns1-01.azure-dns.com. ]
+zones:
+";
+    let yaml = base_with("zones:\n", azure).replace("providers: [ pdns-a, pdns-b ]", "providers: [ pdns-a, az ]");
+    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Conditional requests per record set: Azure DNS can hold the pair's lease record.
+    let pair = format!(
+        "agent:\n  api_token: {{ env: T_KEY }}\n  peers: [ \"http://127.0.0.1:9311\" ]\n  lease:\n    witness: az\n{yaml}"
+    );
+    let (_dir, out) = check_with(&pair, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let bad = yaml.replace("client_id: 04b07795-8ddb-461a-bbee-02f9e1bf7b46", "client_id: my-app");
+    let err = assert_error(&bad, "providers.az.client_id", "client_id: my-app");
+    assert!(err.contains("must be a GUID"), "{err}");
+    let bad = yaml.replace(
+        "subscription_id: 00000000-1111-2222-3333-444444444444",
+        "subscription_id: 00000000-1111-2222-3333",
+    );
+    assert_error(&bad, "providers.az.subscription_id", "subscription_id:");
+    let bad = yaml.replace("resource_group: dns-rg", "resource_group: dns/rg");
+    assert_error(&bad, "providers.az.resource_group", "resource_group:");
+    let bad = yaml.replace(
+        "    resource_group: dns-rg\n",
+        "    resource_group: dns-rg\n    endpoint: management.test\n",
+    );
+    assert_error(&bad, "providers.az.endpoint", "endpoint:");
+    let bad = yaml.replace(
+        "    resource_group: dns-rg\n",
+        "    resource_group: dns-rg\n    authority: login.test\n",
+    );
+    assert_error(&bad, "providers.az.authority", "authority:");
+    let bad = yaml.replace("client_secret: { env: T_KEY }", "client_secret: s3cr3t-VALUE-xyz-azure");
+    let err = assert_error(&bad, "providers.az.client_secret", "client_secret:");
+    assert!(!err.contains(MARK), "the literal is echoed:\n{err}");
+    let bad = yaml.replace("    tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47\n", "");
+    let err = assert_error(&bad, "providers.az", "  az:");
+    assert!(err.contains("tenant_id"), "{err}");
 }

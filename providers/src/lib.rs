@@ -3,6 +3,7 @@
 //! one module per DNS provider.
 
 mod access;
+pub mod azure;
 pub mod cloudflare;
 pub mod error;
 pub mod fence;
@@ -17,6 +18,7 @@ pub mod rfc2136;
 pub mod route53;
 pub mod route53domains;
 
+pub use azure::{AzureCredentials, AzureProvider};
 pub use cloudflare::CloudflareProvider;
 pub use error::ProviderError;
 pub use fence::{Fence, FenceMark};

@@ -360,8 +360,13 @@ pub enum ProviderConfig {
     Route53domains(Route53DomainsConfig),
     Cloudflare(CloudflareConfig),
     Ns1(Ns1Config),
+    Azure(AzureConfig),
     Google(GoogleConfig),
 }
+
+/// The kinds whose adapters store weighted records natively (each set with a set
+/// identifier and a weight), in the order `check` names them.
+pub const NATIVE_WEIGHT_KINDS: &[&str] = &["route53"];
 
 impl ProviderConfig {
     /// Every `kind` value, as written in the configuration.
@@ -372,13 +377,23 @@ impl ProviderConfig {
         "route53domains",
         "cloudflare",
         "ns1",
+        "azure",
         "google",
     ];
+
+    /// Whether the kind's adapter writes weighted records natively (its
+    /// `Capabilities::native_weights`): only those may serve `policy: weighted`.
+    pub fn has_native_weights(&self) -> bool {
+        NATIVE_WEIGHT_KINDS.contains(&self.kind())
+    }
 
     /// Whether the kind's API refuses a write whose expected values are no longer
     /// live (what the pair's witness needs).
     pub fn has_compare_and_set(&self) -> bool {
-        matches!(self, Self::Rfc2136(_) | Self::Route53(_) | Self::Google(_))
+        matches!(
+            self,
+            Self::Rfc2136(_) | Self::Route53(_) | Self::Azure(_) | Self::Google(_)
+        )
     }
 
     pub fn kind(&self) -> &'static str {
@@ -386,6 +401,7 @@ impl ProviderConfig {
             Self::Powerdns(_) => "powerdns",
             Self::Rfc2136(_) => "rfc2136",
             Self::Route53(_) => "route53",
+            Self::Azure(_) => "azure",
             Self::Route53domains(_) => "route53domains",
             Self::Cloudflare(_) => "cloudflare",
             Self::Ns1(_) => "ns1",
@@ -398,6 +414,7 @@ impl ProviderConfig {
         match self {
             Self::Powerdns(p) => &p.nameservers,
             Self::Rfc2136(p) => &p.nameservers,
+            Self::Azure(p) => &p.nameservers,
             Self::Route53(p) => &p.nameservers,
             Self::Route53domains(_) => &[],
             Self::Cloudflare(p) => &p.nameservers,
@@ -409,6 +426,7 @@ impl ProviderConfig {
     fn set_nameservers(&mut self, names: Vec<String>) {
         match self {
             Self::Powerdns(p) => p.nameservers = names,
+            Self::Azure(p) => p.nameservers = names,
             Self::Rfc2136(p) => p.nameservers = names,
             Self::Route53(p) => p.nameservers = names,
             Self::Route53domains(_) => {}
@@ -422,6 +440,7 @@ impl ProviderConfig {
     /// nameserver names, resolved at start).
     pub fn probe(&self) -> &[String] {
         match self {
+            Self::Azure(p) => &p.probe,
             Self::Powerdns(p) => &p.probe,
             Self::Rfc2136(p) => &p.probe,
             Self::Route53(p) => &p.probe,
@@ -547,6 +566,31 @@ pub struct Ns1Config {
     /// The API base, `/v1` included (default `https://api.nsone.net/v1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    #[serde(default)]
+    pub probe: Vec<String>,
+}
+
+/// `kind: azure` — Azure DNS through Azure Resource Manager, as a service principal
+/// with a client secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureConfig {
+    /// The Microsoft Entra tenant (directory) the service principal belongs to.
+    pub tenant_id: String,
+    /// The service principal's application (client) id.
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub subscription_id: String,
+    /// The resource group that holds the DNS zones.
+    pub resource_group: String,
+    /// Azure Resource Manager's URL (default https://management.azure.com).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The identity platform's URL (default https://login.microsoftonline.com).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
     #[serde(default)]
     pub nameservers: Vec<String>,
     #[serde(default)]

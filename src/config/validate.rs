@@ -111,7 +111,7 @@ fn witness(p: &Parsed, r: &mut Report) {
                 "agent.lease.witness",
                 format!(
                     "{name} is a {} provider, which has no compare-and-set: the witness must be an rfc2136, \
-                     route53 or google provider",
+                     route53, azure or google provider",
                     c.kind()
                 ),
             ),
@@ -126,7 +126,7 @@ fn witness(p: &Parsed, r: &mut Report) {
     } else if super::pair_witness(&p.agent, &p.providers, p.zones.iter().flatten()).is_none() {
         r.warn(
             "agent.peers",
-            "no provider with compare-and-set (rfc2136, route53) can witness the pair's lease: a daemon that \
+            "no provider with compare-and-set (rfc2136, route53, azure) can witness the pair's lease: a daemon that \
              cannot reach its peer takes the lease, so a cut link can make two writers (set agent.lease.witness)",
         );
     }
@@ -310,6 +310,34 @@ fn provider(name: &str, p: &ProviderConfig, r: &mut Report) {
                 r.error(at("project"), "must not be empty (omit it to use the key's project_id)");
             }
         }
+        ProviderConfig::Azure(c) => {
+            optional_url(&at("endpoint"), &c.endpoint, r);
+            optional_url(&at("authority"), &c.authority, r);
+            if c.tenant_id.trim().is_empty() || c.tenant_id.contains(['/', '?', '#']) {
+                r.error(
+                    at("tenant_id"),
+                    "must be the tenant's id (a GUID) or its domain, without '/'",
+                );
+            }
+            for (field, value) in [("client_id", &c.client_id), ("subscription_id", &c.subscription_id)] {
+                if !is_guid(value.trim()) {
+                    r.error(
+                        at(field),
+                        format!("must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), found {value:?}"),
+                    );
+                }
+            }
+            if !is_resource_group(&c.resource_group) {
+                r.error(
+                    at("resource_group"),
+                    format!(
+                        "must be an Azure resource group name (1-90 letters, digits, '_', '-', '.', '(' or ')', \
+                         not ending in '.'), found {:?}",
+                        c.resource_group
+                    ),
+                );
+            }
+        }
     }
     let mut seen = HashMap::new();
     for (i, ns) in p.nameservers().iter().enumerate() {
@@ -323,6 +351,24 @@ fn provider(name: &str, p: &ProviderConfig, r: &mut Report) {
     for (i, addr) in p.probe().iter().enumerate() {
         host_port(&join_index(&at("probe"), i), addr, r);
     }
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hexadecimal digits.
+fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// What Azure accepts as a resource group's name.
+fn is_resource_group(s: &str) -> bool {
+    (1..=90).contains(&s.len())
+        && !s.ends_with('.')
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '(' | ')'))
 }
 
 fn key_pair(base: &str, id: &Option<Secret>, key: &Option<Secret>, r: &mut Report) {
@@ -631,11 +677,33 @@ fn records(p: &Parsed, zone: &ZoneConfig, apex: Option<&ZoneName>, zone_path: &s
         if rec.pools.is_empty() {
             r.error(at("pools"), "a record needs at least one pool");
         }
-        if rec.rtype == RecordType::Cname && rec.pools.len() > 1 && rec.policy != RecordPolicy::Failover {
+        // A weighted CNAME is one set per pool, each with its one value.
+        if rec.rtype == RecordType::Cname && rec.pools.len() > 1 && rec.policy == RecordPolicy::AllHealthy {
             r.error(
                 at("policy"),
-                "a CNAME has exactly one value: with several pools only `failover` can pick one",
+                "a CNAME has exactly one value: with several pools only `failover` (or `weighted`, one set per \
+                 pool) can answer with one",
             );
+        }
+        if rec.policy == RecordPolicy::Weighted {
+            let without: Vec<String> = zone
+                .providers
+                .iter()
+                .filter_map(|name| Some((name, p.providers.get(name)?)))
+                .filter(|(_, c)| !c.has_native_weights())
+                .map(|(name, c)| format!("{name} ({})", c.kind()))
+                .collect();
+            if !without.is_empty() {
+                r.error(
+                    at("policy"),
+                    format!(
+                        "`weighted` needs every provider of the zone to store weights natively, and {} cannot: \
+                         it would answer with every pool whatever the weights. Kinds with native weights: {}",
+                        without.join(", "),
+                        NATIVE_WEIGHT_KINDS.join(", ")
+                    ),
+                );
+            }
         }
         if rec.policy == RecordPolicy::Weighted
             && !rec.pools.is_empty()
@@ -664,7 +732,7 @@ fn records(p: &Parsed, zone: &ZoneConfig, apex: Option<&ZoneName>, zone_path: &s
             }
             // Failover answers with every pool of the best healthy priority: two CNAME
             // pools sharing one would make a CNAME with two values.
-            if rec.rtype == RecordType::Cname {
+            if rec.rtype == RecordType::Cname && rec.policy == RecordPolicy::Failover {
                 if let Some(first) = cname_priorities.insert(pool.priority, k) {
                     r.error(
                         pat("priority"),
@@ -762,6 +830,7 @@ pub(crate) fn resolve_secrets(p: &mut Parsed, base_dir: &Path, r: &mut Report) {
                 secrets.extend(c.secret_access_key.as_mut().map(|s| (at("secret_access_key"), s)));
             }
             ProviderConfig::Cloudflare(c) => secrets.push((at("api_token"), &mut c.api_token)),
+            ProviderConfig::Azure(c) => secrets.push((at("client_secret"), &mut c.client_secret)),
             ProviderConfig::Ns1(c) => secrets.push((at("api_key"), &mut c.api_key)),
             ProviderConfig::Google(c) => secrets.push((at("credentials"), &mut c.credentials)),
         }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use dnsteer_providers::azure::{AzureCredentials, AzureOptions, AzureProvider};
 use dnsteer_providers::cloudflare::{CloudflareOptions, CloudflareProvider};
 use dnsteer_providers::google::{GoogleOptions, GoogleProvider};
 use dnsteer_providers::http::HttpConfig;
@@ -128,6 +129,24 @@ pub fn provider(name: &str, config: &ProviderConfig) -> anyhow::Result<Arc<dyn P
                 options.endpoint = endpoint.clone();
             }
             Arc::new(GoogleProvider::new(name, c.credentials.expose(), options)?)
+        }
+        ProviderConfig::Azure(c) => {
+            let credentials = AzureCredentials {
+                tenant_id: c.tenant_id.clone(),
+                client_id: c.client_id.clone(),
+                client_secret: c.client_secret.expose().to_string(),
+            };
+            let mut options = AzureOptions {
+                http,
+                ..AzureOptions::new(&c.subscription_id, &c.resource_group)
+            };
+            if let Some(endpoint) = &c.endpoint {
+                options.endpoint = endpoint.clone();
+            }
+            if let Some(authority) = &c.authority {
+                options.authority = authority.clone();
+            }
+            Arc::new(AzureProvider::new(name, credentials, options)?)
         }
     })
 }

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod azure_fake;
 pub mod bind;
 pub mod cloudflare_fake;
 pub mod conformance;

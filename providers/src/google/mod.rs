@@ -271,6 +271,8 @@ impl GoogleProvider {
                 atomic: true,
                 compare_and_set: true,
                 extra_records: true,
+                // Cloud DNS routing policies (weighted round robin) are not written yet.
+                native_weights: false,
             },
             token: Mutex::default(),
             token_refused: AtomicBool::new(false),

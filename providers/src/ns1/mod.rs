@@ -115,6 +115,8 @@ impl Ns1Provider {
             api_key,
             http,
             capabilities: Capabilities {
+                // NS1 weighs answers only through a filter chain (weighted_shuffle): not written yet.
+                native_weights: false,
                 record_types: vec![
                     RecordType::A,
                     RecordType::Aaaa,

@@ -76,6 +76,7 @@ impl PowerDnsProvider {
                 max_batch: 1000,
                 atomic: true,
                 compare_and_set: false,
+                native_weights: false,
                 extra_records: true,
             },
         })

@@ -298,6 +298,7 @@ impl Rfc2136Provider {
                 max_batch: MAX_BATCH,
                 atomic: true,
                 compare_and_set: true,
+                native_weights: false,
                 extra_records: true,
             },
         }

@@ -100,6 +100,7 @@ impl Route53DomainsProvider {
                 max_batch: 1,
                 atomic: true,
                 compare_and_set: false,
+                native_weights: false,
                 extra_records: false,
             },
         })
