@@ -173,3 +173,19 @@ pub fn still_applies(
         ),
     })
 }
+
+/// The nameservers a provider's API assigned `zone`, as absolute lowercase names; an
+/// empty list is `NoNameservers`, so the configuration has to list them.
+pub fn assigned_nameservers(provider: &str, zone: &ZoneName, names: &[String]) -> Result<Vec<String>, ProviderError> {
+    let names: Vec<String> = names
+        .iter()
+        .filter_map(|n| crate::record::normalize_name(n).ok())
+        .collect();
+    if names.is_empty() {
+        return Err(ProviderError::NoNameservers {
+            provider: provider.to_string(),
+            zone: zone.to_string(),
+        });
+    }
+    Ok(names)
+}

@@ -33,8 +33,8 @@ use crate::error::ProviderError;
 use crate::http::{
     bearer_json, classify_status, retry_after, HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict,
 };
-use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
-use crate::record::{normalize_name, Change, RecordSet, RecordType, ZoneName};
+use crate::provider::{assigned_nameservers, Applied, Capabilities, Provider, SetKey, WriteAccess};
+use crate::record::{Change, RecordSet, RecordType, ZoneName};
 
 use types::{
     ChangeBody, Claims, ErrorBody, ManagedZone, ManagedZonesPage, ResourceRecordSet, RrsetsPage, ServiceAccountKey,
@@ -644,18 +644,7 @@ impl Provider for GoogleProvider {
     /// may name other providers too.
     async fn nameservers(&self, zone: &ZoneName) -> Result<Vec<String>, ProviderError> {
         let info = self.managed_zone(zone).await?;
-        let names: Vec<String> = info
-            .name_servers
-            .iter()
-            .map(|n| normalize_name(n).unwrap_or_else(|_| n.clone()))
-            .collect();
-        if names.is_empty() {
-            return Err(ProviderError::NoNameservers {
-                provider: self.name.clone(),
-                zone: zone.to_string(),
-            });
-        }
-        Ok(names)
+        assigned_nameservers(&self.name, zone, &info.name_servers)
     }
 
     /// Cloud DNS grants rights per zone (or project), not per set: `steered` does not
