@@ -11,6 +11,7 @@ pub mod google;
 pub mod guard;
 pub mod http;
 pub mod ns1;
+pub mod oauth;
 pub mod powerdns;
 pub mod provider;
 pub mod record;

@@ -136,6 +136,8 @@ pub struct State {
     /// Issued access tokens and when each stops being accepted.
     pub tokens: HashMap<String, Instant>,
     pub token_lifetime: Duration,
+    /// The `expires_in` the token endpoint says, where it is not `token_lifetime`.
+    pub told_expires_in: Option<u64>,
     pub granted: BTreeSet<String>,
     pub log: Vec<Logged>,
     /// When each DNS request (not the token endpoint) came.
@@ -188,6 +190,7 @@ impl FakeGoogle {
             throttle: 0,
             tokens: HashMap::new(),
             token_lifetime: Duration::from_secs(3600),
+            told_expires_in: None,
             granted: ALL_PERMISSIONS.iter().map(|p| p.to_string()).collect(),
             log: Vec::new(),
             api_times: Vec::new(),
@@ -398,7 +401,11 @@ impl State {
         self.tokens.insert(token.clone(), Instant::now() + self.token_lifetime);
         Response::json(
             200,
-            &json!({"access_token": token, "expires_in": self.token_lifetime.as_secs(), "token_type": "Bearer"}),
+            &json!({
+                "access_token": token,
+                "expires_in": self.told_expires_in.unwrap_or(self.token_lifetime.as_secs()),
+                "token_type": "Bearer",
+            }),
         )
     }
 

@@ -33,12 +33,13 @@ use crate::error::ProviderError;
 use crate::http::{
     bearer_json, classify_status, retry_after, HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict,
 };
+use crate::oauth::TokenCache;
 use crate::provider::{assigned_nameservers, Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{Change, RecordSet, RecordType, ZoneName};
 
 use types::{
     ChangeBody, Claims, ErrorBody, ManagedZone, ManagedZonesPage, ResourceRecordSet, RrsetsPage, ServiceAccountKey,
-    TestPermissionsRequest, TestPermissionsResponse, TokenError, TokenResponse,
+    TestPermissionsRequest, TestPermissionsResponse,
 };
 
 pub const DEFAULT_ENDPOINT: &str = "https://dns.googleapis.com";
@@ -51,8 +52,6 @@ const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 const TOKEN_AUDIENCE: &str = "https://oauth2.googleapis.com/token";
 /// How long a requested token lives (Google's maximum for this grant).
 const TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
-/// A token this close to expiry is renewed before use, so it cannot lapse in flight.
-const TOKEN_MARGIN: Duration = Duration::from_secs(60);
 /// A runaway `nextPageToken` (a server that never stops) ends the read as an error.
 const MAX_PAGES: usize = 10_000;
 
@@ -95,11 +94,6 @@ impl Default for GoogleOptions {
     }
 }
 
-struct CachedToken {
-    value: String,
-    expires: Instant,
-}
-
 /// The managed zone serving one DNS zone.
 #[derive(Clone)]
 struct ZoneInfo {
@@ -124,7 +118,7 @@ pub struct GoogleProvider {
     http: HttpClient,
     options: GoogleOptions,
     capabilities: Capabilities,
-    token: Mutex<Option<CachedToken>>,
+    token: TokenCache,
     /// Set when Cloud DNS answered 401: the token itself was refused (a 403 is the
     /// account's rights, which a new token does not change).
     token_refused: AtomicBool,
@@ -274,7 +268,7 @@ impl GoogleProvider {
                 // Cloud DNS routing policies (weighted round robin) are not written yet.
                 native_weights: false,
             },
-            token: Mutex::default(),
+            token: TokenCache::default(),
             token_refused: AtomicBool::new(false),
             zones: Mutex::default(),
             as_stored: Mutex::default(),
@@ -285,68 +279,17 @@ impl GoogleProvider {
         &self.project
     }
 
-    /// An access token: the cached one, or a new one from the token endpoint.
+    /// An access token: the cached one, or one for a freshly signed assertion.
     async fn access_token(&self) -> Result<String, ProviderError> {
-        if let Some(t) = self.token.lock().expect("lock poisoned").as_ref() {
-            if t.expires > Instant::now() + TOKEN_MARGIN {
-                return Ok(t.value.clone());
-            }
-        }
-        let assertion = self.account.assertion().map_err(|message| ProviderError::Auth {
-            provider: self.name.clone(),
-            message,
-        })?;
-        let form: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", JWT_BEARER)
-            .append_pair("assertion", &assertion)
-            .finish();
-        let asked = Instant::now();
-        // Asking twice for a token is harmless, so the exchange is retried like a read.
-        let resp = self
-            .http
-            .send(
-                Idempotency::Idempotent,
-                |client| {
-                    client
-                        .post(&self.account.token_uri)
-                        .header("Content-Type", "application/x-www-form-urlencoded")
-                        .body(form.clone())
-                },
-                |resp| self.classify_token(resp),
-            )
-            .await?;
-        // Not `resp.json`: its error quotes the body, which here may hold a token.
-        let token: TokenResponse = serde_json::from_slice(&resp.body).map_err(|_| ProviderError::Protocol {
-            provider: self.name.clone(),
-            message: format!(
-                "the token endpoint answered HTTP {} without a usable access_token",
-                resp.status
-            ),
-        })?;
-        let lifetime = token.expires_in.map_or(TOKEN_LIFETIME, Duration::from_secs);
-        *self.token.lock().expect("lock poisoned") = Some(CachedToken {
-            value: token.access_token.clone(),
-            expires: asked + lifetime,
-        });
-        Ok(token.access_token)
-    }
-
-    fn classify_token(&self, resp: &HttpResponse) -> Verdict {
-        let status = resp.status;
-        if status == StatusCode::BAD_REQUEST || status == StatusCode::UNAUTHORIZED {
-            // RFC 6749 §5.2: invalid_grant (bad signature, unknown key, clock), invalid_client...
-            let error: TokenError = serde_json::from_slice(&resp.body).unwrap_or_default();
-            return Verdict::Fail(ProviderError::Auth {
-                provider: self.name.clone(),
-                message: format!(
-                    "the token endpoint refused the service-account key: {} {}",
-                    error.error, error.error_description
-                )
-                .trim_end()
-                .to_string(),
-            });
-        }
-        classify_status(&self.name, resp)
+        self.token
+            .token(&self.http, &self.account.token_uri, || {
+                let assertion = self.account.assertion().map_err(|message| ProviderError::Auth {
+                    provider: self.name.clone(),
+                    message,
+                })?;
+                Ok(vec![("grant_type", JWT_BEARER.to_string()), ("assertion", assertion)])
+            })
+            .await
     }
 
     /// One Cloud DNS call (`path` after `/dns/v1`), with a token, read as `T`. A token
@@ -380,7 +323,7 @@ impl GoogleProvider {
                 .await;
             match result {
                 Err(ProviderError::Auth { .. }) if !renewed && self.token_refused.swap(false, Ordering::Relaxed) => {
-                    *self.token.lock().expect("lock poisoned") = None;
+                    self.token.forget().await;
                     renewed = true;
                 }
                 Err(e) => return Err(e),

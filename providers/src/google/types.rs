@@ -32,23 +32,6 @@ pub struct Claims<'a> {
     pub exp: u64,
 }
 
-#[derive(Deserialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    /// Seconds the token lives.
-    #[serde(default)]
-    pub expires_in: Option<u64>,
-}
-
-/// An OAuth2 error (RFC 6749 §5.2), as the token endpoint sends it.
-#[derive(Default, Deserialize)]
-pub struct TokenError {
-    #[serde(default)]
-    pub error: String,
-    #[serde(default)]
-    pub error_description: String,
-}
-
 /// Google's JSON error: `{"error": {"code", "message", "status", "errors": [...]}}`.
 #[derive(Debug, Default, Deserialize)]
 pub struct ErrorBody {
