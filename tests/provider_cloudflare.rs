@@ -211,10 +211,12 @@ async fn proxied_records_keep_their_flag_and_their_automatic_ttl_converges() {
         .unwrap()
         .clone();
     assert_eq!(www.ttl, 1, "proxied records are TTL 1, automatic");
-    // The configuration says 30 s: for a proxied set Cloudflare keeps "automatic".
-    let desired = p
-        .normalize(vec![set("www.example.test.", RecordType::A, 30, &["198.51.100.10"])])
-        .remove(0);
+    // The configuration says 30 s: for a proxied set Cloudflare keeps "automatic". What
+    // says so is the live read passed in, not which zone this adapter read last.
+    let wanted = set("www.example.test.", RecordType::A, 30, &["198.51.100.10"]);
+    assert_eq!(p.normalize(vec![wanted.clone()])[0].ttl, 60, "no live set: not proxied");
+    p.records(&ZoneName::new("other.test.").unwrap()).await.ok();
+    let desired = p.normalize_for(vec![wanted], &live).remove(0);
     assert_eq!(desired.ttl, 1);
     p.apply(
         &zone(),

@@ -5,21 +5,24 @@ mod support;
 use std::time::Duration;
 
 use dnsteer_providers::http::HttpConfig;
-use dnsteer_providers::{Change, PowerDnsProvider, Provider, ProviderError, RecordSet, RecordType, ZoneName};
+use dnsteer_providers::{
+    Change, PowerDnsOptions, PowerDnsProvider, Provider, ProviderError, RecordSet, RecordType, ZoneName,
+};
 use support::conformance;
 use support::pdns::{PowerDns, API_KEY};
 
 const ZONE: &str = "example.test.";
 
-fn http() -> HttpConfig {
-    HttpConfig {
-        timeout: Duration::from_secs(2),
-        ..HttpConfig::default()
-    }
-}
-
 fn provider(server: &PowerDns, key: &str) -> PowerDnsProvider {
-    PowerDnsProvider::new("pdns-a", &server.api_url, "localhost", key, http()).unwrap()
+    let options = PowerDnsOptions {
+        endpoint: server.api_url.clone(),
+        server_id: "localhost".into(),
+        http: HttpConfig {
+            timeout: Duration::from_secs(2),
+            ..HttpConfig::default()
+        },
+    };
+    PowerDnsProvider::new("pdns-a", key, options).unwrap()
 }
 
 /// A PowerDNS holding `example.test.` with an unmanaged TXT record beside the apex NS.

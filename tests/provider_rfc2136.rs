@@ -7,7 +7,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 
 use dnsteer_providers::{
-    Change, Provider, ProviderError, RecordSet, RecordType, Rfc2136Provider, TsigAlgorithmName, TsigKey, ZoneName,
+    Change, Provider, ProviderError, RecordSet, RecordType, Rfc2136Options, Rfc2136Provider, TsigAlgorithmName,
+    TsigKey, ZoneName,
 };
 use support::bind::{base64, dig, Bind};
 use support::conformance;
@@ -85,7 +86,11 @@ fn find<'a>(sets: &'a [RecordSet], name: &str, rtype: &RecordType) -> Option<&'a
 }
 
 fn provider_with(server: &impl Server, name: &str, key: Option<TsigKey>, timeout: Duration) -> Rfc2136Provider {
-    Rfc2136Provider::new(name, server.addr(), key, timeout)
+    let options = Rfc2136Options {
+        server: server.addr(),
+        timeout,
+    };
+    Rfc2136Provider::new(name, key, options).unwrap()
 }
 
 fn provider<S: Server>(server: &S) -> Rfc2136Provider {
@@ -355,12 +360,11 @@ async fn unreachable_is_transient_within_timeout<S: Server>() {
 
     // The kernel completes the handshake for the listener's backlog; nothing answers.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
-    let p = Rfc2136Provider::new(
-        "silent",
-        silent.local_addr().unwrap(),
-        Some(server.key()),
-        Duration::from_millis(500),
-    );
+    let options = Rfc2136Options {
+        server: silent.local_addr().unwrap(),
+        timeout: Duration::from_millis(500),
+    };
+    let p = Rfc2136Provider::new("silent", Some(server.key()), options).unwrap();
     let started = Instant::now();
     let read = p.records(&zone()).await.expect_err("no answer");
     assert!(matches!(read, ProviderError::Transient { .. }), "{read:?}");

@@ -13,14 +13,15 @@ pub mod record;
 pub mod rfc2136;
 pub mod route53;
 pub mod route53domains;
+pub mod shared;
 
 pub use cloudflare::CloudflareProvider;
 pub use error::ProviderError;
 pub use fence::{Fence, FenceMark};
 pub use guard::WriteGuard;
-pub use powerdns::PowerDnsProvider;
+pub use powerdns::{PowerDnsOptions, PowerDnsProvider};
 pub use provider::{Applied, Capabilities, Provider, WriteAccess};
 pub use record::{Change, RecordSet, RecordType, ZoneName};
-pub use rfc2136::{Rfc2136Provider, TsigAlgorithmName, TsigKey};
+pub use rfc2136::{Rfc2136Options, Rfc2136Provider, TsigAlgorithmName, TsigKey};
 pub use route53::{AwsCredentials, Route53Provider};
 pub use route53domains::Route53DomainsProvider;

@@ -103,6 +103,14 @@ pub trait Provider: Send + Sync + Debug {
             .collect()
     }
 
+    /// `normalize` for a zone whose live sets at this provider are `live` (what
+    /// `records` returned): for a provider that stores a set by what it already is
+    /// (Cloudflare keeps TTL "automatic" on proxied sets). The plan diffs with this.
+    fn normalize_for(&self, desired: Vec<RecordSet>, live: &[RecordSet]) -> Vec<RecordSet> {
+        let _ = live;
+        self.normalize(desired)
+    }
+
     /// Applies `changes` to `zone` as one batch (at most `max_batch` changes). Where the
     /// provider is atomic, an error means nothing of the batch was applied.
     async fn apply(&self, zone: &ZoneName, changes: &[Change]) -> Result<Applied, ProviderError>;

@@ -10,10 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 use dnsteer_providers::cloudflare::{CloudflareOptions, CloudflareProvider};
 use dnsteer_providers::http::HttpConfig;
-use dnsteer_providers::rfc2136::{Rfc2136Provider, TsigAlgorithmName, TsigKey};
+use dnsteer_providers::rfc2136::{Rfc2136Options, Rfc2136Provider, TsigAlgorithmName, TsigKey};
 use dnsteer_providers::route53::{AwsCredentials, Route53Options, Route53Provider};
 use dnsteer_providers::route53domains::{Route53DomainsOptions, Route53DomainsProvider};
-use dnsteer_providers::{PowerDnsProvider, Provider, ZoneName};
+use dnsteer_providers::{PowerDnsOptions, PowerDnsProvider, Provider, ZoneName};
 
 use crate::config::{Config, ProviderConfig, Secret, TsigAlgorithm};
 
@@ -43,13 +43,14 @@ pub fn provider(name: &str, config: &ProviderConfig) -> anyhow::Result<Arc<dyn P
         ..HttpConfig::default()
     };
     Ok(match config {
-        ProviderConfig::Powerdns(c) => Arc::new(PowerDnsProvider::new(
-            name,
-            &c.url,
-            &c.server_id,
-            c.api_key.expose(),
-            http,
-        )?),
+        ProviderConfig::Powerdns(c) => {
+            let options = PowerDnsOptions {
+                endpoint: c.url.clone(),
+                server_id: c.server_id.clone(),
+                http,
+            };
+            Arc::new(PowerDnsProvider::new(name, c.api_key.expose(), options)?)
+        }
         ProviderConfig::Rfc2136(c) => {
             let server: SocketAddr = c
                 .server
@@ -61,7 +62,11 @@ pub fn provider(name: &str, config: &ProviderConfig) -> anyhow::Result<Arc<dyn P
                 TsigAlgorithm::HmacSha512 => TsigAlgorithmName::HmacSha512,
             };
             let key = TsigKey::from_base64(&c.tsig.name, algorithm, c.tsig.secret.expose())?;
-            Arc::new(Rfc2136Provider::new(name, server, Some(key), API_TIMEOUT))
+            let options = Rfc2136Options {
+                server,
+                timeout: API_TIMEOUT,
+            };
+            Arc::new(Rfc2136Provider::new(name, Some(key), options)?)
         }
         ProviderConfig::Route53(c) => {
             let credentials = aws_credentials(name, c.access_key_id.as_ref(), c.secret_access_key.as_ref())?;

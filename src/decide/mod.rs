@@ -194,7 +194,7 @@ fn steer_zone(
     let mut in_sync = BTreeSet::new();
     for (p, sets) in &zone_live {
         let Some(adapter) = providers.get(p) else { continue };
-        let diff = plan::diff(sets, &normalized(adapter.as_ref(), &records.records));
+        let diff = plan::diff(sets, &normalized(adapter.as_ref(), &records.records, sets));
         if diff.is_empty() {
             in_sync.insert(p.clone());
         }
@@ -229,7 +229,7 @@ fn steer_zone(
         if let (Some(apex), Some(adapter), Some(sets)) = (&ns.apex, providers.get(&p), zone_live.get(&p)) {
             diff.extend(plan::diff(
                 sets,
-                &normalized(adapter.as_ref(), std::slice::from_ref(apex)),
+                &normalized(adapter.as_ref(), std::slice::from_ref(apex), sets),
             ));
         }
         let sets = zone_live.get(&p).map_or(&[][..], Vec::as_slice);
@@ -241,17 +241,17 @@ fn steer_zone(
                 zone_name,
                 at,
                 p,
-                plan::diff(sets, &normalized(adapter.as_ref(), std::slice::from_ref(desired))),
+                plan::diff(sets, &normalized(adapter.as_ref(), std::slice::from_ref(desired), sets)),
                 sets,
             );
         }
     }
 }
 
-/// `desired` as `adapter` stores it (TTL floors, name case), so a diff against what it
-/// returns is empty once written.
-fn normalized(adapter: &dyn Provider, desired: &[Desired]) -> Vec<Desired> {
-    let sets = adapter.normalize(desired.iter().map(|d| d.set.clone()).collect());
+/// `desired` as `adapter` stores it (TTL floors, name case) where it holds `live`, so a
+/// diff against what it returns is empty once written.
+fn normalized(adapter: &dyn Provider, desired: &[Desired], live: &[RecordSet]) -> Vec<Desired> {
+    let sets = adapter.normalize_for(desired.iter().map(|d| d.set.clone()).collect(), live);
     sets.into_iter()
         .zip(desired)
         .map(|(set, d)| Desired {
