@@ -25,3 +25,16 @@ pub use record::{Change, RecordSet, RecordType, ZoneName};
 pub use rfc2136::{Rfc2136Options, Rfc2136Provider, TsigAlgorithmName, TsigKey};
 pub use route53::{AwsCredentials, Route53Provider};
 pub use route53domains::Route53DomainsProvider;
+
+/// What an adapter of `kind` (as the configuration names kinds) can do, before one is
+/// built: what `check` holds a configuration to.
+pub fn capabilities_of(kind: &str) -> Option<Capabilities> {
+    Some(match kind {
+        "powerdns" => powerdns::capabilities(),
+        "rfc2136" => rfc2136::capabilities(),
+        "route53" => route53::capabilities(),
+        "route53domains" => route53domains::capabilities(),
+        "cloudflare" => cloudflare::capabilities(),
+        _ => return None,
+    })
+}

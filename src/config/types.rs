@@ -365,10 +365,26 @@ impl ProviderConfig {
     /// Every `kind` value, as written in the configuration.
     pub const KINDS: &'static [&'static str] = &["powerdns", "rfc2136", "route53", "route53domains", "cloudflare"];
 
+    /// What the kind's adapter can do (record types, atomic batches, compare-and-set,
+    /// the largest batch), as the adapter declares it.
+    pub fn capabilities(&self) -> dnsteer_providers::Capabilities {
+        dnsteer_providers::capabilities_of(self.kind()).expect("every configured kind has an adapter")
+    }
+
     /// Whether the kind's API refuses a write whose expected values are no longer
     /// live (what the pair's witness needs).
     pub fn has_compare_and_set(&self) -> bool {
-        matches!(self, Self::Rfc2136(_) | Self::Route53(_))
+        self.capabilities().compare_and_set
+    }
+
+    /// The kinds whose capabilities have `what`, for messages ("rfc2136, route53").
+    pub fn kinds_with(what: impl Fn(&dnsteer_providers::Capabilities) -> bool) -> String {
+        let kinds: Vec<&str> = Self::KINDS
+            .iter()
+            .copied()
+            .filter(|k| dnsteer_providers::capabilities_of(k).is_some_and(|c| what(&c)))
+            .collect();
+        kinds.join(", ")
     }
 
     pub fn kind(&self) -> &'static str {

@@ -178,6 +178,30 @@ fn aws_credentials(name: &str, id: Option<&Secret>, secret: Option<&Secret>) -> 
 mod tests {
     use super::*;
 
+    /// What `check` holds a configuration to (the kind's declared capabilities) is what
+    /// the adapter built from it says of itself.
+    #[test]
+    fn adapters_declare_what_check_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key"), "c2VjcmV0LXNlY3JldC1zZWNyZXQ=\n").unwrap();
+        let text = "
+providers:
+  pdns: { kind: powerdns, url: 'http://127.0.0.1:8081', api_key: { file: key }, nameservers: [ns1.a.test.] }
+  bind: { kind: rfc2136, server: '127.0.0.1:53', tsig: { name: k, algorithm: hmac-sha256, secret: { file: key } }, nameservers: [ns1.b.test.] }
+  r53: { kind: route53, access_key_id: { file: key }, secret_access_key: { file: key } }
+  reg: { kind: route53domains, access_key_id: { file: key }, secret_access_key: { file: key } }
+  cf: { kind: cloudflare, api_token: { file: key } }
+zones:
+  - { name: example.test., providers: [ pdns, bind, r53, cf ], delegation: { provider: reg } }
+";
+        let config = crate::config::load_str(text, dir.path()).unwrap().config;
+        let built = providers(&config).unwrap();
+        assert_eq!(built.len(), ProviderConfig::KINDS.len(), "one of each kind");
+        for (name, cfg) in &config.providers {
+            assert_eq!(built[name].capabilities(), &cfg.capabilities(), "{name}");
+        }
+    }
+
     /// Route 53's GetChange wait is the configuration's, where it says.
     #[test]
     fn route53_waits_as_configured() {
