@@ -4,7 +4,7 @@
 //! # Tested servers
 //!
 //! BIND 9.18.49 and Knot DNS 3.2.6 (Debian 12 packages), TSIG `hmac-sha256`, over TCP
-//! on loopback, by `tests/provider_rfc2136.rs`.
+//! on loopback, by `providers/tests/provider_rfc2136.rs`.
 //!
 //! # Credentials and least privilege
 //!

@@ -13,7 +13,7 @@ use dnsteer_providers::http::HttpConfig;
 use dnsteer_providers::{Change, CloudflareProvider, Provider, ProviderError, RecordSet, RecordType, ZoneName};
 use serde_json::json;
 use support::cloudflare_fake::{FakeCloudflare, TOKEN, ZONE_ID};
-use support::conformance;
+use support::conformance::{Harness, WrongKey};
 
 const ZONE: &str = "example.test.";
 
@@ -48,48 +48,49 @@ fn fake_with_zone() -> FakeCloudflare {
     fake
 }
 
-#[tokio::test]
-async fn conformance_apply_then_read_gives_desired() {
-    let fake = fake_with_zone();
-    conformance::apply_then_read_gives_desired(&provider(&fake, TOKEN), &zone()).await;
+/// The conformance suite against the fake; `stop` drops it (its port then refuses).
+struct Cloudflare(Option<FakeCloudflare>);
+
+impl Cloudflare {
+    fn fake(&self) -> &FakeCloudflare {
+        self.0.as_ref().expect("the fake is running")
+    }
 }
 
-#[tokio::test]
-async fn conformance_apply_twice_is_harmless() {
-    let fake = fake_with_zone();
-    conformance::apply_twice_is_harmless(&provider(&fake, TOKEN), &zone()).await;
+impl Harness for Cloudflare {
+    async fn start() -> Self {
+        Cloudflare(Some(fake_with_zone()))
+    }
+
+    fn zone(&self) -> ZoneName {
+        zone()
+    }
+
+    fn provider(&self) -> Box<dyn Provider> {
+        Box::new(provider(self.fake(), TOKEN))
+    }
+
+    /// Cloudflare refuses a CNAME beside an A record (81053); the batch is one transaction.
+    async fn refused_change(&self) -> Change {
+        self.fake()
+            .insert(json!({"name": "occupied.example.test", "type": "A", "content": "192.0.2.3", "ttl": 300}));
+        let cname = set("occupied.example.test.", RecordType::Cname, 300, &["elsewhere.test."]);
+        Change::Create { after: cname }
+    }
+
+    async fn wrong_key(&self) -> WrongKey {
+        WrongKey {
+            provider: Box::new(provider(self.fake(), "not-the-token")),
+            keep: None,
+        }
+    }
+
+    fn stop(&mut self) {
+        self.0 = None;
+    }
 }
 
-#[tokio::test]
-async fn conformance_unnamed_records_untouched() {
-    let fake = fake_with_zone();
-    conformance::unnamed_records_untouched(&provider(&fake, TOKEN), &zone()).await;
-}
-
-#[tokio::test]
-async fn conformance_refused_batch_leaves_zone_unchanged() {
-    let fake = fake_with_zone();
-    fake.insert(json!({"name": "occupied.example.test", "type": "A", "content": "192.0.2.3", "ttl": 300}));
-    // Cloudflare refuses a CNAME beside an A record (81053); the batch is one transaction.
-    let cname = set("occupied.example.test.", RecordType::Cname, 300, &["elsewhere.test."]);
-    conformance::refused_batch_leaves_zone_unchanged(&provider(&fake, TOKEN), &zone(), Change::Create { after: cname })
-        .await;
-}
-
-#[tokio::test]
-async fn conformance_wrong_key_is_auth_error() {
-    let fake = fake_with_zone();
-    conformance::wrong_key_is_auth_error(&provider(&fake, "not-the-token"), &zone()).await;
-}
-
-#[tokio::test]
-async fn conformance_stopped_server_is_transient() {
-    let fake = fake_with_zone();
-    let p = provider(&fake, TOKEN);
-    p.records(&zone()).await.expect("reads while up");
-    drop(fake);
-    conformance::stopped_server_is_transient(&p, &zone(), Duration::from_secs(8)).await;
-}
+conformance_suite!(Cloudflare);
 
 #[tokio::test]
 async fn requests_carry_the_token_and_batch_bodies_follow_the_api() {
@@ -489,7 +490,7 @@ fn the_fake_passes_the_official_cloudflare_sdk() {
             json!({"name": format!("p{i}.example.test"), "type": "A", "content": format!("192.0.2.{i}"), "ttl": 60}),
         );
     }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/cloudflare_sdk_check.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/support/cloudflare_sdk_check.py");
     let out = std::process::Command::new(python)
         .arg(script)
         .arg(fake.url())

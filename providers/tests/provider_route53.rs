@@ -16,7 +16,7 @@ use dnsteer_providers::Fence;
 use dnsteer_providers::{
     AwsCredentials, Change, FenceMark, Provider, ProviderError, RecordSet, RecordType, Route53Provider, ZoneName,
 };
-use support::conformance;
+use support::conformance::{Harness, WrongKey};
 use support::moto::Moto;
 use support::route53_fake::FakeRoute53;
 
@@ -60,46 +60,57 @@ async fn moto_with_zone() -> (Moto, Route53Provider) {
     (moto, p)
 }
 
-#[tokio::test]
-async fn moto_conformance_apply_then_read_gives_desired() {
-    let (_moto, p) = moto_with_zone().await;
-    conformance::apply_then_read_gives_desired(&p, &zone()).await;
+/// The conformance suite against moto.
+struct MotoZone {
+    moto: Moto,
 }
 
-#[tokio::test]
-async fn moto_conformance_apply_twice_is_harmless() {
-    let (_moto, p) = moto_with_zone().await;
-    conformance::apply_twice_is_harmless(&p, &zone()).await;
+impl Harness for MotoZone {
+    async fn start() -> Self {
+        let (moto, _) = moto_with_zone().await;
+        MotoZone { moto }
+    }
+
+    fn zone(&self) -> ZoneName {
+        zone()
+    }
+
+    fn provider(&self) -> Box<dyn Provider> {
+        Box::new(Route53Provider::new("r53", self.moto.credentials(), options(&self.moto.url)).unwrap())
+    }
+
+    /// Deleting a set that was never there: moto refuses the batch before applying any
+    /// of it (InvalidInput), as Route 53 does (InvalidChangeBatch, "not found").
+    async fn refused_change(&self) -> Change {
+        let never = set("never.example.test.", RecordType::A, 60, &["192.0.2.99"]);
+        Change::Delete { before: never }
+    }
+
+    /// moto with IAM authentication on: a key its IAM does not know is refused
+    /// (InvalidClientTokenId) on reads and writes.
+    async fn wrong_key(&self) -> WrongKey {
+        let moto = tokio::task::spawn_blocking(Moto::start_with_auth).await.unwrap();
+        let unknown = AwsCredentials::new("AKIDUNKNOWN", "nope", None);
+        let provider = Route53Provider::new("r53", unknown, options(&moto.url)).unwrap();
+        WrongKey {
+            provider: Box::new(provider),
+            keep: Some(Box::new(moto)),
+        }
+    }
+
+    fn stop(&mut self) {
+        self.moto.process.stop();
+    }
 }
 
-#[tokio::test]
-async fn moto_conformance_unnamed_records_untouched() {
-    let (_moto, p) = moto_with_zone().await;
-    conformance::unnamed_records_untouched(&p, &zone()).await;
-}
+conformance_suite!(MotoZone);
 
+/// The wrong key's error names what AWS said.
 #[tokio::test]
-async fn moto_conformance_refused_batch_leaves_zone_unchanged() {
-    let (_moto, p) = moto_with_zone().await;
-    // Deleting a set that was never there: moto refuses the batch before applying any
-    // of it (InvalidInput), as Route 53 does (InvalidChangeBatch, "not found").
-    let never = set("never.example.test.", RecordType::A, 60, &["192.0.2.99"]);
-    conformance::refused_batch_leaves_zone_unchanged(&p, &zone(), Change::Delete { before: never }).await;
-}
-
-#[tokio::test]
-async fn moto_conformance_wrong_key_is_auth_error() {
-    // moto with IAM authentication on: a key its IAM does not know is refused
-    // (InvalidClientTokenId) on reads and writes.
-    let moto = tokio::task::spawn_blocking(Moto::start_with_auth).await.unwrap();
-    let unknown = Route53Provider::new(
-        "r53",
-        AwsCredentials::new("AKIDUNKNOWN", "nope", None),
-        options(&moto.url),
-    )
-    .unwrap();
-    conformance::wrong_key_is_auth_error(&unknown, &zone()).await;
-    let err = unknown.records(&zone()).await.unwrap_err();
+async fn moto_unknown_key_names_the_aws_error() {
+    let h = MotoZone::start().await;
+    let wrong = h.wrong_key().await;
+    let err = wrong.provider.records(&zone()).await.unwrap_err();
     assert!(err.to_string().contains("InvalidClientTokenId"), "{err}");
 }
 
@@ -222,14 +233,6 @@ auth = SigV4Auth(Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMP
 canonical = auth.canonical_request(req)
 print(auth.signature(auth.string_to_sign(req, canonical), req))
 "#;
-
-#[tokio::test]
-async fn moto_conformance_stopped_server_is_transient() {
-    let (mut moto, p) = moto_with_zone().await;
-    p.records(&zone()).await.expect("reads while up");
-    moto.process.stop();
-    conformance::stopped_server_is_transient(&p, &zone(), Duration::from_secs(8)).await;
-}
 
 #[tokio::test]
 async fn moto_unknown_zone_is_zone_not_found() {

@@ -11,7 +11,7 @@ use dnsteer_providers::{
     TsigKey, ZoneName,
 };
 use support::bind::{base64, dig, Bind};
-use support::conformance;
+use support::conformance::{Harness, WrongKey};
 use support::knot::Knot;
 
 const ZONE: &str = "example.test.";
@@ -106,53 +106,61 @@ fn server_with_zone<S: Server>() -> S {
 
 // ---- the conformance suite -------------------------------------------------------
 
-async fn apply_then_read_gives_desired<S: Server>() {
-    let server = server_with_zone::<S>();
-    conformance::apply_then_read_gives_desired(&provider(&server), &zone()).await;
+/// The conformance suite against a server of kind `S`.
+struct Rfc<S>(S);
+
+impl<S: Server> Harness for Rfc<S> {
+    const STOPPED_LIMIT: Duration = Duration::from_secs(3);
+
+    async fn start() -> Self {
+        Rfc(server_with_zone::<S>())
+    }
+
+    fn zone(&self) -> ZoneName {
+        zone()
+    }
+
+    fn provider(&self) -> Box<dyn Provider> {
+        Box::new(provider(&self.0))
+    }
+
+    /// The prerequisite of an update whose `before` is stale fails, so the whole UPDATE
+    /// (with the good create beside it) is refused.
+    async fn refused_change(&self) -> Change {
+        Change::Update {
+            before: set("keep", RecordType::Txt, 60, &["\"not what the zone holds\""]),
+            after: set("keep", RecordType::Txt, 60, &["\"overwritten\""]),
+        }
+    }
+
+    async fn wrong_key(&self) -> WrongKey {
+        let wrong =
+            TsigKey::from_base64(self.0.key().name(), TsigAlgorithmName::HmacSha256, &base64(&[7; 32])).unwrap();
+        let name = format!("{}-wrong-key", S::KIND);
+        WrongKey {
+            provider: Box::new(provider_with(&self.0, &name, Some(wrong), Duration::from_secs(5))),
+            keep: None,
+        }
+    }
+
+    fn stop(&mut self) {
+        self.0.stop();
+    }
+
+    fn resume(&mut self) -> bool {
+        self.0.resume();
+        true
+    }
 }
 
-async fn apply_twice_is_harmless<S: Server>() {
-    let server = server_with_zone::<S>();
-    conformance::apply_twice_is_harmless(&provider(&server), &zone()).await;
+mod bind {
+    use super::*;
+    conformance_suite!(Rfc<Bind>);
 }
 
-async fn unnamed_records_untouched<S: Server>() {
-    let server = server_with_zone::<S>();
-    conformance::unnamed_records_untouched(&provider(&server), &zone()).await;
-}
-
-async fn refused_batch_leaves_zone_unchanged<S: Server>() {
-    let server = server_with_zone::<S>();
-    // The prerequisite of an update whose `before` is stale fails, so the whole UPDATE
-    // (with the good create beside it) is refused.
-    let stale = Change::Update {
-        before: set("keep", RecordType::Txt, 60, &["\"not what the zone holds\""]),
-        after: set("keep", RecordType::Txt, 60, &["\"overwritten\""]),
-    };
-    conformance::refused_batch_leaves_zone_unchanged(&provider(&server), &zone(), stale).await;
-}
-
-async fn wrong_key_is_auth_error<S: Server>() {
-    let server = server_with_zone::<S>();
-    let wrong = TsigKey::from_base64(server.key().name(), TsigAlgorithmName::HmacSha256, &base64(&[7; 32])).unwrap();
-    let p = provider_with(
-        &server,
-        &format!("{}-wrong-key", S::KIND),
-        Some(wrong),
-        Duration::from_secs(5),
-    );
-    conformance::wrong_key_is_auth_error(&p, &zone()).await;
-}
-
-async fn stopped_server_is_transient<S: Server>() {
-    let mut server = server_with_zone::<S>();
-    let p = provider_with(&server, S::KIND, Some(server.key()), Duration::from_secs(1));
-    server.stop();
-    conformance::stopped_server_is_transient(&p, &zone(), Duration::from_secs(3)).await;
-    // And it recovers once the server is back, with the zone as it was.
-    server.resume();
-    let live = p.records(&zone()).await.unwrap();
-    assert!(find(&live, "keep", &RecordType::Txt).is_some(), "{live:?}");
+mod knot {
+    use super::*;
+    conformance_suite!(Rfc<Knot>);
 }
 
 /// One `#[tokio::test]` per check, run against the given server.
@@ -166,24 +174,6 @@ macro_rules! tests_for {
         )*
     };
 }
-
-tests_for!(Bind,
-    bind_conformance_apply_then_read_gives_desired => apply_then_read_gives_desired,
-    bind_conformance_apply_twice_is_harmless => apply_twice_is_harmless,
-    bind_conformance_unnamed_records_untouched => unnamed_records_untouched,
-    bind_conformance_refused_batch_leaves_zone_unchanged => refused_batch_leaves_zone_unchanged,
-    bind_conformance_wrong_key_is_auth_error => wrong_key_is_auth_error,
-    bind_conformance_stopped_server_is_transient => stopped_server_is_transient,
-);
-
-tests_for!(Knot,
-    knot_conformance_apply_then_read_gives_desired => apply_then_read_gives_desired,
-    knot_conformance_apply_twice_is_harmless => apply_twice_is_harmless,
-    knot_conformance_unnamed_records_untouched => unnamed_records_untouched,
-    knot_conformance_refused_batch_leaves_zone_unchanged => refused_batch_leaves_zone_unchanged,
-    knot_conformance_wrong_key_is_auth_error => wrong_key_is_auth_error,
-    knot_conformance_stopped_server_is_transient => stopped_server_is_transient,
-);
 
 // ---- beyond the suite --------------------------------------------------------------
 

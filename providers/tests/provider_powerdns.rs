@@ -8,7 +8,7 @@ use dnsteer_providers::http::HttpConfig;
 use dnsteer_providers::{
     Change, PowerDnsOptions, PowerDnsProvider, Provider, ProviderError, RecordSet, RecordType, ZoneName,
 };
-use support::conformance;
+use support::conformance::{Harness, WrongKey};
 use support::pdns::{PowerDns, API_KEY};
 
 const ZONE: &str = "example.test.";
@@ -42,54 +42,46 @@ fn zone() -> ZoneName {
     ZoneName::new(ZONE).unwrap()
 }
 
-#[tokio::test]
-async fn conformance_apply_then_read_gives_desired() {
-    let server = server_with_zone();
-    conformance::apply_then_read_gives_desired(&provider(&server, API_KEY), &zone()).await;
+/// The conformance suite against a real PowerDNS.
+struct Pdns(PowerDns);
+
+impl Harness for Pdns {
+    async fn start() -> Self {
+        Pdns(server_with_zone())
+    }
+
+    fn zone(&self) -> ZoneName {
+        zone()
+    }
+
+    fn provider(&self) -> Box<dyn Provider> {
+        Box::new(provider(&self.0, API_KEY))
+    }
+
+    /// PowerDNS refuses a CNAME beside the apex's SOA and NS (HTTP 422).
+    async fn refused_change(&self) -> Change {
+        let cname_at_apex = RecordSet::new(ZONE, RecordType::Cname, 60, ["elsewhere.test."]).unwrap();
+        Change::Create { after: cname_at_apex }
+    }
+
+    async fn wrong_key(&self) -> WrongKey {
+        WrongKey {
+            provider: Box::new(provider(&self.0, "not-the-key")),
+            keep: None,
+        }
+    }
+
+    fn stop(&mut self) {
+        self.0.stop();
+    }
+
+    fn resume(&mut self) -> bool {
+        self.0.resume();
+        true
+    }
 }
 
-#[tokio::test]
-async fn conformance_apply_twice_is_harmless() {
-    let server = server_with_zone();
-    conformance::apply_twice_is_harmless(&provider(&server, API_KEY), &zone()).await;
-}
-
-#[tokio::test]
-async fn conformance_unnamed_records_untouched() {
-    let server = server_with_zone();
-    conformance::unnamed_records_untouched(&provider(&server, API_KEY), &zone()).await;
-}
-
-#[tokio::test]
-async fn conformance_refused_batch_leaves_zone_unchanged() {
-    let server = server_with_zone();
-    // PowerDNS refuses a CNAME beside the apex's SOA and NS (HTTP 422).
-    let cname_at_apex = RecordSet::new(ZONE, RecordType::Cname, 60, ["elsewhere.test."]).unwrap();
-    conformance::refused_batch_leaves_zone_unchanged(
-        &provider(&server, API_KEY),
-        &zone(),
-        Change::Create { after: cname_at_apex },
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn conformance_wrong_key_is_auth_error() {
-    let server = server_with_zone();
-    conformance::wrong_key_is_auth_error(&provider(&server, "not-the-key"), &zone()).await;
-}
-
-#[tokio::test]
-async fn conformance_stopped_server_is_transient() {
-    let mut server = server_with_zone();
-    let p = provider(&server, API_KEY);
-    p.records(&zone()).await.expect("reads while up");
-    server.stop();
-    // Three attempts with capped backoff must end well inside this.
-    conformance::stopped_server_is_transient(&p, &zone(), Duration::from_secs(8)).await;
-    server.resume();
-    p.records(&zone()).await.expect("reads again once restarted");
-}
+conformance_suite!(Pdns);
 
 #[tokio::test]
 async fn unknown_zone_is_zone_not_found() {

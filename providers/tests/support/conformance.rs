@@ -1,10 +1,135 @@
-//! The provider conformance suite: what every adapter must do against its real server.
+//! The provider conformance suite: what every adapter must do against its server (or
+//! its fake), the same checks for every kind.
+//!
+//! # Adding a kind
+//!
+//! In `providers/tests/provider_<kind>.rs`, implement [`Harness`] for a type that owns
+//! the server (or fake) and run the whole suite with one line:
+//!
+//! ```ignore
+//! mod support;
+//! use support::conformance::{Harness, WrongKey};
+//!
+//! struct Pdns(PowerDns);
+//!
+//! impl Harness for Pdns {
+//!     async fn start() -> Self { /* the zone, with an unmanaged record beside SOA/NS */ }
+//!     fn zone(&self) -> ZoneName { /* ... */ }
+//!     fn provider(&self) -> Box<dyn Provider> { /* the adapter, fast timeouts */ }
+//!     async fn refused_change(&self) -> Change { /* one the server refuses */ }
+//!     async fn wrong_key(&self) -> WrongKey { /* the adapter with credentials it refuses */ }
+//!     fn stop(&mut self) { /* stop the server or drop the fake */ }
+//! }
+//!
+//! conformance_suite!(Pdns);
+//! ```
+//!
+//! `conformance_suite!(H)` generates a module `conformance_suite` holding one
+//! `#[tokio::test]` per check (`apply_then_read_gives_desired`, `apply_twice_is_harmless`,
+//! `unnamed_records_untouched`, `refused_batch_leaves_zone_unchanged`,
+//! `wrong_key_is_auth_error`, `stopped_server_is_transient`), each on a fresh
+//! `H::start()`. For several servers of one kind (BIND and Knot), invoke it once per
+//! harness inside a module of its own (`mod bind { use super::*; conformance_suite!(..); }`).
 //! Each check takes a provider whose zone already exists and holds at least an SOA and
-//! apex NS set, plus whatever unmanaged records the test put there.
+//! apex NS set, plus whatever unmanaged records the harness put there.
 
+use std::any::Any;
 use std::time::{Duration, Instant};
 
 use dnsteer_providers::{Change, Provider, ProviderError, RecordSet, RecordType, ZoneName};
+
+/// An adapter whose credentials the server refuses, and what must live as long as it
+/// (a server of its own, where the harness's cannot check credentials).
+pub struct WrongKey {
+    pub provider: Box<dyn Provider>,
+    pub keep: Option<Box<dyn Any>>,
+}
+
+/// What a kind gives the conformance suite. `conformance_suite!` runs every check on a
+/// fresh `start()`.
+#[allow(async_fn_in_trait)] // the suite runs each test on tokio's current-thread runtime
+pub trait Harness: Sized {
+    /// How long reading and writing may take to fail once the server is stopped
+    /// (timeouts and retries included).
+    const STOPPED_LIMIT: Duration = Duration::from_secs(8);
+
+    /// A server (or fake) holding `zone()` with SOA, apex NS and at least one record
+    /// nobody manages.
+    async fn start() -> Self;
+    fn zone(&self) -> ZoneName;
+    /// The adapter under test, configured with short timeouts.
+    fn provider(&self) -> Box<dyn Provider>;
+    /// A change the server refuses, so that a batch of it and a good change leaves the
+    /// zone unchanged. It may prepare the zone first.
+    async fn refused_change(&self) -> Change;
+    /// The adapter with credentials the server refuses.
+    async fn wrong_key(&self) -> WrongKey;
+    /// Stops the server, or drops the fake: the adapter must then fail as transient.
+    fn stop(&mut self);
+    /// Starts the server again; `false` where it cannot (a fake is gone for good).
+    fn resume(&mut self) -> bool {
+        false
+    }
+}
+
+/// Every conformance check against `H` (see the module's note).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($harness:ty) => {
+        mod conformance_suite {
+            use super::*;
+            use $crate::support::conformance as suite;
+            #[allow(unused_imports)] // where the caller has not imported it
+            use $crate::support::conformance::Harness as _;
+
+            #[tokio::test]
+            async fn apply_then_read_gives_desired() {
+                let h = <$harness>::start().await;
+                suite::apply_then_read_gives_desired(h.provider().as_ref(), &h.zone()).await;
+            }
+
+            #[tokio::test]
+            async fn apply_twice_is_harmless() {
+                let h = <$harness>::start().await;
+                suite::apply_twice_is_harmless(h.provider().as_ref(), &h.zone()).await;
+            }
+
+            #[tokio::test]
+            async fn unnamed_records_untouched() {
+                let h = <$harness>::start().await;
+                suite::unnamed_records_untouched(h.provider().as_ref(), &h.zone()).await;
+            }
+
+            #[tokio::test]
+            async fn refused_batch_leaves_zone_unchanged() {
+                let h = <$harness>::start().await;
+                let refused = h.refused_change().await;
+                suite::refused_batch_leaves_zone_unchanged(h.provider().as_ref(), &h.zone(), refused).await;
+            }
+
+            #[tokio::test]
+            async fn wrong_key_is_auth_error() {
+                let h = <$harness>::start().await;
+                let wrong = h.wrong_key().await;
+                suite::wrong_key_is_auth_error(wrong.provider.as_ref(), &h.zone()).await;
+            }
+
+            #[tokio::test]
+            async fn stopped_server_is_transient() {
+                let mut h = <$harness>::start().await;
+                let (p, zone) = (h.provider(), h.zone());
+                let before = p.records(&zone).await.expect("reads while up");
+                h.stop();
+                suite::stopped_server_is_transient(p.as_ref(), &zone, <$harness>::STOPPED_LIMIT).await;
+                if h.resume() {
+                    // It recovers once the server is back, with the zone as it was.
+                    let after = p.records(&zone).await.expect("reads once restarted");
+                    assert_eq!(suite::without_soa(after), suite::without_soa(before));
+                }
+            }
+        }
+    };
+}
 
 fn set(name: &str, rtype: RecordType, ttl: u32, values: &[&str]) -> RecordSet {
     RecordSet::new(name, rtype, ttl, values.iter().copied()).unwrap()
@@ -237,6 +362,6 @@ pub async fn stopped_server_is_transient(p: &dyn Provider, zone: &ZoneName, limi
     );
 }
 
-fn without_soa(sets: Vec<RecordSet>) -> Vec<RecordSet> {
+pub fn without_soa(sets: Vec<RecordSet>) -> Vec<RecordSet> {
     sets.into_iter().filter(|s| s.rtype != RecordType::Soa).collect()
 }
