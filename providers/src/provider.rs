@@ -30,6 +30,24 @@ pub struct Capabilities {
     pub extra_records: bool,
 }
 
+impl Capabilities {
+    /// The record types a DNS server stores and most DNS APIs write: what an adapter
+    /// declares unless its provider says otherwise.
+    pub fn common_record_types() -> Vec<RecordType> {
+        vec![
+            RecordType::A,
+            RecordType::Aaaa,
+            RecordType::Cname,
+            RecordType::Ns,
+            RecordType::Txt,
+            RecordType::Mx,
+            RecordType::Srv,
+            RecordType::Caa,
+            RecordType::Ptr,
+        ]
+    }
+}
+
 /// Whether the credentials may write a zone, as far as the provider lets us see
 /// without changing anything (`dnsteer check --online`).
 #[derive(Clone, Debug, PartialEq, Eq)]

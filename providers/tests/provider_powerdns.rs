@@ -92,54 +92,6 @@ async fn unknown_zone_is_zone_not_found() {
 }
 
 #[tokio::test]
-async fn a_set_changed_since_it_was_read_is_a_conflict_and_nothing_is_written() {
-    let server = server_with_zone();
-    let p = provider(&server, API_KEY);
-    let z = zone();
-    let www = |v: &str| RecordSet::new("www.example.test.", RecordType::A, 60, [v]).unwrap();
-    p.apply(
-        &z,
-        &[Change::Create {
-            after: www("192.0.2.1"),
-        }],
-    )
-    .await
-    .unwrap();
-    // Someone else moves it before our plan is applied.
-    p.apply(
-        &z,
-        &[Change::Update {
-            before: www("192.0.2.1"),
-            after: www("192.0.2.99"),
-        }],
-    )
-    .await
-    .unwrap();
-    let other = RecordSet::new("other.example.test.", RecordType::A, 60, ["192.0.2.5"]).unwrap();
-    let err = p
-        .apply(
-            &z,
-            &[
-                Change::Create { after: other },
-                Change::Update {
-                    before: www("192.0.2.1"),
-                    after: www("192.0.2.2"),
-                },
-            ],
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ProviderError::Conflict { .. }), "{err:?}");
-    assert!(err.to_string().contains("changed concurrently"), "{err}");
-    let live = p.records(&z).await.unwrap();
-    assert!(live.contains(&www("192.0.2.99")), "the other writer's value must stay");
-    assert!(
-        !live.iter().any(|s| s.name == "other.example.test."),
-        "nothing of the batch may be written"
-    );
-}
-
-#[tokio::test]
 async fn disabled_records_are_not_read_as_live() {
     let server = PowerDns::start();
     server.create_zone(

@@ -151,6 +151,14 @@ impl<S: Server> Harness for Rfc<S> {
         self.0.resume();
         true
     }
+
+    /// Another client, `nsupdate`, replaces the set.
+    async fn change_behind(&self, set: &RecordSet) {
+        let (name, ttl, rtype) = (&set.name, set.ttl, &set.rtype);
+        self.0.nsupdate(&format!(
+            "update delete {name} {rtype}\nupdate add {name} {ttl} {rtype} 192.0.2.99"
+        ));
+    }
 }
 
 mod bind {

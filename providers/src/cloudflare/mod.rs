@@ -86,16 +86,11 @@ impl Default for CloudflareOptions {
 /// What Cloudflare can do, whoever runs it.
 pub fn capabilities() -> Capabilities {
     Capabilities {
-        record_types: vec![
-            RecordType::A,
-            RecordType::Aaaa,
-            RecordType::Cname,
-            RecordType::Ns,
-            RecordType::Txt,
-            RecordType::Mx,
-            RecordType::Srv,
-            RecordType::Caa,
-        ],
+        // Not PTR: nothing here writes or tests it against Cloudflare.
+        record_types: Capabilities::common_record_types()
+            .into_iter()
+            .filter(|t| *t != RecordType::Ptr)
+            .collect(),
         min_ttl: MIN_TTL,
         max_batch: 100,
         // Each batch call is one transaction, but a large apply takes several and the

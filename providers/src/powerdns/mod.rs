@@ -46,17 +46,7 @@ impl Default for PowerDnsOptions {
 /// What PowerDNS can do, whoever runs it.
 pub fn capabilities() -> Capabilities {
     Capabilities {
-        record_types: vec![
-            RecordType::A,
-            RecordType::Aaaa,
-            RecordType::Cname,
-            RecordType::Ns,
-            RecordType::Txt,
-            RecordType::Mx,
-            RecordType::Srv,
-            RecordType::Caa,
-            RecordType::Ptr,
-        ],
+        record_types: Capabilities::common_record_types(),
         min_ttl: 1,
         // One PATCH carries the batch; PowerDNS has no documented cap, this keeps
         // request bodies reasonable.

@@ -283,17 +283,7 @@ pub struct Rfc2136Options {
 /// What an RFC 2136 server can do, whichever it is.
 pub fn capabilities() -> Capabilities {
     Capabilities {
-        record_types: vec![
-            RecordType::A,
-            RecordType::Aaaa,
-            RecordType::Cname,
-            RecordType::Ns,
-            RecordType::Txt,
-            RecordType::Mx,
-            RecordType::Srv,
-            RecordType::Caa,
-            RecordType::Ptr,
-        ],
+        record_types: Capabilities::common_record_types(),
         min_ttl: 0,
         max_batch: MAX_BATCH,
         atomic: true,

@@ -91,17 +91,7 @@ impl Default for Route53Options {
 /// What Route 53 can do, whoever runs it.
 pub fn capabilities() -> Capabilities {
     Capabilities {
-        record_types: vec![
-            RecordType::A,
-            RecordType::Aaaa,
-            RecordType::Cname,
-            RecordType::Ns,
-            RecordType::Txt,
-            RecordType::Mx,
-            RecordType::Srv,
-            RecordType::Caa,
-            RecordType::Ptr,
-        ],
+        record_types: Capabilities::common_record_types(),
         min_ttl: 0,
         max_batch: 1000,
         atomic: true,
