@@ -2,7 +2,7 @@
 # Installs the real servers and tools the test suite starts: PowerDNS Authoritative
 # (sqlite backend), BIND 9, Knot, unbound (the resolver of tests/e2e_resolver.rs), etcd 3.4,
 # dig/nsupdate, dnsperf, sqlite3, curl, and headless Chromium with chromedriver (the status
-# page's browser test, tests/e2e_page.rs). Idempotent.
+# page's browser test, tests/e2e_page.rs), dpkg-deb's cargo-deb. Idempotent.
 set -euo pipefail
 
 packages=(pdns-server pdns-backend-sqlite3 bind9 bind9-utils bind9-dnsutils knot knot-dnsutils
@@ -25,6 +25,11 @@ for svc in pdns named bind9 knot unbound etcd; do
     systemctl stop "$svc" || true
   fi
 done
+# cargo-deb builds the Debian package (scripts/package.sh, tests/package.rs). Pinned:
+# the package test packages the dev build, which later majors may refuse.
+if ! cargo deb --version 2>/dev/null | grep -q "3\.8\."; then
+  cargo install cargo-deb --locked --version 3.8.0 --quiet
+fi
 # Python emulators and clients for the cloud-provider tests, in a virtualenv beside the
 # repository (.venv-test, gitignored): moto's server (Route 53, Route 53 Domains) and the
 # official Cloudflare SDK (an independent client of the fake Cloudflare API).

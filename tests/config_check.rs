@@ -1146,3 +1146,18 @@ fn what_the_adapters_refuse_check_refuses() {
     let err = assert_error(&yaml, "providers.pdns-b", "pdns-b:");
     assert!(err.contains("no AWS credentials"), "{err}");
 }
+
+/// What `run` would stop at before touching the network is said by `check`: a state
+/// file whose folder is missing is a warning (the file may be checked elsewhere).
+#[test]
+fn a_state_folder_that_does_not_exist_is_a_warning() {
+    let yaml = format!("agent:\n  state_file: /nonexistent-dnsteer-dir/state.json\n{BASE}");
+    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: agent.state_file: folder /nonexistent-dnsteer-dir")
+            && stderr(&out).contains("`dnsteer run` would not start here"),
+        "{}",
+        stderr(&out)
+    );
+}

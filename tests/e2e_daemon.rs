@@ -743,3 +743,68 @@ async fn a_manual_apply_is_audited_and_warned_about_while_a_daemon_runs() {
         .iter()
         .all(|l| l["result"] == "ok" && l["checksum"].as_str().is_some()));
 }
+
+/// SIGHUP reloads the configuration: a broken one is refused and logged, and the daemon
+/// goes on steering with the one it runs; a good one takes effect, health kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_refuses_a_broken_configuration_and_applies_a_good_one() {
+    let world = World::start().await;
+    let addr = listen();
+    let state = world.dir.path().join("hup.state.json");
+    let good = world.config(&agent("steer-a", &addr, &state, &[], "2s"), FAST, "");
+    let path = world.write_config("hup.yaml", &good);
+    let mut d = Daemon::start(&path, &addr, &env(&world), world.dir.path().join("hup.log"));
+    eventually("us-east at both providers", LIMIT, || async {
+        www_everywhere(&world, US).await.then_some(())
+    })
+    .await;
+    let hangup = |d: &Daemon| {
+        let sent = std::process::Command::new("kill")
+            .args(["-HUP", &d.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -HUP");
+    };
+
+    // Broken: a pool names a check that does not exist, and eu-west comes first.
+    let broken = good
+        .replace("check: web-eu }", "check: web-nowhere }")
+        .replace("priority: 2", "priority: 0");
+    assert_ne!(broken, good);
+    std::fs::write(&path, &broken).unwrap();
+    hangup(&d);
+    let log = eventually("the reload refused in the log", LIMIT, || async {
+        let log = d.log_text();
+        log.contains("configuration reload refused").then_some(log)
+    })
+    .await;
+    assert!(log.contains("web-nowhere"), "the refusal says what is wrong:\n{log}");
+    assert_eq!(d.get("/healthz").await.0, 200, "still running");
+    // Still steering on the old configuration: us-east stays first and a failure there
+    // still fails over to eu-west, checked by web-eu.
+    assert!(
+        www_everywhere(&world, US).await,
+        "the broken priorities were not applied"
+    );
+    world.us.set_up(false);
+    eventually("failover on the old configuration", LIMIT, || async {
+        www_everywhere(&world, EU).await.then_some(())
+    })
+    .await;
+    world.us.set_up(true);
+    eventually("failback on the old configuration", LIMIT, || async {
+        www_everywhere(&world, US).await.then_some(())
+    })
+    .await;
+
+    // Good: eu-west first. Applied without a restart, and us-east's health is kept.
+    std::fs::write(&path, good.replace("priority: 2", "priority: 0")).unwrap();
+    hangup(&d);
+    eventually("eu-west first after the reload", LIMIT, || async {
+        www_everywhere(&world, EU).await.then_some(())
+    })
+    .await;
+    assert!(d.log_text().contains("configuration reloaded"), "{}", d.log_text());
+    assert_eq!(d.target_state("check:web-us").await, "healthy");
+    assert!(d.terminate().success(), "a clean stop after reloads");
+}

@@ -133,3 +133,38 @@ async fn explain_a_target_says_what_it_steers_and_what_would_move_it() {
         show(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_names_the_flap_budget_a_daemon_holds_a_record_by() {
+    let world = World::start().await;
+    // A dry run keeps no flip history: it says the budget and where the flips are counted.
+    let up = ["--assume", "check:web-us=up", "--assume", "check:web-eu=up"];
+    let text = explain(&world, &[&["www", "A"][..], &up[..]].concat()).await;
+    assert!(
+        text.contains("flap budget: at most 6 changes of this record within 1h (defaults.flap_budget)"),
+        "{text}"
+    );
+    assert!(text.contains("add --from to see its holds"), "{text}");
+
+    // The daemon holds www A past its budget: explain names the rule and the checksum.
+    let reason =
+        "www.example.test. A already flipped 6 times within 1h: one more is over its flap_budget (6 changes within 1h)";
+    let fake = FakeServer::start(Arc::new(move |_| {
+        Response::json(
+            200,
+            &json!({"targets": [
+                {"name": "check:web-us", "state": "unhealthy", "last_error": "connect refused"},
+                {"name": "check:web-eu", "state": "healthy"},
+                {"name": "provider:pdns-a", "state": "healthy"},
+                {"name": "provider:pdns-b", "state": "healthy"},
+            ], "held": [{"zone": "example.test.", "reason": reason, "checksum": "f1a9"}]}),
+        )
+    }));
+    let text = explain(&world, &["www", "A", "--from", &fake.url()]).await;
+    assert!(
+        text.contains("rule: flap budget: the daemon holds this record: www.example.test. A already flipped 6 times"),
+        "{text}"
+    );
+    assert!(text.contains("POST /v1/approve {\"checksum\": \"f1a9\"}"), "{text}");
+    assert!(!text.contains("add --from"), "{text}");
+}

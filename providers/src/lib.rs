@@ -2,6 +2,7 @@
 //! the one HTTP layer (timeouts, retries, rate limits) all HTTP adapters share, and
 //! one module per DNS provider.
 
+mod access;
 pub mod cloudflare;
 pub mod error;
 pub mod fence;
@@ -20,7 +21,7 @@ pub use error::ProviderError;
 pub use fence::{Fence, FenceMark};
 pub use guard::WriteGuard;
 pub use powerdns::{PowerDnsOptions, PowerDnsProvider};
-pub use provider::{Applied, Capabilities, Provider, WriteAccess};
+pub use provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 pub use record::{Change, RecordSet, RecordType, ZoneName};
 pub use rfc2136::{Rfc2136Options, Rfc2136Provider, TsigAlgorithmName, TsigKey};
 pub use route53::{AwsCredentials, Route53Provider};

@@ -60,6 +60,9 @@ pub enum WriteAccess {
     Unverifiable(String),
 }
 
+/// A record set's absolute name and type: what a right to write is granted on.
+pub type SetKey = (String, RecordType);
+
 /// What an `apply` call did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Applied {
@@ -98,11 +101,15 @@ pub trait Provider: Send + Sync + Debug {
         Ok(names)
     }
 
-    /// Checks, without changing anything, that the credentials may write `zone`: a
-    /// dry-run or rights-reading call where the API has one. An error is a failure to
-    /// ask (unreachable, bad key), not a refusal, which is `WriteAccess::Denied`.
-    async fn write_access(&self, zone: &ZoneName) -> Result<WriteAccess, ProviderError> {
-        let _ = zone;
+    /// Checks, without changing anything, that the credentials may write the sets
+    /// dnsteer steers in `zone` (`steered`: absolute name and type of each): a dry-run
+    /// or rights-reading call where the API has one. The sets are given because some
+    /// providers grant rights per name and type (RFC 2136 update policies, IAM
+    /// conditions on Route 53 record names). An error is a failure to ask
+    /// (unreachable, bad key, no such zone), not a refusal, which is
+    /// `WriteAccess::Denied`.
+    async fn write_access(&self, zone: &ZoneName, steered: &[SetKey]) -> Result<WriteAccess, ProviderError> {
+        let _ = (zone, steered);
         Ok(WriteAccess::Unverifiable(
             "the API has no call that tells without writing".into(),
         ))

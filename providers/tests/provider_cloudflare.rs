@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use dnsteer_providers::cloudflare::CloudflareOptions;
 use dnsteer_providers::http::HttpConfig;
-use dnsteer_providers::{Change, CloudflareProvider, Provider, ProviderError, RecordSet, RecordType, ZoneName};
+use dnsteer_providers::{
+    Change, CloudflareProvider, Provider, ProviderError, RecordSet, RecordType, WriteAccess, ZoneName,
+};
 use serde_json::json;
 use support::cloudflare_fake::{FakeCloudflare, TOKEN, ZONE_ID};
 use support::conformance::{Harness, WrongKey};
@@ -558,4 +560,20 @@ async fn srv_and_caa_are_written_as_components() {
         desired[1].values,
         ["0 iodef \"mailto:ops@example.test\"", "0 issue \"letsencrypt.org\""]
     );
+}
+
+/// Cloudflare shows a token's permissions only to a token that may read API tokens,
+/// and has no dry run: `write_access` says so (naming the permission to grant) and
+/// sends nothing.
+#[tokio::test]
+async fn write_access_is_unverifiable_and_sends_nothing() {
+    let fake = fake_with_zone();
+    let p = provider(&fake, TOKEN);
+    let sent = fake.requests().len();
+    let www = (zone().absolute("www").unwrap(), RecordType::A);
+    match p.write_access(&zone(), &[www]).await.unwrap() {
+        WriteAccess::Unverifiable(why) => assert!(why.contains("DNS: Edit"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fake.requests().len(), sent, "nothing sent");
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use dnsteer_providers::http::HttpConfig;
 use dnsteer_providers::{
-    Change, PowerDnsOptions, PowerDnsProvider, Provider, ProviderError, RecordSet, RecordType, ZoneName,
+    Change, PowerDnsOptions, PowerDnsProvider, Provider, ProviderError, RecordSet, RecordType, WriteAccess, ZoneName,
 };
 use support::conformance::{Harness, WrongKey};
 use support::pdns::{PowerDns, API_KEY};
@@ -123,5 +123,34 @@ async fn nameservers_are_the_apex_ns_set() {
     assert!(
         matches!(p.nameservers(&missing).await, Err(ProviderError::ZoneNotFound { .. })),
         "a zone the server lacks is not found"
+    );
+}
+
+/// PowerDNS keys are not scoped and it has no PATCH that writes nothing (an empty one
+/// raises the SOA serial): `write_access` reads the zone and its kind, writes nothing
+/// (the SOA serial included), and a wrong key and a missing zone are errors, not
+/// refusals.
+#[tokio::test]
+async fn write_access_reads_and_writes_nothing() {
+    let server = server_with_zone();
+    let p = provider(&server, API_KEY);
+    let before = p.records(&zone()).await.unwrap();
+    let www = (zone().absolute("www").unwrap(), RecordType::A);
+    match p.write_access(&zone(), std::slice::from_ref(&www)).await.unwrap() {
+        WriteAccess::Granted(how) => assert!(how.contains("not scoped") && how.contains("Native"), "{how}"),
+        other => panic!("{other:?}"),
+    }
+    let after = p.records(&zone()).await.unwrap();
+    assert_eq!(before, after, "nothing written, the SOA serial included");
+    assert!(after.iter().any(|s| s.rtype == RecordType::Soa), "{after:?}");
+
+    let wrong = provider(&server, "wrong-key")
+        .write_access(&zone(), std::slice::from_ref(&www))
+        .await;
+    assert!(matches!(wrong, Err(ProviderError::Auth { .. })), "{wrong:?}");
+    let missing = p.write_access(&ZoneName::new("missing.test.").unwrap(), &[www]).await;
+    assert!(
+        matches!(missing, Err(ProviderError::ZoneNotFound { .. })),
+        "{missing:?}"
     );
 }

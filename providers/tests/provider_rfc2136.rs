@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use dnsteer_providers::{
     Change, Provider, ProviderError, RecordSet, RecordType, Rfc2136Options, Rfc2136Provider, TsigAlgorithmName,
-    TsigKey, ZoneName,
+    TsigKey, WriteAccess, ZoneName,
 };
 use support::bind::{base64, dig, Bind};
 use support::conformance::{Harness, WrongKey};
@@ -625,6 +625,84 @@ async fn narrow_grant_allows_only_its_names_and_types<S: Server>() {
     assert_eq!(find(&live, "www", &RecordType::A), None);
 }
 
+/// `write_access` asks the server's update policy about exactly the steered sets with
+/// an UPDATE that changes nothing: granted for sets inside the grant (present or
+/// absent), denied naming the sets outside it, and the zone (serial included) is the
+/// same afterwards.
+async fn write_access_asks_the_update_policy<S: Server>() {
+    let server = S::start_limited_to_lb(ZONE);
+    let p = provider(&server);
+    let lb = set("lb", RecordType::A, 60, &["192.0.2.80"]);
+    p.apply(&zone(), &[Change::Create { after: lb.clone() }]).await.unwrap();
+    let before = p.records(&zone()).await.unwrap();
+    let key = |name: &str, rtype: RecordType| (zone().absolute(name).unwrap(), rtype);
+
+    let granted = [key("lb", RecordType::A), key("pool.lb", RecordType::Aaaa)];
+    match p.write_access(&zone(), &granted).await.unwrap() {
+        WriteAccess::Granted(how) => assert!(how.contains("pool.lb.example.test. AAAA"), "{how}"),
+        other => panic!("{}: a key granted lb A/AAAA: {other:?}", S::KIND),
+    }
+    let partly = [
+        key("lb", RecordType::A),
+        key("lb", RecordType::Txt),
+        key("www", RecordType::A),
+    ];
+    match p.write_access(&zone(), &partly).await.unwrap() {
+        WriteAccess::Denied(which) => {
+            eprintln!("{}: {which}", S::KIND);
+            assert!(which.contains("lb.example.test. TXT"), "{which}");
+            assert!(which.contains("www.example.test. A"), "{which}");
+            assert!(!which.contains("lb.example.test. A,"), "lb A is granted: {which}");
+            assert!(which.contains("update-policy"), "says what to fix: {which}");
+        }
+        other => panic!("{}: lb TXT and www A are outside the grant: {other:?}", S::KIND),
+    }
+    let after = p.records(&zone()).await.unwrap();
+    assert_eq!(before, after, "the probes changed nothing, the SOA serial included");
+    let soa = find(&after, "@", &RecordType::Soa).expect("SOA");
+    let serial_field = |s: &RecordSet| s.values[0].split_whitespace().nth(2).unwrap().to_string();
+    assert_eq!(
+        serial_field(soa),
+        serial_field(find(&before, "@", &RecordType::Soa).unwrap())
+    );
+}
+
+/// A key the server lets transfer the zone but not update at all is denied, naming the
+/// refusal (BIND: REFUSED, Knot: NOTAUTH), and nothing is written. A zone where nothing
+/// is steered is not asked about: BIND accepts an empty UPDATE even from this key (its
+/// update-policy is checked per record of the update section), so one tells nothing.
+async fn transfer_only_key_is_denied<S: Server>(server: S, refusal: &str) {
+    let p = provider(&server);
+    let before = p.records(&zone()).await.unwrap();
+    let www = (zone().absolute("www").unwrap(), RecordType::A);
+    match p.write_access(&zone(), &[www]).await.unwrap() {
+        WriteAccess::Denied(which) => {
+            assert!(
+                which.contains("www.example.test. A") && which.contains(refusal),
+                "{which}"
+            );
+        }
+        other => panic!("{}: a key granted no update: {other:?}", S::KIND),
+    }
+    let nothing_steered = p.write_access(&zone(), &[]).await.unwrap();
+    assert!(
+        matches!(nothing_steered, WriteAccess::Unverifiable(_)),
+        "{nothing_steered:?}"
+    );
+    assert_eq!(p.records(&zone()).await.unwrap(), before, "nothing written");
+}
+
+#[tokio::test]
+async fn bind_transfer_only_key_is_denied() {
+    let server = Bind::start_with_policy(ZONE, "grant \"someone-else\" zonesub ANY;");
+    transfer_only_key_is_denied(server, "REFUSED").await;
+}
+
+#[tokio::test]
+async fn knot_transfer_only_key_is_denied() {
+    transfer_only_key_is_denied(Knot::start_transfer_only(ZONE), "NOTAUTH").await;
+}
+
 /// BIND refuses (REFUSED) an MX whose target inside the zone has no address: that is the
 /// content, not the key, so `Rejected`; with the address in the same batch it passes.
 #[tokio::test]
@@ -659,6 +737,7 @@ tests_for!(Bind,
     bind_apex_ns_and_ttl_updates => apex_ns_and_ttl_updates,
     bind_full_batches_and_multi_message_transfer => full_batches_and_multi_message_transfer,
     bind_narrow_grant_allows_only_its_names_and_types => narrow_grant_allows_only_its_names_and_types,
+    bind_write_access_asks_the_update_policy => write_access_asks_the_update_policy,
 );
 
 tests_for!(Knot,
@@ -671,6 +750,7 @@ tests_for!(Knot,
     knot_apex_ns_and_ttl_updates => apex_ns_and_ttl_updates,
     knot_full_batches_and_multi_message_transfer => full_batches_and_multi_message_transfer,
     knot_narrow_grant_allows_only_its_names_and_types => narrow_grant_allows_only_its_names_and_types,
+    knot_write_access_asks_the_update_policy => write_access_asks_the_update_policy,
 );
 
 #[test]

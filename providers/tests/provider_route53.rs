@@ -14,7 +14,8 @@ use dnsteer_providers::http::HttpConfig;
 use dnsteer_providers::route53::Route53Options;
 use dnsteer_providers::Fence;
 use dnsteer_providers::{
-    AwsCredentials, Change, FenceMark, Provider, ProviderError, RecordSet, RecordType, Route53Provider, ZoneName,
+    AwsCredentials, Change, FenceMark, Provider, ProviderError, RecordSet, RecordType, Route53Provider, WriteAccess,
+    ZoneName,
 };
 use support::conformance::{Harness, WrongKey};
 use support::moto::Moto;
@@ -745,4 +746,57 @@ async fn moto_nameservers_are_the_delegation_set() {
         ns,
         "the apex NS set does not count"
     );
+}
+
+/// `write_access` sends a batch of DELETEs of record sets that do not exist (a stand-in
+/// value at each steered name and type, present sets and absent ones): moto refuses it
+/// for its content, which is past authorization, so Granted; the zone is unchanged.
+#[tokio::test]
+async fn moto_write_access_is_refused_for_content_and_writes_nothing() {
+    let (_moto, p) = moto_with_zone().await;
+    let www = set("www.example.test.", RecordType::A, 60, &["192.0.2.1"]);
+    p.apply(&zone(), &[Change::Create { after: www }]).await.unwrap();
+    let before = p.records(&zone()).await.unwrap();
+    let steered = [
+        ("www.example.test.".to_string(), RecordType::A),
+        ("lb.example.test.".to_string(), RecordType::Aaaa),
+        ("keep.example.test.".to_string(), RecordType::Txt),
+        ("example.test.".to_string(), RecordType::Ns),
+    ];
+    match p.write_access(&zone(), &steered).await.unwrap() {
+        WriteAccess::Granted(how) => assert!(how.contains("lb.example.test. AAAA"), "{how}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.records(&zone()).await.unwrap(), before, "nothing written");
+}
+
+/// Credentials whose IAM policy leaves a steered name out are refused (AccessDenied)
+/// before Route 53 reads the batch: `write_access` says Denied and names that set only,
+/// grants the others, and no batch is ever accepted.
+#[tokio::test]
+async fn fake_write_access_names_the_sets_iam_denies() {
+    let fake = FakeRoute53::start(ZONE);
+    let p = fake_provider(&fake, 50);
+    fake.set("www.example.test.", "A", 60, &["192.0.2.1"]);
+    fake.state.lock().unwrap().denied_names = vec!["www.example.test.".into()];
+    let www = ("www.example.test.".to_string(), RecordType::A);
+    let lb = ("lb.example.test.".to_string(), RecordType::A);
+    match p.write_access(&zone(), &[lb.clone(), www]).await.unwrap() {
+        WriteAccess::Denied(which) => {
+            assert!(
+                which.contains("www.example.test. A") && which.contains("AccessDenied"),
+                "{which}"
+            );
+            assert!(!which.contains("lb.example.test."), "lb is allowed: {which}");
+            assert!(which.contains("IAM policy"), "says what to fix: {which}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        p.write_access(&zone(), &[lb]).await.unwrap(),
+        WriteAccess::Granted(_)
+    ));
+    assert!(fake.state.lock().unwrap().batches.is_empty(), "no batch was accepted");
+    assert_eq!(fake.get("www.example.test.", "A").unwrap().values, vec!["192.0.2.1"]);
+    assert!(fake.get("lb.example.test.", "A").is_none());
 }

@@ -155,6 +155,13 @@ impl Alerter {
         Ok(alerter)
     }
 
+    /// Takes over `old`'s list of recent alerts (a reload replaced the sinks), so the
+    /// status page keeps showing what went out.
+    pub fn carry_recent_from(&self, old: &Alerter) {
+        let recent = old.inner.recent.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        *self.inner.recent.lock().unwrap_or_else(|p| p.into_inner()) = recent;
+    }
+
     /// No sinks: events are only logged (CLI commands, tests).
     pub fn disabled() -> Self {
         Self::build("", &AlertOptions::default(), Vec::new())

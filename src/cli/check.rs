@@ -1,14 +1,15 @@
 //! `dnsteer check`: validate the configuration and resolve its secrets; with
 //! `--online`, also reach every provider (credentials accepted, each zone readable,
-//! nameservers answering), the pair's witness and the coordination service, one line
-//! each.
+//! the rights to write what dnsteer steers there, nameservers answering), the pair's
+//! witness and the coordination service, one line each. A right the provider cannot
+//! show without writing is a WARNING line, not a failure.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
 
-use super::GlobalArgs;
+use super::{rights, GlobalArgs};
 use crate::config::{self, Config, ConfigErrors, CoordinationConfig};
 use crate::{connect, probe};
 
@@ -31,6 +32,11 @@ pub async fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<ExitCo
                 eprintln!("warning: {warning}");
             }
             let c = &loaded.config;
+            if let Some(why) = state_folder_problem(&c.agent.state_file) {
+                // A warning, not an error: the file may be checked on another machine
+                // than the one the daemon runs on.
+                eprintln!("warning: agent.state_file: {why}: `dnsteer run` would not start here");
+            }
             println!(
                 "configuration OK: {}, {}, {}, {} ({})",
                 count(c.providers.len(), "provider"),
@@ -76,6 +82,7 @@ async fn online(config: &Config) -> anyhow::Result<usize> {
         let Some(adapter) = providers.get(&provider) else {
             continue;
         };
+        let kind = rights::kind(config, &provider);
         match tokio::time::timeout(ONLINE_TIMEOUT, adapter.records(&zone)).await {
             Ok(Ok(sets)) => line(
                 true,
@@ -84,11 +91,38 @@ async fn online(config: &Config) -> anyhow::Result<usize> {
                     sets.len()
                 ),
             ),
-            Ok(Err(e)) => line(false, format!("{provider}: zone {zone}: {e}")),
-            Err(_) => line(
-                false,
-                format!("{provider}: zone {zone}: no answer within {ONLINE_TIMEOUT:?}"),
-            ),
+            Ok(Err(e)) => {
+                line(
+                    false,
+                    format!(
+                        "{provider}: zone {zone}: {e}{}",
+                        rights::fix(&provider, kind, &zone, &e)
+                    ),
+                );
+                // The rights of a key that cannot read, or at a zone that is not there,
+                // tell nothing more.
+                continue;
+            }
+            Err(_) => {
+                line(
+                    false,
+                    format!("{provider}: zone {zone}: no answer within {ONLINE_TIMEOUT:?}"),
+                );
+                continue;
+            }
+        }
+        let steered = rights::steered(config, &zone, &provider);
+        let answer = match tokio::time::timeout(ONLINE_TIMEOUT, adapter.write_access(&zone, &steered)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(dnsteer_providers::ProviderError::Transient {
+                provider: provider.clone(),
+                message: format!("no answer within {ONLINE_TIMEOUT:?}"),
+            }),
+        };
+        match rights::verdict(&provider, kind, &zone, answer) {
+            rights::Verdict::Ok(text) => line(true, text),
+            rights::Verdict::Failed(text) => line(false, text),
+            rights::Verdict::Warning(text) => println!("WARNING {text}"),
         }
     }
     // Nameservers the configuration omits are read from the providers, as at start.
@@ -165,8 +199,11 @@ async fn online(config: &Config) -> anyhow::Result<usize> {
 /// connect only when used), so that what they would refuse at start (an RFC 2136
 /// server that is not an address, a TSIG secret that is not base64, AWS credentials
 /// found nowhere) is refused here, at the provider's path and line.
+/// Builds what `plan` and `run` build from the configuration before they touch the
+/// network (every provider's adapter, the alert sinks, the etcd client), so that a
+/// configuration `check` accepts is one they accept.
 fn adapters_build(loaded: config::Loaded) -> Result<config::Loaded, ConfigErrors> {
-    let problems: Vec<_> = loaded
+    let mut problems: Vec<_> = loaded
         .config
         .providers
         .iter()
@@ -175,10 +212,32 @@ fn adapters_build(loaded: config::Loaded) -> Result<config::Loaded, ConfigErrors
             Some(loaded.provider_problem(name, format!("{e:#}")))
         })
         .collect();
+    if let Err(e) = crate::alert::Alerter::new(&loaded.config.alerts, &loaded.config.agent.id) {
+        problems.push(loaded.problem_at("alerts".into(), format!("{e:#}")));
+    }
+    if let Some(config::CoordinationConfig::Etcd(etcd)) = &loaded.config.agent.coordination {
+        if let Err(e) = crate::daemon::etcd_client(etcd, std::time::Duration::from_secs(1)) {
+            problems.push(loaded.problem_at("agent.coordination".into(), format!("{e:#}")));
+        }
+    }
     if problems.is_empty() {
         Ok(loaded)
     } else {
         Err(ConfigErrors(problems))
+    }
+}
+
+/// Why the daemon could not write its state file on this machine, if it could not.
+fn state_folder_problem(state_file: &std::path::Path) -> Option<String> {
+    let folder = match state_file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    match std::fs::metadata(folder) {
+        Err(e) => Some(format!("folder {}: {e}", folder.display())),
+        Ok(m) if !m.is_dir() => Some(format!("{} is not a folder", folder.display())),
+        Ok(m) if m.permissions().readonly() => Some(format!("folder {} is read-only", folder.display())),
+        Ok(_) => None,
     }
 }
 

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::Args;
 use dnsteer_providers::RecordSet;
 
-use super::health_source::HealthArgs;
+use super::health_source::{DaemonHold, HealthArgs};
 use super::plan::{compute, Computed};
 use super::GlobalArgs;
 use crate::config::{RecordConfig, ZoneConfig};
@@ -28,11 +28,15 @@ pub struct ExplainArgs {
 
 pub async fn run(global: &GlobalArgs, args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     let c = compute(global, &args.health).await?;
+    let daemon_held = match &args.health.from {
+        Some(url) => super::health_source::daemon_holds(url).await?,
+        None => Vec::new(),
+    };
     let first = args.name[0].as_str();
     let text = if first.starts_with("check:") || first.starts_with("provider:") {
         explain_target(&c, first)
     } else {
-        explain_records(&c, first, args.name.get(1).map(String::as_str))
+        explain_records(&c, &daemon_held, first, args.name.get(1).map(String::as_str))
     };
     match text {
         Ok(text) => {
@@ -167,7 +171,12 @@ fn absolute(name: &str, zone: &str) -> String {
     }
 }
 
-fn explain_records(c: &Computed, name: &str, rtype: Option<&str>) -> anyhow::Result<String> {
+fn explain_records(
+    c: &Computed,
+    daemon_held: &[DaemonHold],
+    name: &str,
+    rtype: Option<&str>,
+) -> anyhow::Result<String> {
     let mut found: Vec<(&ZoneConfig, &RecordConfig)> = Vec::new();
     for zone in &c.config.zones {
         for r in &zone.records {
@@ -185,12 +194,12 @@ fn explain_records(c: &Computed, name: &str, rtype: Option<&str>) -> anyhow::Res
     }
     let mut o = String::new();
     for (zone, r) in found {
-        explain_record(c, zone, r, &mut o);
+        explain_record(c, daemon_held, zone, r, &mut o);
     }
     Ok(o)
 }
 
-fn explain_record(c: &Computed, zone: &ZoneConfig, r: &RecordConfig, o: &mut String) {
+fn explain_record(c: &Computed, daemon_held: &[DaemonHold], zone: &ZoneConfig, r: &RecordConfig, o: &mut String) {
     let fqdn = absolute(&r.name, &zone.name);
     let rtype = r.rtype.as_str();
     let _ = writeln!(
@@ -268,7 +277,23 @@ fn explain_record(c: &Computed, zone: &ZoneConfig, r: &RecordConfig, o: &mut Str
             .as_ref()
             .is_none_or(|ch| state_of(c, &format!("check:{ch}")) == State::Healthy)
     });
-    let rule = if let (Some(h), false) = (held, changes.is_empty()) {
+    // The daemon's own holds (with `--from`): its flap history is what a dry run lacks.
+    let by_daemon = daemon_held
+        .iter()
+        .find(|h| h.zone.eq_ignore_ascii_case(&zone.name) && h.reason.contains(&fqdn));
+    let budget = zone.flap_budget.unwrap_or(c.config.defaults.flap_budget);
+    let rule = if let Some(h) = by_daemon.filter(|h| h.reason.contains("flap_budget")) {
+        format!(
+            "flap budget: the daemon holds this record: {} — written only once approved: POST /v1/approve \
+             {{\"checksum\": \"{}\"}}; the budget refills as old flips leave its window",
+            h.reason, h.checksum
+        )
+    } else if let Some(h) = by_daemon {
+        format!(
+            "held by the daemon: {} — written only once approved: POST /v1/approve {{\"checksum\": \"{}\"}}",
+            h.reason, h.checksum
+        )
+    } else if let (Some(h), false) = (held, changes.is_empty()) {
         format!(
             "held: {} — written only once approved: dnsteer apply --force, or POST /v1/approve {{\"checksum\": \"{}\"}}",
             h.reasons.join("; "),
@@ -293,6 +318,22 @@ fn explain_record(c: &Computed, zone: &ZoneConfig, r: &RecordConfig, o: &mut Str
         }
     };
     let _ = writeln!(o, "rule: {rule}");
+    let _ = writeln!(
+        o,
+        "flap budget: at most {} changes of this record within {} ({}); a change past it is held until approved{}",
+        budget.changes,
+        humantime::format_duration(budget.within.get()),
+        if zone.flap_budget.is_some() {
+            "the zone's flap_budget"
+        } else {
+            "defaults.flap_budget"
+        },
+        if daemon_held.is_empty() && c.verdicts.iter().all(|v| v.source != "daemon") {
+            " (the flips so far are the daemon's to count: add --from to see its holds)"
+        } else {
+            ""
+        }
+    );
     // What would move it back to its first pool.
     if let Some(first) = r.pools.first() {
         if let Some(check) = &first.check {

@@ -234,6 +234,42 @@ async fn from_daemon(url: &str) -> anyhow::Result<Vec<Verdict>> {
         .collect())
 }
 
+/// A zone a running daemon holds, as its `/v1/status` says.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct DaemonHold {
+    pub zone: String,
+    pub reason: String,
+    pub checksum: String,
+}
+
+/// The zones a running daemon holds now: only the daemon knows what its flap history
+/// holds (a dry run keeps no history of flips).
+pub async fn daemon_holds(url: &str) -> anyhow::Result<Vec<DaemonHold>> {
+    #[derive(serde::Deserialize)]
+    struct Status {
+        #[serde(default)]
+        held: Vec<DaemonHold>,
+    }
+    dnsteer_providers::http::install_crypto_provider();
+    let status_url = format!("{}/v1/status", url.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?;
+    let resp = client
+        .get(&status_url)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the daemon at {status_url}"))?;
+    if !resp.status().is_success() {
+        bail!("{status_url} answered HTTP {}", resp.status());
+    }
+    let status: Status = resp
+        .json()
+        .await
+        .with_context(|| format!("{status_url}: unreadable status"))?;
+    Ok(status.held)
+}
+
 /// The health table printed above a plan.
 pub fn render(verdicts: &[Verdict]) -> String {
     use std::fmt::Write;

@@ -6,6 +6,7 @@ mod explain;
 mod health_source;
 mod plan;
 mod probe;
+mod rights;
 mod run;
 
 use std::path::PathBuf;
@@ -65,6 +66,35 @@ pub enum Command {
     /// A self-contained failover walk-through on loopback, nothing installed: in-process DNS
     /// providers (PowerDNS API stand-ins) and HTTP endpoints, a region and a provider failing.
     Demo(demo::DemoArgs),
+    /// Shell completions and the man page, generated from this command line's own
+    /// definition (the Debian package ships them).
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(subcommand)]
+    pub what: Generated,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Generated {
+    /// Completions for SHELL, on standard output.
+    Completions { shell: clap_complete::Shell },
+    /// The man page dnsteer(1), roff on standard output.
+    Man,
+}
+
+fn generate(args: &GenerateArgs) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    let mut out = std::io::stdout().lock();
+    match args.what {
+        Generated::Completions { shell } => clap_complete::generate(shell, &mut command, "dnsteer", &mut out),
+        Generated::Man => clap_mangen::Man::new(command).render(&mut out)?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Logs go to standard error so that standard output stays clean for `--format json`.
@@ -109,5 +139,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => run::status(&cli.global, &args).await,
         Command::Explain(args) => explain::run(&cli.global, &args).await,
         Command::Demo(args) => demo::run(&cli.global, &args).await,
+        Command::Generate(args) => generate(&args),
     }
 }

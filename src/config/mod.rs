@@ -116,7 +116,11 @@ impl Loaded {
     /// A problem with provider `name` found after loading (building its adapter), at
     /// its path and line in the file.
     pub fn provider_problem(&self, name: &str, message: String) -> Problem {
-        let path = lines::join_key("providers", name);
+        self.problem_at(lines::join_key("providers", name), message)
+    }
+
+    /// A problem found after loading at `path` (as lines.rs writes paths), with its line.
+    pub fn problem_at(&self, path: String, message: String) -> Problem {
         Problem {
             line: self.lines.line(&path),
             path,

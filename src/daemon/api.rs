@@ -107,14 +107,15 @@ async fn page(AxumState(shared): AxumState<Arc<Shared>>, Query(q): Query<PageQue
             .collect();
         (inner.last_plan.clone(), delegated)
     };
+    let zones = shared.page.zones();
     let inputs = super::page::Inputs {
         status: &status,
         plan: plan.as_ref(),
         delegated,
-        zones: shared.page.zones(),
+        zones: &zones,
         view: shared.page.view(),
         audit: shared.audit.tail(PAGE_AUDIT_LINES),
-        alerts: shared.alerter.recent(),
+        alerts: shared.alerter().recent(),
         now,
     };
     let html = super::page::render(&inputs, q.fragment.is_some());
@@ -213,7 +214,7 @@ async fn set_override(
             )
         }
     };
-    if !shared.targets.contains(&req.target) {
+    if !shared.targets().contains(&req.target) {
         return error(
             StatusCode::NOT_FOUND,
             &format!(

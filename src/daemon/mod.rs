@@ -23,7 +23,7 @@ pub use supervisor::{AfterFailure, Supervisor};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -103,7 +103,8 @@ pub struct Shared {
     /// The pair's lease itself, for the peer endpoints (none in a fleet).
     pair: Option<Arc<Mutex<LeaseMachine>>>,
     pub metrics: Metrics,
-    pub alerter: Alerter,
+    /// Replaced when a reload changes `alerts`.
+    alerter: RwLock<Alerter>,
     /// Wakes the steering loop for a pass now.
     pub steer_now: Notify,
     /// Wakes the pair's driver (new transmits, an operator change to share).
@@ -113,7 +114,8 @@ pub struct Shared {
     /// What the status page keeps beyond the status: timelines, last answers.
     page: page::Recorder,
     outbox: Mutex<Vec<PeerObservation>>,
-    targets: Vec<String>,
+    /// Every target's name; replaced when a reload changes them.
+    targets: RwLock<Arc<Vec<String>>>,
     dry_run: bool,
     /// Whether probe results go to a peer (the pair): a lone daemon keeps no outbox,
     /// and a fleet publishes windows instead.
@@ -125,6 +127,14 @@ impl Shared {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    pub fn alerter(&self) -> Alerter {
+        self.alerter.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn targets(&self) -> Arc<Vec<String>> {
+        self.targets.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub fn coord(&self) -> MutexGuard<'_, dyn Coordination + 'static> {
         self.coord.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -133,13 +143,39 @@ impl Shared {
     /// or a zone none of whose providers can be read (it could not be steered).
     fn not_ready(&self) -> Option<String> {
         let inner = self.inner();
-        if !self.targets.iter().all(|t| inner.probed.contains(t)) {
+        if !self.targets().iter().all(|t| inner.probed.contains(t)) {
             return Some("first probe round not done".into());
         }
         let failing: BTreeSet<&str> = inner.supervisor.read_outages().keys().map(String::as_str).collect();
         self.page
             .unreadable_zone(&failing)
             .map(|zone| format!("no provider of {zone} can be read"))
+    }
+
+    /// Follows a reloaded configuration: targets added start `unknown`, kept ones keep
+    /// their health (with the new settings), removed ones are forgotten.
+    fn reconfigure(&self, next: &Prepared, alerter: Option<Alerter>) {
+        let names: Vec<String> = next.targets.iter().map(|t| t.name.clone()).collect();
+        let keep: BTreeSet<String> = names.iter().cloned().collect();
+        {
+            let mut inner = self.inner();
+            inner.engine.retain(&keep);
+            for name in &names {
+                if let Err(e) = inner.engine.register(name, next.config.target_health(name).params()) {
+                    tracing::error!("target {name}: {e}");
+                }
+            }
+            inner.probed.retain(|t| keep.contains(t));
+            inner.degraded.retain(|t, _| keep.contains(t));
+        }
+        *self.targets.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(names);
+        self.page.reconfigure(&next.config);
+        if let Some(alerter) = alerter {
+            let mut current = self.alerter.write().unwrap_or_else(|e| e.into_inner());
+            alerter.carry_recent_from(&current);
+            *current = alerter;
+        }
+        self.persist();
     }
 
     /// Asks for the state file to be saved soon (batched, off the async threads).
@@ -322,7 +358,7 @@ impl Shared {
             match event {
                 LeaseEvent::Lost(reason) => {
                     tracing::error!("coordination lost: {reason}");
-                    self.alerter.send(Event::new(
+                    self.alerter().send(Event::new(
                         EventKind::CoordinationLost,
                         &self.agent_id,
                         Utc::now(),
@@ -346,7 +382,7 @@ impl Shared {
                     let now = Utc::now();
                     if change.to == Role::Leader {
                         self.inner().supervisor.forget_reported();
-                        self.alerter.send(Event::new(
+                        self.alerter().send(Event::new(
                             EventKind::LeaderChanged,
                             &self.agent_id,
                             now,
@@ -386,7 +422,7 @@ impl Shared {
             };
             // Only the leader tells on-call: the pair would otherwise page twice.
             if let (Some(kind), true) = (kind, leader) {
-                self.alerter.send(
+                self.alerter().send(
                     Event::new(
                         kind,
                         &self.agent_id,
@@ -404,16 +440,8 @@ impl Shared {
 
 /// Runs the daemon until `shutdown` resolves.
 pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output = ()> + Send) -> anyhow::Result<()> {
-    let loaded = config::load(config_path)
-        .map_err(|e| anyhow::anyhow!("invalid configuration {}:\n{e}", config_path.display()))?;
-    for w in &loaded.warnings {
-        tracing::warn!("{w}");
-    }
-    let mut config = loaded.config;
-    let providers = connect::providers(&config)?;
-    connect::discover_nameservers(&mut config, &providers).await?;
-    let (config, providers) = (Arc::new(config), Arc::new(providers));
-    let targets = probe::targets_from_config(&config).await?;
+    let prepared = prepare(config_path).await?;
+    let (config, providers, targets) = (prepared.config.clone(), prepared.providers.clone(), &prepared.targets);
     let agent = &config.agent;
 
     let state_file = StateFile::new(&agent.state_file);
@@ -508,14 +536,14 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
             stopping: false,
         }),
         metrics: Metrics::new(),
-        alerter,
+        alerter: RwLock::new(alerter),
         steer_now: Notify::new(),
         pair_wake: Notify::new(),
         persister: OnceLock::new(),
         audit: audit::Audit::new(agent.state_file.with_extension("audit.jsonl")),
         page: page::Recorder::new(&config),
         outbox: Mutex::new(Vec::new()),
-        targets: targets.iter().map(|t| t.name.clone()).collect(),
+        targets: RwLock::new(Arc::new(targets.iter().map(|t| t.name.clone()).collect())),
         dry_run: agent.dry_run,
         shares_observations: !agent.peers.is_empty(),
     });
@@ -536,7 +564,7 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         };
         shared.metrics.set_role(role, term);
         let inner = shared.inner();
-        for t in &shared.targets {
+        for t in shared.targets().iter() {
             shared.metrics.set_state(t, inner.engine.state(t, now));
         }
     }
@@ -571,10 +599,6 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
         })
     };
 
-    let (tx, rx) = mpsc::channel::<ProbeResult>(4096);
-    let scheduled: Vec<ScheduledTarget> = targets.iter().flat_map(|t| t.scheduled()).collect();
-    let scheduler = Scheduler::spawn(scheduled, 64, tx);
-    let observer = tokio::spawn(observe(shared.clone(), rx));
     let (coordinator, witness) = match coordination {
         Coordinator::Pair { lease, link, witness } => (
             tokio::spawn(pair::drive(shared.clone(), lease, link, witness.clone(), resign_rx)),
@@ -593,23 +617,34 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
             )
         }
     };
-    let sampler = tokio::spawn(page::sample_every(shared.clone(), stop_rx.clone()));
-    let steering = tokio::spawn(steering::run(
-        shared.clone(),
-        config.clone(),
-        providers.clone(),
-        witness,
-        stop_rx.clone(),
-    ));
+    let sampler = tokio::spawn(page::sample_every(shared.clone(), stop_rx));
+    drop((config, providers));
+    let mut generation = Generation::start(&shared, prepared, witness.clone());
 
-    shutdown.await;
+    #[cfg(unix)]
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot install the SIGHUP handler")?;
+    tokio::pin!(shutdown);
+    loop {
+        let hangup = async {
+            #[cfg(unix)]
+            hangups.recv().await;
+            #[cfg(not(unix))]
+            std::future::pending::<()>().await;
+        };
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = hangup => generation = reload(&shared, config_path, generation, witness.clone()).await,
+        }
+    }
     tracing::info!("shutting down: finishing the writes in flight");
     shared.inner().stopping = true;
     let _ = stop_tx.send(true);
-    scheduler.shutdown().await;
+    let _ = generation.stop.send(true);
+    generation.scheduler.shutdown().await;
     shared.steer_now.notify_one();
-    let drained = tokio::time::timeout(SHUTDOWN_GRACE, steering).await.is_ok();
-    observer.abort();
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, generation.steering).await.is_ok();
+    generation.observer.abort();
     sampler.abort();
     if drained {
         // Every write is done: hand the lease over now (peer and witness, or etcd)
@@ -627,8 +662,127 @@ pub async fn run(config_path: &Path, shutdown: impl std::future::Future<Output =
     let _ = server_stop_tx.send(true);
     let _ = server.await;
     shared.flush().await;
-    shared.alerter.flush(Duration::from_secs(3)).await;
+    shared.alerter().flush(Duration::from_secs(3)).await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// A configuration loaded, checked and connected as the daemon needs it. A start and a
+/// reload both go through `prepare`, so a reload accepts exactly what a start does.
+struct Prepared {
+    config: Arc<config::Config>,
+    providers: Arc<connect::Providers>,
+    targets: Vec<probe::Target>,
+}
+
+async fn prepare(config_path: &Path) -> anyhow::Result<Prepared> {
+    let loaded = config::load(config_path)
+        .map_err(|e| anyhow::anyhow!("invalid configuration {}:\n{e}", config_path.display()))?;
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let mut config = loaded.config;
+    let providers = connect::providers(&config)?;
+    connect::discover_nameservers(&mut config, &providers).await?;
+    let targets = probe::targets_from_config(&config).await?;
+    Ok(Prepared {
+        config: Arc::new(config),
+        providers: Arc::new(providers),
+        targets,
+    })
+}
+
+/// The tasks that follow the configuration (probing, the health engine's feed, the
+/// steering loop), replaced as a whole when a reload succeeds. Coordination, the API
+/// and the state file outlive them.
+struct Generation {
+    prepared: Prepared,
+    scheduler: probe::SchedulerHandle,
+    observer: tokio::task::JoinHandle<()>,
+    steering: tokio::task::JoinHandle<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Generation {
+    fn start(shared: &Arc<Shared>, prepared: Prepared, witness: Option<Arc<pair::Witness>>) -> Self {
+        let (tx, rx) = mpsc::channel::<ProbeResult>(4096);
+        let scheduled: Vec<ScheduledTarget> = prepared.targets.iter().flat_map(|t| t.scheduled()).collect();
+        let scheduler = Scheduler::spawn(scheduled, 64, tx);
+        let observer = tokio::spawn(observe(shared.clone(), rx));
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let steering = tokio::spawn(steering::run(
+            shared.clone(),
+            prepared.config.clone(),
+            prepared.providers.clone(),
+            witness,
+            stop_rx,
+        ));
+        Self {
+            prepared,
+            scheduler,
+            observer,
+            steering,
+            stop,
+        }
+    }
+}
+
+/// SIGHUP: loads and checks the configuration as a start would; a configuration that
+/// fails, or that changes what only a restart can change, is refused and logged, and
+/// the running one goes on untouched. Otherwise the steering loop stops after its
+/// writes in flight (they finish under the configuration they were planned with), and
+/// probing and steering start again on the new one, with every target's health kept.
+async fn reload(
+    shared: &Arc<Shared>,
+    config_path: &Path,
+    current: Generation,
+    witness: Option<Arc<pair::Witness>>,
+) -> Generation {
+    tracing::info!("SIGHUP: reloading the configuration from {}", config_path.display());
+    let next = match prepare(config_path).await.and_then(|next| {
+        restart_needed(&current.prepared.config, &next.config)?;
+        let alerter = (next.config.alerts != current.prepared.config.alerts)
+            .then(|| Alerter::new(&next.config.alerts, &shared.agent_id))
+            .transpose()?;
+        Ok((next, alerter))
+    }) {
+        Ok(next) => next,
+        Err(e) => {
+            tracing::error!("configuration reload refused; still running the previous configuration: {e:#}");
+            return current;
+        }
+    };
+    let (next, alerter) = next;
+    let _ = current.stop.send(true);
+    shared.steer_now.notify_one();
+    let _ = current.steering.await;
+    current.scheduler.shutdown().await;
+    let _ = current.observer.await;
+    shared.reconfigure(&next, alerter);
+    tracing::info!(
+        targets = next.targets.len(),
+        zones = next.config.zones.len(),
+        "configuration reloaded"
+    );
+    let generation = Generation::start(shared, next, witness);
+    shared.steer_now.notify_one();
+    generation
+}
+
+/// What a reload cannot change under a running daemon: its identity, address, state
+/// file and coordination (the lease, its peers, etcd) and the pair's witness, which
+/// the lease was taken at.
+fn restart_needed(running: &config::Config, next: &config::Config) -> anyhow::Result<()> {
+    if running.agent != next.agent {
+        anyhow::bail!("the `agent` section changed: restart dnsteer to apply it");
+    }
+    let witness = |c: &config::Config| {
+        config::pair_witness(&c.agent, &c.providers, c.zones.iter())
+            .map(|(provider, zone)| (c.providers.get(&provider).cloned(), provider, zone))
+    };
+    if witness(running) != witness(next) {
+        anyhow::bail!("the pair's witness (its provider or zone) changed: restart dnsteer to apply it");
+    }
     Ok(())
 }
 

@@ -172,7 +172,7 @@ async fn cycle(
         shared.on_transitions(&transitions, now);
         let inner = shared.inner();
         shared
-            .targets
+            .targets()
             .iter()
             .map(|t| (t.clone(), inner.engine.state(t, now)))
             .collect()
@@ -426,7 +426,7 @@ fn send_events(shared: &Shared) {
         std::iter::from_fn(|| inner.supervisor.poll_event()).collect()
     };
     for e in events {
-        shared.alerter.send(e);
+        shared.alerter().send(e);
     }
 }
 

@@ -32,7 +32,7 @@ mod window;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -315,6 +315,11 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Forgets every target not in `keep` (a reload removed them).
+    pub fn retain(&mut self, keep: &BTreeSet<String>) {
+        self.targets.retain(|name, _| keep.contains(name));
     }
 
     /// Resumes from a saved state: targets no longer configured are dropped, new ones

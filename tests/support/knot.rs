@@ -26,7 +26,7 @@ key:
 acl:
   - id: steer
     key: @KEY_NAME@
-    action: [update, transfer]
+    action: [@ACTIONS@]
 @ACL_LIMITS@
 template:
   - id: default
@@ -67,6 +67,15 @@ impl Knot {
     /// Starts knotd for `zone` with extra lines (`update-type`, `update-owner`, ...) in
     /// the key's ACL entry (the key may always transfer the zone).
     pub fn start_with_acl_limits(zone: &str, limits: &str) -> Self {
+        Self::start_with_acl(zone, "update, transfer", limits)
+    }
+
+    /// Starts knotd for `zone` where the key may transfer the zone and nothing else.
+    pub fn start_transfer_only(zone: &str) -> Self {
+        Self::start_with_acl(zone, "transfer", "")
+    }
+
+    fn start_with_acl(zone: &str, actions: &str, limits: &str) -> Self {
         let knotd = require_binary("knotd");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().to_str().unwrap();
@@ -79,6 +88,7 @@ impl Knot {
             ("ZONE", zone.as_str()),
             ("KEY_NAME", KEY_NAME),
             ("SECRET", secret_b64.as_str()),
+            ("ACTIONS", actions),
             ("ACL_LIMITS", limits),
         ];
         std::fs::write(dir.path().join("knot.conf"), fill(KNOT_CONF, &values)).unwrap();

@@ -3,7 +3,10 @@
 //! DELETE must name a set that exists with exactly its TTL and values; a CREATE must not
 //! meet an existing set; a request carries at most 1,000 ResourceRecord elements and
 //! 32,000 characters of values. It also counts requests (with their times) and can
-//! answer Throttling / PriorRequestNotComplete on demand.
+//! answer Throttling / PriorRequestNotComplete on demand, and AccessDenied to change
+//! batches that touch given names, as IAM does for a policy whose
+//! `route53:ChangeResourceRecordSetsNormalizedRecordNames` condition leaves them out
+//! (IAM answers before Route 53 reads the batch's content).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -32,6 +35,9 @@ pub struct State {
     pub inject: VecDeque<&'static str>,
     /// GetChange answers PENDING this many times before INSYNC.
     pub pending_polls: usize,
+    /// Names (absolute, lowercase) the credentials may not change: a batch touching
+    /// one is refused AccessDenied (HTTP 403) whatever else it holds.
+    pub denied_names: Vec<String>,
 }
 
 pub struct FakeRoute53 {
@@ -226,6 +232,16 @@ fn change(s: &mut State, req: &Request) -> Response {
         .iter()
         .map(|c| c.values.iter().map(|v| v.chars().count()).sum::<usize>())
         .sum();
+    if let Some(denied) = changes.iter().find(|c| s.denied_names.contains(&c.name)) {
+        return Response::new(
+            403,
+            "text/xml",
+            format!(
+                r#"<?xml version="1.0"?><ErrorResponse xmlns="https://route53.amazonaws.com/doc/2013-04-01/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:iam::123456789012:user/dnsteer is not authorized to perform: route53:ChangeResourceRecordSets on resource: arn:aws:route53:::hostedzone/{ZONE_ID} because no identity-based policy allows the route53:ChangeResourceRecordSets action ({})</Message></Error><RequestId>fake</RequestId></ErrorResponse>"#,
+                xml_escape(&denied.name)
+            ),
+        );
+    }
     if records > 1000 {
         return invalid_change_batch(&["Number of records limit of 1000 exceeded.".into()]);
     }

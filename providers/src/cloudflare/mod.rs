@@ -26,6 +26,7 @@
 //!   token bucket shared by every adapter with the same token; 429 honours
 //!   `Retry-After` through the shared HTTP layer.
 
+mod access;
 mod types;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -40,7 +41,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ProviderError;
 use crate::http::{classify_status_as, HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict};
-use crate::provider::{Applied, Capabilities, Provider};
+use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{Change, RecordSet, RecordType, ZoneName};
 use crate::shared::{self, limiter, Budget, LimiterKey, ZoneIds};
 
@@ -534,6 +535,10 @@ impl Provider for CloudflareProvider {
                 Self::shape(rs, is_proxied)
             })
             .collect()
+    }
+
+    async fn write_access(&self, zone: &ZoneName, _: &[SetKey]) -> Result<WriteAccess, ProviderError> {
+        Ok(access::write_access(zone))
     }
 
     async fn apply(&self, zone: &ZoneName, changes: &[Change]) -> Result<Applied, ProviderError> {

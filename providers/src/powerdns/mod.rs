@@ -10,6 +10,7 @@
 //! - Credentials: the `api-key` of the server (PowerDNS has no finer scopes).
 //! - Tested against PowerDNS Authoritative 4.7 (Debian 12) with the gsqlite3 backend.
 
+mod access;
 mod types;
 
 use async_trait::async_trait;
@@ -17,7 +18,7 @@ use reqwest::{Method, StatusCode};
 
 use crate::error::ProviderError;
 use crate::http::{classify_status_as, HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict};
-use crate::provider::{Applied, Capabilities, Provider};
+use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{Change, RecordSet, RecordType, ZoneName};
 use crate::shared::{limiter, pending, Budget, LimiterKey};
 
@@ -188,6 +189,10 @@ impl Provider for PowerDnsProvider {
         let url = self.zone_url(zone);
         let resp = self.request(Method::GET, &url, None, zone).await?;
         self.to_record_sets(resp.json(&self.name)?)
+    }
+
+    async fn write_access(&self, zone: &ZoneName, _: &[SetKey]) -> Result<WriteAccess, ProviderError> {
+        access::write_access(self, zone).await
     }
 
     async fn apply(&self, zone: &ZoneName, changes: &[Change]) -> Result<Applied, ProviderError> {

@@ -331,22 +331,7 @@ pub(crate) fn permission_probe(zone: &Name, changes: &[Change]) -> Result<Option
         prerequisites.extend(prerequisite(change, &owner, rtype)?);
         let subject = change.subject();
         let held = change.before().map(|b| b.values.as_slice()).unwrap_or_default();
-        let candidates: &[&str] = match subject.rtype {
-            RecordType::A => &["0.0.0.0", "0.0.0.1"],
-            RecordType::Aaaa => &["100::", "100::1"],
-            RecordType::Cname | RecordType::Ns | RecordType::Ptr => {
-                &["dnsteer-probe.invalid.", "dnsteer-probe-2.invalid."]
-            }
-            RecordType::Mx => &["0 dnsteer-probe.invalid.", "1 dnsteer-probe.invalid."],
-            RecordType::Txt => &["\"dnsteer permission probe\"", "\"dnsteer permission probe 2\""],
-            RecordType::Srv => &["0 0 0 dnsteer-probe.invalid.", "0 0 1 dnsteer-probe.invalid."],
-            RecordType::Caa => &[
-                "0 issue \"dnsteer-probe.invalid\"",
-                "0 issuewild \"dnsteer-probe.invalid\"",
-            ],
-            _ => &[],
-        };
-        let Some(absent) = candidates
+        let Some(absent) = crate::access::stand_in_values(&subject.rtype)
             .iter()
             .find(|c| !held.contains(&canonical_value(&subject.rtype, c)))
         else {

@@ -89,6 +89,7 @@
 //! so zones of several hundred KiB may not transfer whole; a 110 KB zone (900 sets)
 //! transfers in ~35 ms.
 
+mod access;
 mod client;
 mod message;
 
@@ -107,7 +108,7 @@ use tokio::time::{timeout_at, Instant};
 
 use self::client::{rcode_name, tsig_error_name, Connection, WireError};
 use crate::error::ProviderError;
-use crate::provider::{Applied, Capabilities, Provider};
+use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{Change, RecordSet, RecordType, ZoneName};
 
 /// The most changes one UPDATE carries: a few records per change keeps a full batch of
@@ -648,6 +649,10 @@ impl Provider for Rfc2136Provider {
                 RecordSet::new(&set.name, set.rtype.clone(), ttl, &values).unwrap_or(RecordSet { ttl, ..set })
             })
             .collect()
+    }
+
+    async fn write_access(&self, zone: &ZoneName, steered: &[SetKey]) -> Result<WriteAccess, ProviderError> {
+        access::write_access(self, zone, steered).await
     }
 
     async fn apply(&self, zone: &ZoneName, changes: &[Change]) -> Result<Applied, ProviderError> {

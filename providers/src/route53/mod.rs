@@ -25,6 +25,7 @@
 //!   as a compare-and-set on the term: a leader whose term was superseded writes
 //!   nothing.
 
+mod access;
 mod client;
 pub mod sigv4;
 mod types;
@@ -37,7 +38,7 @@ use async_trait::async_trait;
 use crate::error::ProviderError;
 use crate::fence::Fence;
 use crate::http::{HttpClient, HttpConfig};
-use crate::provider::{Applied, Capabilities, Provider};
+use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{normalize_name, Change, RecordSet, RecordType, ZoneName};
 use crate::shared::{self, limiter, Budget, LimiterKey, Poll, ZoneIds};
 
@@ -492,6 +493,10 @@ impl Provider for Route53Provider {
                 rs
             })
             .collect()
+    }
+
+    async fn write_access(&self, zone: &ZoneName, steered: &[SetKey]) -> Result<WriteAccess, ProviderError> {
+        access::write_access(self, zone, steered).await
     }
 
     async fn apply(&self, zone: &ZoneName, changes: &[Change]) -> Result<Applied, ProviderError> {

@@ -11,6 +11,7 @@
 //! - Requests spend a token bucket (default 1 request/s; the API allows a few per
 //!   second per account) and throttling is retried by the shared HTTP layer.
 
+mod access;
 mod types;
 
 use std::num::NonZeroU32;
@@ -21,7 +22,7 @@ use reqwest::Method;
 
 use crate::error::ProviderError;
 use crate::http::{HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict};
-use crate::provider::{Applied, Capabilities, Provider};
+use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{Change, RecordSet, RecordType, ZoneName};
 use crate::route53::sigv4::Signer;
 use crate::route53::{account_limiter, classify, error_code, AwsCredentials};
@@ -251,6 +252,10 @@ impl Provider for Route53DomainsProvider {
                 rs
             })
             .collect()
+    }
+
+    async fn write_access(&self, zone: &ZoneName, _: &[SetKey]) -> Result<WriteAccess, ProviderError> {
+        Ok(access::write_access(zone))
     }
 
     async fn apply(&self, zone: &ZoneName, changes: &[Change]) -> Result<Applied, ProviderError> {

@@ -5,7 +5,7 @@
 mod render;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -69,13 +69,26 @@ struct Book {
 
 /// What the page shows beyond `/v1/status`, kept by the daemon.
 pub struct Recorder {
-    zones: Vec<Zone>,
+    /// The configured zones, replaced when the configuration is reloaded.
+    zones: RwLock<Arc<Vec<Zone>>>,
     book: Mutex<Book>,
 }
 
 impl Recorder {
     pub fn new(config: &Config) -> Self {
-        let zones = config
+        Self {
+            zones: RwLock::new(Arc::new(Self::zones_of(config))),
+            book: Mutex::new(Book::default()),
+        }
+    }
+
+    /// Follows a reloaded configuration; the timelines and answers seen are kept.
+    pub fn reconfigure(&self, config: &Config) {
+        *self.zones.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Self::zones_of(config));
+    }
+
+    fn zones_of(config: &Config) -> Vec<Zone> {
+        config
             .zones
             .iter()
             .map(|z| {
@@ -111,19 +124,15 @@ impl Recorder {
                         .collect(),
                 }
             })
-            .collect();
-        Self {
-            zones,
-            book: Mutex::new(Book::default()),
-        }
+            .collect()
     }
 
     fn book(&self) -> MutexGuard<'_, Book> {
         self.book.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn zones(&self) -> &[Zone] {
-        &self.zones
+    pub fn zones(&self) -> Arc<Vec<Zone>> {
+        self.zones.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// A target changed state (effective layer).
@@ -160,7 +169,7 @@ impl Recorder {
     /// the parent's delegation, from one pass's reads.
     pub fn saw_live(&self, live: &Live, now: DateTime<Utc>) {
         let mut book = self.book();
-        for zone in &self.zones {
+        for zone in self.zones().iter() {
             let names: BTreeSet<(&str, &str)> = zone
                 .records
                 .iter()
@@ -199,11 +208,11 @@ impl Recorder {
 
     /// Whether some zone has no provider whose copy can be read (`read_failing` names
     /// the providers whose last read failed).
-    pub fn unreadable_zone<'a>(&'a self, read_failing: &BTreeSet<&str>) -> Option<&'a str> {
-        self.zones
+    pub fn unreadable_zone(&self, read_failing: &BTreeSet<&str>) -> Option<String> {
+        self.zones()
             .iter()
             .find(|z| !z.providers.is_empty() && z.providers.iter().all(|p| read_failing.contains(p.as_str())))
-            .map(|z| z.name.as_str())
+            .map(|z| z.name.clone())
     }
 }
 
