@@ -81,10 +81,7 @@ impl Harness for Cloudflare {
     }
 
     async fn wrong_key(&self) -> WrongKey {
-        WrongKey {
-            provider: Box::new(provider(self.fake(), "not-the-token")),
-            keep: None,
-        }
+        WrongKey::of(provider(self.fake(), "not-the-token"))
     }
 
     fn stop(&mut self) {

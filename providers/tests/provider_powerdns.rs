@@ -65,10 +65,7 @@ impl Harness for Pdns {
     }
 
     async fn wrong_key(&self) -> WrongKey {
-        WrongKey {
-            provider: Box::new(provider(&self.0, "not-the-key")),
-            keep: None,
-        }
+        WrongKey::of(provider(&self.0, "not-the-key"))
     }
 
     fn stop(&mut self) {

@@ -137,10 +137,7 @@ impl<S: Server> Harness for Rfc<S> {
         let wrong =
             TsigKey::from_base64(self.0.key().name(), TsigAlgorithmName::HmacSha256, &base64(&[7; 32])).unwrap();
         let name = format!("{}-wrong-key", S::KIND);
-        WrongKey {
-            provider: Box::new(provider_with(&self.0, &name, Some(wrong), Duration::from_secs(5))),
-            keep: None,
-        }
+        WrongKey::of(provider_with(&self.0, &name, Some(wrong), Duration::from_secs(5)))
     }
 
     fn stop(&mut self) {

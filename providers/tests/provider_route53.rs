@@ -67,10 +67,13 @@ async fn unknown_key() -> WrongKey {
     let moto = tokio::task::spawn_blocking(Moto::start_with_auth).await.unwrap();
     let unknown = AwsCredentials::new("AKIDUNKNOWN", "nope", None);
     let provider = Route53Provider::new("r53", unknown, options(&moto.url)).unwrap();
-    WrongKey {
-        provider: Box::new(provider),
-        keep: Some(Box::new(moto)),
-    }
+    WrongKey::kept_with(provider, moto)
+}
+
+/// What Route 53 refuses whole: deleting a set that was never there.
+fn delete_of_a_set_never_there() -> Change {
+    let never = set("never.example.test.", RecordType::A, 60, &["192.0.2.99"]);
+    Change::Delete { before: never }
 }
 
 /// The conformance suite against moto.
@@ -92,11 +95,10 @@ impl Harness for MotoZone {
         Box::new(Route53Provider::new("r53", self.moto.credentials(), options(&self.moto.url)).unwrap())
     }
 
-    /// Deleting a set that was never there: moto refuses the batch before applying any
-    /// of it (InvalidInput), as Route 53 does (InvalidChangeBatch, "not found").
+    /// Moto refuses the batch before applying any of it (InvalidInput), as Route 53
+    /// does (InvalidChangeBatch, "not found").
     async fn refused_change(&self) -> Change {
-        let never = set("never.example.test.", RecordType::A, 60, &["192.0.2.99"]);
-        Change::Delete { before: never }
+        delete_of_a_set_never_there()
     }
 
     async fn wrong_key(&self) -> WrongKey {
@@ -148,8 +150,7 @@ impl Harness for FakeZone {
     }
 
     async fn refused_change(&self) -> Change {
-        let never = set("never.example.test.", RecordType::A, 60, &["192.0.2.99"]);
-        Change::Delete { before: never }
+        delete_of_a_set_never_there()
     }
 
     /// The fake checks no signatures: moto with IAM on does.

@@ -45,6 +45,24 @@ pub struct WrongKey {
     pub keep: Option<Box<dyn Any>>,
 }
 
+impl WrongKey {
+    /// An adapter of the harness's own server.
+    pub fn of(provider: impl Provider + 'static) -> Self {
+        Self {
+            provider: Box::new(provider),
+            keep: None,
+        }
+    }
+
+    /// An adapter of a server started for it, which lives as long as it.
+    pub fn kept_with(provider: impl Provider + 'static, server: impl Any) -> Self {
+        Self {
+            provider: Box::new(provider),
+            keep: Some(Box::new(server)),
+        }
+    }
+}
+
 /// What a kind gives the conformance suite. `conformance_suite!` runs every check on a
 /// fresh `start()`.
 #[allow(async_fn_in_trait)] // the suite runs each test on tokio's current-thread runtime
