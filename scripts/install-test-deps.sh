@@ -32,15 +32,19 @@ if ! cargo deb --version 2>/dev/null | grep -q "3\.8\."; then
 fi
 # Python emulators and clients for the cloud-provider tests, in a virtualenv beside the
 # repository (.venv-test, gitignored): moto's server (Route 53, Route 53 Domains) and the
-# official Cloudflare SDK (an independent client of the fake Cloudflare API).
+# providers' official SDKs, each an independent client of dnsteer's fake of that API
+# (Cloudflare, NS1, Azure with azure-identity).
 if ! python3 -c "import ensurepip, venv" 2>/dev/null; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
 fi
 venv="$(dirname "$0")/../.venv-test"
-if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c "import cloudflare" 2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check 'moto[server]>=5.1,<6' 'cloudflare>=4,<6'
+requirements=('moto[server]>=5.1,<6' 'cloudflare>=4,<6' 'ns1-python>=0.24,<1'
+              'azure-mgmt-dns>=9,<10' 'azure-identity>=1.15,<2')
+imports="cloudflare, ns1, azure.mgmt.dns, azure.identity"
+if [ ! -x "$venv/bin/moto_server" ] || ! "$venv/bin/python" -c "import $imports" 2>/dev/null; then
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "${requirements[@]}"
 fi
-echo "test dependencies ready: $(pdns_server --version 2>&1 | grep -o 'PowerDNS Authoritative Server [0-9.]*' | head -1), $(named -v), knotd $(knotd --version | grep -o '[0-9][0-9.]*' | head -1), etcd $(etcd --version | head -1 | grep -o '[0-9][0-9.]*'), moto $("$venv/bin/python" -c "import moto; print(moto.__version__)"), cloudflare SDK $("$venv/bin/python" -c "import cloudflare; print(cloudflare.__version__)")"
+echo "test dependencies ready: $(pdns_server --version 2>&1 | grep -o 'PowerDNS Authoritative Server [0-9.]*' | head -1), $(named -v), knotd $(knotd --version | grep -o '[0-9][0-9.]*' | head -1), etcd $(etcd --version | head -1 | grep -o '[0-9][0-9.]*'), moto $("$venv/bin/python" -c "import moto; print(moto.__version__)"), cloudflare SDK $("$venv/bin/python" -c "import cloudflare; print(cloudflare.__version__)"), ns1-python $("$venv/bin/python" -c "import ns1; print(ns1.version)"), azure-mgmt-dns $("$venv/bin/python" -c "from azure.mgmt.dns import VERSION; print(VERSION)")"

@@ -1161,3 +1161,97 @@ fn a_state_folder_that_does_not_exist_is_a_warning() {
         stderr(&out)
     );
 }
+
+/// `BASE` with its second provider at NS1: the key a secret reference, the endpoint
+/// optional.
+fn base_with_ns1(provider: &str) -> String {
+    base_with(
+        "  pdns-b:\n    kind: powerdns\n    url: http://127.0.0.1:8082\n    api_key: { env: T_KEY }\n    nameservers: [ ns1.provider-b.test. ]\n",
+        provider,
+    )
+    .replace("[ pdns-a, pdns-b ]", "[ pdns-a, ns ]")
+}
+
+#[test]
+fn ns1_provider_takes_a_key_reference_and_an_optional_endpoint() {
+    let yaml =
+        base_with_ns1("  ns:\n    kind: ns1\n    api_key: { env: T_KEY }\n    nameservers: [ dns1.p01.nsone.net. ]\n");
+    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let with_endpoint = yaml.replace(
+        "    kind: ns1\n",
+        "    kind: ns1\n    endpoint: https://api.nsone.net/v1\n",
+    );
+    let (_dir, out) = check_with(&with_endpoint, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let bad_endpoint = yaml.replace("    kind: ns1\n", "    kind: ns1\n    endpoint: api.nsone.net\n");
+    assert_error(&bad_endpoint, "providers.ns.endpoint", "api.nsone.net");
+    let literal = yaml.replace(
+        "api_key: { env: T_KEY }\n    nameservers: [ dns1",
+        "api_key: s3cr3t-VALUE-xyz-ns1\n    nameservers: [ dns1",
+    );
+    let err = assert_error(&literal, "providers.ns.api_key", "xyz-ns1");
+    assert!(!err.contains(MARK), "the literal is echoed:\n{err}");
+    let unset = yaml.replace(
+        "api_key: { env: T_KEY }\n    nameservers: [ dns1",
+        "api_key: { env: T_NS1 }\n    nameservers: [ dns1",
+    );
+    let err = assert_error(&unset, "providers.ns.api_key", "T_NS1");
+    assert!(err.contains("T_NS1 is not set"), "{err}");
+    let unknown = yaml.replace("    kind: ns1\n", "    kind: ns1\n    api_token: { env: T_KEY }\n");
+    assert_error(&unknown, "providers.ns.api_token", "api_token");
+}
+
+/// `kind: azure`: ids, the resource group and the URLs checked at their path and line,
+/// the client secret a reference like every other secret.
+#[test]
+fn azure_provider_fields() {
+    // (No line continuation here: it would eat the first line's indent.)
+    let azure = "  az:
+    kind: azure
+    tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47
+    client_id: 04b07795-8ddb-461a-bbee-02f9e1bf7b46
+    client_secret: { env: T_KEY }
+    subscription_id: 00000000-1111-2222-3333-444444444444
+    resource_group: dns-rg
+    nameservers: [ ns1-01.azure-dns.com. ]
+zones:
+";
+    let yaml = base_with("zones:\n", azure).replace("providers: [ pdns-a, pdns-b ]", "providers: [ pdns-a, az ]");
+    let (_dir, out) = check_with(&yaml, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // Conditional requests per record set: Azure DNS can hold the pair's lease record.
+    let pair = format!(
+        "agent:\n  api_token: {{ env: T_KEY }}\n  peers: [ \"http://127.0.0.1:9311\" ]\n  lease:\n    witness: az\n{yaml}"
+    );
+    let (_dir, out) = check_with(&pair, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let bad = yaml.replace("client_id: 04b07795-8ddb-461a-bbee-02f9e1bf7b46", "client_id: my-app");
+    let err = assert_error(&bad, "providers.az.client_id", "client_id: my-app");
+    assert!(err.contains("must be a GUID"), "{err}");
+    let bad = yaml.replace(
+        "subscription_id: 00000000-1111-2222-3333-444444444444",
+        "subscription_id: 00000000-1111-2222-3333",
+    );
+    assert_error(&bad, "providers.az.subscription_id", "subscription_id:");
+    let bad = yaml.replace("resource_group: dns-rg", "resource_group: dns/rg");
+    assert_error(&bad, "providers.az.resource_group", "resource_group:");
+    let bad = yaml.replace(
+        "    resource_group: dns-rg\n",
+        "    resource_group: dns-rg\n    endpoint: management.test\n",
+    );
+    assert_error(&bad, "providers.az.endpoint", "endpoint:");
+    let bad = yaml.replace(
+        "    resource_group: dns-rg\n",
+        "    resource_group: dns-rg\n    authority: login.test\n",
+    );
+    assert_error(&bad, "providers.az.authority", "authority:");
+    let bad = yaml.replace("client_secret: { env: T_KEY }", "client_secret: s3cr3t-VALUE-xyz-azure");
+    let err = assert_error(&bad, "providers.az.client_secret", "client_secret:");
+    assert!(!err.contains(MARK), "the literal is echoed:\n{err}");
+    let bad = yaml.replace("    tenant_id: 72f988bf-86f1-41af-91ab-2d7cd011db47\n", "");
+    let err = assert_error(&bad, "providers.az", "  az:");
+    assert!(err.contains("tenant_id"), "{err}");
+}

@@ -3,11 +3,13 @@
 //! one module per DNS provider.
 
 mod access;
+pub mod azure;
 pub mod cloudflare;
 pub mod error;
 pub mod fence;
 pub mod guard;
 pub mod http;
+pub mod ns1;
 pub mod powerdns;
 pub mod provider;
 pub mod record;
@@ -16,10 +18,12 @@ pub mod route53;
 pub mod route53domains;
 pub mod shared;
 
+pub use azure::{AzureCredentials, AzureProvider};
 pub use cloudflare::CloudflareProvider;
 pub use error::ProviderError;
 pub use fence::{Fence, FenceMark};
 pub use guard::WriteGuard;
+pub use ns1::Ns1Provider;
 pub use powerdns::{PowerDnsOptions, PowerDnsProvider};
 pub use provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 pub use record::{Change, RecordSet, RecordType, ZoneName};
@@ -36,6 +40,8 @@ pub fn capabilities_of(kind: &str) -> Option<Capabilities> {
         "route53" => route53::capabilities(),
         "route53domains" => route53domains::capabilities(),
         "cloudflare" => cloudflare::capabilities(),
+        "azure" => azure::capabilities(),
+        "ns1" => ns1::capabilities(),
         _ => return None,
     })
 }

@@ -155,3 +155,5 @@ pub trait Provider: Send + Sync + Debug {
         })
     }
 }
+
+pub use crate::shared::fresh::still_applies;

@@ -15,7 +15,7 @@ use dnsteer_providers::{
 };
 use serde_json::json;
 use support::cloudflare_fake::{FakeCloudflare, TOKEN, ZONE_ID};
-use support::conformance::{Harness, WrongKey};
+use support::conformance::{self, Harness, WrongKey};
 
 const ZONE: &str = "example.test.";
 
@@ -343,41 +343,13 @@ async fn without_the_batch_endpoint_changes_go_one_record_at_a_time_in_plan_orde
 #[tokio::test]
 async fn a_429_is_retried_after_its_retry_after() {
     let fake = fake_with_zone();
-    let p = provider(&fake, TOKEN);
-    p.records(&zone()).await.unwrap();
-    fake.state.lock().unwrap().throttle.push_back(1);
-    let started = Instant::now();
-    p.records(&zone()).await.expect("retried after the 429");
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "retried after {:?}",
-        started.elapsed()
-    );
-    let log = fake.state.lock().unwrap().log.iter().map(|l| l.at).collect::<Vec<_>>();
-    let gap = log[log.len() - 1].duration_since(log[log.len() - 2]);
-    assert!(
-        gap >= Duration::from_millis(990),
-        "the retry came {gap:?} after the 429"
-    );
-
-    // A Retry-After longer than a call may wait fails fast, and later calls wait it out.
-    fake.state.lock().unwrap().throttle.push_back(30);
-    let err = p.records(&zone()).await.unwrap_err();
-    match err {
-        ProviderError::RateLimited {
-            retry_after: Some(after),
-            ..
-        } => assert!(after > Duration::from_secs(25)),
-        other => panic!("{other:?}"),
-    }
-    let requests_before = fake.requests().len();
-    let again = p.records(&zone()).await.unwrap_err();
-    assert!(matches!(again, ProviderError::RateLimited { .. }), "{again:?}");
-    assert_eq!(
-        fake.requests().len(),
-        requests_before,
-        "no request while the provider asked for quiet"
-    );
+    conformance::retry_after_is_honoured(
+        &provider(&fake, TOKEN),
+        &zone(),
+        &|secs| fake.state.lock().unwrap().throttle.push_back(secs),
+        &|| fake.state.lock().unwrap().log.iter().map(|l| l.at).collect(),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -303,6 +303,8 @@ fn provider(value: Value, path: &str, report: &mut Report) -> Option<ProviderCon
         "rfc2136" => typed(rest, path, report).map(ProviderConfig::Rfc2136),
         "route53" => typed(rest, path, report).map(ProviderConfig::Route53),
         "route53domains" => typed(rest, path, report).map(ProviderConfig::Route53domains),
+        "azure" => typed(rest, path, report).map(ProviderConfig::Azure),
+        "ns1" => typed(rest, path, report).map(ProviderConfig::Ns1),
         _ => typed(rest, path, report).map(ProviderConfig::Cloudflare),
     }
 }

@@ -359,11 +359,21 @@ pub enum ProviderConfig {
     Route53(Route53Config),
     Route53domains(Route53DomainsConfig),
     Cloudflare(CloudflareConfig),
+    Ns1(Ns1Config),
+    Azure(AzureConfig),
 }
 
 impl ProviderConfig {
     /// Every `kind` value, as written in the configuration.
-    pub const KINDS: &'static [&'static str] = &["powerdns", "rfc2136", "route53", "route53domains", "cloudflare"];
+    pub const KINDS: &'static [&'static str] = &[
+        "powerdns",
+        "rfc2136",
+        "route53",
+        "route53domains",
+        "cloudflare",
+        "ns1",
+        "azure",
+    ];
 
     /// What the kind's adapter can do (record types, atomic batches, compare-and-set,
     /// the largest batch), as the adapter declares it.
@@ -392,8 +402,10 @@ impl ProviderConfig {
             Self::Powerdns(_) => "powerdns",
             Self::Rfc2136(_) => "rfc2136",
             Self::Route53(_) => "route53",
+            Self::Azure(_) => "azure",
             Self::Route53domains(_) => "route53domains",
             Self::Cloudflare(_) => "cloudflare",
+            Self::Ns1(_) => "ns1",
         }
     }
 
@@ -402,19 +414,23 @@ impl ProviderConfig {
         match self {
             Self::Powerdns(p) => &p.nameservers,
             Self::Rfc2136(p) => &p.nameservers,
+            Self::Azure(p) => &p.nameservers,
             Self::Route53(p) => &p.nameservers,
             Self::Route53domains(_) => &[],
             Self::Cloudflare(p) => &p.nameservers,
+            Self::Ns1(p) => &p.nameservers,
         }
     }
 
     fn set_nameservers(&mut self, names: Vec<String>) {
         match self {
             Self::Powerdns(p) => p.nameservers = names,
+            Self::Azure(p) => p.nameservers = names,
             Self::Rfc2136(p) => p.nameservers = names,
             Self::Route53(p) => p.nameservers = names,
             Self::Route53domains(_) => {}
             Self::Cloudflare(p) => p.nameservers = names,
+            Self::Ns1(p) => p.nameservers = names,
         }
     }
 
@@ -422,11 +438,13 @@ impl ProviderConfig {
     /// nameserver names, resolved at start).
     pub fn probe(&self) -> &[String] {
         match self {
+            Self::Azure(p) => &p.probe,
             Self::Powerdns(p) => &p.probe,
             Self::Rfc2136(p) => &p.probe,
             Self::Route53(p) => &p.probe,
             Self::Route53domains(_) => &[],
             Self::Cloudflare(p) => &p.probe,
+            Self::Ns1(p) => &p.probe,
         }
     }
 
@@ -531,6 +549,45 @@ pub struct CloudflareConfig {
     pub zone_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    #[serde(default)]
+    pub probe: Vec<String>,
+}
+
+/// `kind: ns1` — the NS1 (IBM NS1 Connect) REST API v1.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ns1Config {
+    pub api_key: Secret,
+    /// The API base, `/v1` included (default `https://api.nsone.net/v1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub nameservers: Vec<String>,
+    #[serde(default)]
+    pub probe: Vec<String>,
+}
+
+/// `kind: azure` — Azure DNS through Azure Resource Manager, as a service principal
+/// with a client secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AzureConfig {
+    /// The Microsoft Entra tenant (directory) the service principal belongs to.
+    pub tenant_id: String,
+    /// The service principal's application (client) id.
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub subscription_id: String,
+    /// The resource group that holds the DNS zones.
+    pub resource_group: String,
+    /// Azure Resource Manager's URL (default https://management.azure.com).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The identity platform's URL (default https://login.microsoftonline.com).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
     #[serde(default)]
     pub nameservers: Vec<String>,
     #[serde(default)]

@@ -306,6 +306,35 @@ fn provider(name: &str, p: &ProviderConfig, r: &mut Report) {
                 r.error(at("zone_id"), "must not be empty (omit it to look the zone up by name)");
             }
         }
+        ProviderConfig::Ns1(c) => optional_url(&at("endpoint"), &c.endpoint, r),
+        ProviderConfig::Azure(c) => {
+            optional_url(&at("endpoint"), &c.endpoint, r);
+            optional_url(&at("authority"), &c.authority, r);
+            if c.tenant_id.trim().is_empty() || c.tenant_id.contains(['/', '?', '#']) {
+                r.error(
+                    at("tenant_id"),
+                    "must be the tenant's id (a GUID) or its domain, without '/'",
+                );
+            }
+            for (field, value) in [("client_id", &c.client_id), ("subscription_id", &c.subscription_id)] {
+                if !is_guid(value.trim()) {
+                    r.error(
+                        at(field),
+                        format!("must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx), found {value:?}"),
+                    );
+                }
+            }
+            if !is_resource_group(&c.resource_group) {
+                r.error(
+                    at("resource_group"),
+                    format!(
+                        "must be an Azure resource group name (1-90 letters, digits, '_', '-', '.', '(' or ')', \
+                         not ending in '.'), found {:?}",
+                        c.resource_group
+                    ),
+                );
+            }
+        }
     }
     let mut seen = HashMap::new();
     for (i, ns) in p.nameservers().iter().enumerate() {
@@ -319,6 +348,24 @@ fn provider(name: &str, p: &ProviderConfig, r: &mut Report) {
     for (i, addr) in p.probe().iter().enumerate() {
         host_port(&join_index(&at("probe"), i), addr, r);
     }
+}
+
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hexadecimal digits.
+fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, len)| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// What Azure accepts as a resource group's name.
+fn is_resource_group(s: &str) -> bool {
+    (1..=90).contains(&s.len())
+        && !s.ends_with('.')
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '(' | ')'))
 }
 
 fn key_pair(base: &str, id: &Option<Secret>, key: &Option<Secret>, r: &mut Report) {
@@ -794,6 +841,8 @@ pub(crate) fn resolve_secrets(p: &mut Parsed, base_dir: &Path, r: &mut Report) {
                 secrets.extend(c.secret_access_key.as_mut().map(|s| (at("secret_access_key"), s)));
             }
             ProviderConfig::Cloudflare(c) => secrets.push((at("api_token"), &mut c.api_token)),
+            ProviderConfig::Azure(c) => secrets.push((at("client_secret"), &mut c.client_secret)),
+            ProviderConfig::Ns1(c) => secrets.push((at("api_key"), &mut c.api_key)),
         }
     }
     let mut slack_urls = Vec::new();

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use dnsteer_providers::azure::{AzureCredentials, AzureOptions, AzureProvider};
 use dnsteer_providers::cloudflare::{CloudflareOptions, CloudflareProvider};
 use dnsteer_providers::http::HttpConfig;
+use dnsteer_providers::ns1::{Ns1Options, Ns1Provider};
 use dnsteer_providers::rfc2136::{Rfc2136Options, Rfc2136Provider, TsigAlgorithmName, TsigKey};
 use dnsteer_providers::route53::{AwsCredentials, Route53Options, Route53Provider};
 use dnsteer_providers::route53domains::{Route53DomainsOptions, Route53DomainsProvider};
@@ -111,6 +113,34 @@ pub fn provider(name: &str, config: &ProviderConfig) -> anyhow::Result<Arc<dyn P
             }
             Arc::new(CloudflareProvider::new(name, c.api_token.expose(), options)?)
         }
+        ProviderConfig::Ns1(c) => {
+            let mut options = Ns1Options {
+                http,
+                ..Ns1Options::default()
+            };
+            if let Some(endpoint) = &c.endpoint {
+                options.endpoint = endpoint.clone();
+            }
+            Arc::new(Ns1Provider::new(name, c.api_key.expose(), options)?)
+        }
+        ProviderConfig::Azure(c) => {
+            let credentials = AzureCredentials {
+                tenant_id: c.tenant_id.clone(),
+                client_id: c.client_id.clone(),
+                client_secret: c.client_secret.expose().to_string(),
+            };
+            let mut options = AzureOptions {
+                http,
+                ..AzureOptions::new(&c.subscription_id, &c.resource_group)
+            };
+            if let Some(endpoint) = &c.endpoint {
+                options.endpoint = endpoint.clone();
+            }
+            if let Some(authority) = &c.authority {
+                options.authority = authority.clone();
+            }
+            Arc::new(AzureProvider::new(name, credentials, options)?)
+        }
     })
 }
 
@@ -191,8 +221,11 @@ providers:
   r53: { kind: route53, access_key_id: { file: key }, secret_access_key: { file: key } }
   reg: { kind: route53domains, access_key_id: { file: key }, secret_access_key: { file: key } }
   cf: { kind: cloudflare, api_token: { file: key } }
+  az: { kind: azure, tenant_id: t, client_id: 00000000-0000-0000-0000-000000000001, client_secret: { file: key },
+        subscription_id: 00000000-0000-0000-0000-000000000002, resource_group: g }
+  ns1: { kind: ns1, api_key: { file: key } }
 zones:
-  - { name: example.test., providers: [ pdns, bind, r53, cf ], delegation: { provider: reg } }
+  - { name: example.test., providers: [ pdns, bind, r53, cf, az, ns1 ], delegation: { provider: reg } }
 ";
         let config = crate::config::load_str(text, dir.path()).unwrap().config;
         let built = providers(&config).unwrap();

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 /// One request as the fake saw it.
@@ -74,6 +74,16 @@ pub struct FakeServer {
 
 impl FakeServer {
     pub fn start(handler: Handler) -> Self {
+        Self::start_with(handler, None)
+    }
+
+    /// The same server behind TLS with `tls`'s certificate (see [`TestCa`]), for
+    /// clients that refuse plain HTTP.
+    pub fn start_tls(handler: Handler, tls: &TestCa) -> Self {
+        Self::start_with(handler, Some(tls.acceptor()))
+    }
+
+    fn start_with(handler: Handler, tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -91,8 +101,15 @@ impl FakeServer {
                             continue;
                         };
                         let handler = handler.clone();
+                        let tls = tls.clone();
                         tokio::spawn(async move {
-                            let _ = serve_connection(stream, handler).await;
+                            let _ = match tls {
+                                None => serve_connection(stream, handler).await,
+                                Some(acceptor) => match acceptor.accept(stream).await {
+                                    Ok(stream) => serve_connection(stream, handler).await,
+                                    Err(e) => Err(e),
+                                },
+                            };
                         });
                     }
                 };
@@ -112,6 +129,59 @@ impl FakeServer {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
+
+    /// The base URL of a server started with [`FakeServer::start_tls`].
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+}
+
+/// A certificate authority made for one test, and a certificate it signed for
+/// 127.0.0.1 and localhost: clients trust `ca_pem` and nothing else is touched.
+pub struct TestCa {
+    pub ca_pem: String,
+    server: Arc<rustls::ServerConfig>,
+}
+
+impl TestCa {
+    pub fn new() -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.distinguished_name.push(DnType::CommonName, "dnsteer test CA");
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)));
+        params.distinguished_name.push(DnType::CommonName, "127.0.0.1");
+        let cert = params.signed_by(&key, &ca, &ca_key).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone(), ca.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        Self {
+            ca_pem: ca.pem(),
+            server: Arc::new(server),
+        }
+    }
+
+    fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        tokio_rustls::TlsAcceptor::from(self.server.clone())
+    }
 }
 
 impl Drop for FakeServer {
@@ -125,8 +195,11 @@ impl Drop for FakeServer {
     }
 }
 
-async fn serve_connection(stream: tokio::net::TcpStream, handler: Handler) -> std::io::Result<()> {
-    let (read, mut write) = stream.into_split();
+async fn serve_connection<S>(stream: S, handler: Handler) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (read, mut write) = tokio::io::split(stream);
     let mut reader = BufReader::new(read);
     loop {
         let mut line = String::new();
@@ -216,6 +289,8 @@ fn reason(status: u16) -> &'static str {
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
+        409 => "Conflict",
+        412 => "Precondition Failed",
         405 => "Method Not Allowed",
         429 => "Too Many Requests",
         500 => "Internal Server Error",

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod azure_fake;
 pub mod bind;
 pub mod cloudflare_fake;
 pub mod daemon;
@@ -11,6 +12,7 @@ pub mod etcd;
 pub mod http_fake;
 pub mod knot;
 pub mod moto;
+pub mod ns1_fake;
 pub mod pdns;
 mod process;
 pub mod proxy;

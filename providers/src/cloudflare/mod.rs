@@ -42,7 +42,7 @@ use serde::de::DeserializeOwned;
 use crate::error::ProviderError;
 use crate::http::{classify_status_as, HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict};
 use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
-use crate::record::{Change, RecordSet, RecordType, ZoneName};
+use crate::record::{caa_parts, canonical, srv_parts, Change, RecordSet, RecordType, ZoneName};
 use crate::shared::{self, limiter, Budget, LimiterKey, ZoneIds};
 
 use types::{Batch, DnsRecord, Envelope, ErrorEnvelope, NewRecord, RecordId, RecordPatch, Zone};
@@ -671,44 +671,4 @@ fn read_value(rtype: &RecordType, r: &DnsRecord) -> String {
         },
         _ => r.content.clone(),
     }
-}
-
-/// SRV `priority weight port target` with an absolute target; CAA `flags tag "value"`
-/// with the value quoted. Anything else, or a value that does not fit, is left as is.
-fn canonical(rtype: &RecordType, value: &str) -> String {
-    match rtype {
-        RecordType::Srv => match srv_parts(value) {
-            Some((p, w, port, target)) => {
-                let target = crate::record::normalize_name(target).unwrap_or_else(|_| target.to_string());
-                format!("{p} {w} {port} {target}")
-            }
-            None => value.to_string(),
-        },
-        RecordType::Caa => match caa_parts(value) {
-            Some((flags, tag, v)) => format!("{flags} {tag} \"{v}\""),
-            None => value.to_string(),
-        },
-        _ => value.to_string(),
-    }
-}
-
-/// An SRV value's priority, weight, port and target.
-fn srv_parts(value: &str) -> Option<(u16, u16, u16, &str)> {
-    let mut it = value.split_whitespace();
-    let parts = (
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-        it.next()?,
-    );
-    it.next().is_none().then_some(parts)
-}
-
-/// A CAA value's flags, tag and value (its quotes taken off).
-fn caa_parts(value: &str) -> Option<(u8, &str, &str)> {
-    let (flags, rest) = value.trim().split_once(char::is_whitespace)?;
-    let (tag, v) = rest.trim_start().split_once(char::is_whitespace)?;
-    let v = v.trim();
-    let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
-    Some((flags.parse().ok()?, tag, v))
 }

@@ -5,6 +5,7 @@
 //! Adapters never loop themselves: they build a request and classify a response as
 //! ok / retry / fail (`Verdict`), in the manner of Vector's `RetryLogic`.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
@@ -95,6 +96,128 @@ pub struct HttpClient {
     /// Set by a `Retry-After` longer than one call may wait: later calls fail fast
     /// until then instead of hammering a provider that asked for quiet.
     blocked_until: Arc<Mutex<Option<Instant>>>,
+    /// Pacing by the bucket the provider reports in its response headers, if it does.
+    pacer: Option<Arc<HeaderPacer>>,
+}
+
+/// The response headers by which a provider reports its rate-limit token bucket (NS1:
+/// `X-Ratelimit-Limit`, `X-Ratelimit-Remaining`, `X-Ratelimit-Period`).
+#[derive(Clone, Copy, Debug)]
+pub struct BucketHeaders {
+    /// Tokens per period.
+    pub limit: &'static str,
+    /// Tokens left now.
+    pub remaining: &'static str,
+    /// The period, in seconds, over which `limit` tokens refill.
+    pub period: &'static str,
+}
+
+/// What one response said about a bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BucketState {
+    pub limit: u64,
+    pub remaining: u64,
+    pub period: Duration,
+}
+
+impl BucketState {
+    /// Reads the three headers; `None` when any is missing or unreadable.
+    pub fn read(names: &BucketHeaders, headers: &HeaderMap) -> Option<Self> {
+        let number = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok();
+        let limit = number(names.limit).filter(|l| *l > 0)?;
+        Some(Self {
+            limit,
+            remaining: number(names.remaining)?,
+            period: Duration::from_secs(number(names.period)?),
+        })
+    }
+
+    /// How long the bucket takes to refill one token.
+    pub fn refill(&self) -> Duration {
+        self.period / self.limit.min(u64::from(u32::MAX)) as u32
+    }
+}
+
+/// Slows requests down as the provider's own bucket runs low, so that they are spaced
+/// at its refill rate instead of running it dry and meeting 429s. Buckets are told
+/// apart by request method: a provider like NS1 counts reads and writes separately.
+#[derive(Debug)]
+pub struct HeaderPacer {
+    names: BucketHeaders,
+    /// The share of a bucket (in tenths) below which requests are spaced: the slack
+    /// left for other clients of the same key.
+    reserve_tenths: u64,
+    buckets: Mutex<HashMap<String, PacedBucket>>,
+}
+
+#[derive(Debug)]
+struct PacedBucket {
+    refill: Duration,
+    low: bool,
+    /// The earliest moment the next request of this bucket may go.
+    next_free: Instant,
+}
+
+impl HeaderPacer {
+    /// Paces once a bucket is down to a tenth of its size.
+    pub fn new(names: BucketHeaders) -> Self {
+        Self {
+            names,
+            reserve_tenths: 1,
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// Waits, if the bucket is low, for this request's slot at the refill rate. A slot
+    /// further away than `max_wait` is not taken: its distance is the error.
+    pub async fn wait(&self, bucket: &str, max_wait: Duration) -> Result<(), Duration> {
+        let wait = {
+            let mut buckets = self.buckets.lock().expect("lock poisoned");
+            let Some(b) = buckets.get_mut(bucket) else {
+                return Ok(());
+            };
+            if !b.low {
+                return Ok(());
+            }
+            let now = Instant::now();
+            let at = b.next_free.max(now);
+            if at - now > max_wait {
+                return Err(at - now);
+            }
+            b.next_free = at + b.refill;
+            at - now
+        };
+        if !wait.is_zero() {
+            tracing::debug!(
+                bucket,
+                wait_ms = wait.as_millis() as u64,
+                "pacing by the provider's rate-limit headers"
+            );
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
+    }
+
+    /// Takes note of what a response said about the bucket.
+    pub fn observe(&self, bucket: &str, headers: &HeaderMap) {
+        let Some(state) = BucketState::read(&self.names, headers) else {
+            return;
+        };
+        let refill = state.refill();
+        let reserve = (state.limit * self.reserve_tenths / 10).max(1);
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().expect("lock poisoned");
+        let b = buckets.entry(bucket.to_string()).or_insert(PacedBucket {
+            refill,
+            low: false,
+            next_free: now,
+        });
+        b.refill = refill;
+        b.low = state.remaining <= reserve;
+        if state.remaining == 0 {
+            b.next_free = b.next_free.max(now + refill);
+        }
+    }
 }
 
 static CRYPTO: Once = Once::new();
@@ -126,7 +249,15 @@ impl HttpClient {
             limiter,
             config,
             blocked_until: Arc::default(),
+            pacer: None,
         })
+    }
+
+    /// This client, also pacing by the bucket `pacer` learns from response headers
+    /// (share one pacer among the clients of one key).
+    pub fn with_pacer(mut self, pacer: Arc<HeaderPacer>) -> Self {
+        self.pacer = Some(pacer);
+        self
     }
 
     /// A client with its own token bucket, sized from `config`.
@@ -161,8 +292,25 @@ impl HttpClient {
             attempt += 1;
             self.check_not_blocked()?;
             self.limiter.until_ready().await;
+            let request = build(&self.client).build();
+            let bucket = request.as_ref().map(|r| r.method().to_string()).unwrap_or_default();
+            if let Some(pacer) = &self.pacer {
+                // As with a long `Retry-After`: a wait longer than the backoff cap would
+                // stall the caller's cycle, so the call fails now and the caller retries.
+                pacer
+                    .wait(&bucket, self.config.max_backoff)
+                    .await
+                    .map_err(|wait| ProviderError::RateLimited {
+                        provider: self.provider.clone(),
+                        retry_after: Some(wait),
+                    })?;
+            }
             crate::guard::check(&self.provider)?;
-            let (error, after, may_retry) = match build(&self.client).send().await {
+            let sent = match request {
+                Ok(request) => self.client.execute(request).await,
+                Err(e) => Err(e),
+            };
+            let (error, after, may_retry) = match sent {
                 Err(e) => {
                     // A refused connection never reached the server; anything later might have.
                     let unsent = e.is_connect();
@@ -172,6 +320,9 @@ impl HttpClient {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
+                    if let Some(pacer) = &self.pacer {
+                        pacer.observe(&bucket, &headers);
+                    }
                     match resp.bytes().await {
                         Err(e) => (self.transport_error(&e), None, idempotency == Idempotency::Idempotent),
                         Ok(body) => {
@@ -213,6 +364,41 @@ impl HttpClient {
             tracing::debug!(provider = %self.provider, attempt, wait_ms = wait.as_millis() as u64, %error, "retrying");
             tokio::time::sleep(wait).await;
         }
+    }
+
+    /// Sends `method url` with one credential header and, if given, a JSON body, as the
+    /// APIs keyed by a header (PowerDNS, NS1) take them. Only a GET is resent after a
+    /// failure that may have reached the server: their writes are checked against a
+    /// read made just before, and one resent after a timeout could land long after that
+    /// check (over another writer's newer values).
+    pub async fn send_keyed<C>(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        credential: (&str, &str),
+        body: Option<Vec<u8>>,
+        classify: C,
+    ) -> Result<HttpResponse, ProviderError>
+    where
+        C: Fn(&HttpResponse) -> Verdict,
+    {
+        let idempotency = if method == reqwest::Method::GET {
+            Idempotency::Idempotent
+        } else {
+            Idempotency::NotIdempotent
+        };
+        self.send(
+            idempotency,
+            |client| {
+                let mut req = client.request(method.clone(), url).header(credential.0, credential.1);
+                if let Some(body) = &body {
+                    req = req.header("Content-Type", "application/json").body(body.clone());
+                }
+                req
+            },
+            classify,
+        )
+        .await
     }
 
     /// Full jitter: a uniform wait between zero and the capped exponential bound.
@@ -350,4 +536,52 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 fn s_source<'a>(e: Option<&'a (dyn std::error::Error + 'static)>) -> Option<&'a (dyn std::error::Error + 'static)> {
     e.and_then(|e| e.source())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAMES: BucketHeaders = BucketHeaders {
+        limit: "x-ratelimit-limit",
+        remaining: "x-ratelimit-remaining",
+        period: "x-ratelimit-period",
+    };
+
+    fn bucket(limit: u64, remaining: u64, period: u64) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(NAMES.limit, limit.into());
+        h.insert(NAMES.remaining, remaining.into());
+        h.insert(NAMES.period, period.into());
+        h
+    }
+
+    #[tokio::test]
+    async fn the_pacer_spaces_requests_only_once_the_bucket_runs_low() {
+        let pacer = HeaderPacer::new(NAMES);
+        let cap = Duration::from_secs(5);
+        // Unknown bucket, and a bucket with plenty left: no wait.
+        assert_eq!(pacer.wait("GET", cap).await, Ok(()));
+        pacer.observe("GET", &bucket(100, 50, 10));
+        let started = Instant::now();
+        pacer.wait("GET", cap).await.unwrap();
+        assert!(started.elapsed() < Duration::from_millis(50));
+        // Empty: the next GET waits one refill (10 s / 100 = 100 ms); POST is another bucket.
+        pacer.observe("GET", &bucket(100, 0, 10));
+        pacer.wait("POST", cap).await.unwrap();
+        let started = Instant::now();
+        pacer.wait("GET", cap).await.unwrap();
+        assert!(
+            started.elapsed() >= Duration::from_millis(95),
+            "{:?}",
+            started.elapsed()
+        );
+        // A slot further away than the caller may wait is refused, with its distance.
+        pacer.observe("GET", &bucket(1, 0, 60));
+        let refused = pacer.wait("GET", cap).await.unwrap_err();
+        assert!(refused > Duration::from_secs(50), "{refused:?}");
+        // Missing or zero headers teach nothing.
+        assert_eq!(BucketState::read(&NAMES, &HeaderMap::new()), None);
+        assert_eq!(BucketState::read(&NAMES, &bucket(0, 0, 1)), None);
+    }
 }

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 
 use crate::error::ProviderError;
-use crate::http::{classify_status_as, HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict};
+use crate::http::{classify_status_as, HttpClient, HttpConfig, HttpResponse, Verdict};
 use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{Change, RecordSet, RecordType, ZoneName};
 use crate::shared::{limiter, pending, Budget, LimiterKey};
@@ -113,24 +113,9 @@ impl PowerDnsProvider {
         zone: &ZoneName,
     ) -> Result<HttpResponse, ProviderError> {
         self.http
-            .send(
-                // A PATCH is checked against a read made just before it: resent after a
-                // timeout it could land long after that check (over another writer's
-                // newer values), so only a PATCH that surely never arrived is resent.
-                if method == Method::GET {
-                    Idempotency::Idempotent
-                } else {
-                    Idempotency::NotIdempotent
-                },
-                |client| {
-                    let mut req = client.request(method.clone(), url).header("X-API-Key", &self.api_key);
-                    if let Some(body) = &body {
-                        req = req.header("Content-Type", "application/json").body(body.clone());
-                    }
-                    req
-                },
-                |resp| self.classify(resp, zone),
-            )
+            .send_keyed(method, url, ("X-API-Key", &self.api_key), body, |resp| {
+                self.classify(resp, zone)
+            })
             .await
     }
 

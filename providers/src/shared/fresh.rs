@@ -90,6 +90,24 @@ pub fn pending_by<'c, 'l>(
     Ok(pending)
 }
 
+/// For an adapter that checks one set at a time against a fresh read of it (`live`,
+/// `None` when absent): `Ok(false)` when the change's result is already live (nothing
+/// to send), `Ok(true)` when `live` is still its `before`, as read or as `shape` (the
+/// adapter's `normalize`) would store it, and `Conflict` otherwise.
+pub fn still_applies(
+    provider: &str,
+    change: &Change,
+    live: Option<&RecordSet>,
+    shape: impl Fn(&RecordSet) -> RecordSet,
+) -> Result<bool, ProviderError> {
+    let same = |l: &RecordSet, want: &RecordSet| l == want || *l == shape(want);
+    match Standing::of(change, live, same, same) {
+        Standing::Done => Ok(false),
+        Standing::Pending => Ok(true),
+        Standing::Stale => Err(conflict(provider, &[stale(change, live)], None)),
+    }
+}
+
 /// Whether every change's result is already live (a batch refused as a conflict may be
 /// one whose first copy landed).
 pub fn all_done<'c>(live: &[RecordSet], changes: impl IntoIterator<Item = &'c Change>) -> bool {

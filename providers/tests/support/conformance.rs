@@ -453,6 +453,47 @@ pub async fn stopped_server_is_transient(p: &dyn Provider, zone: &ZoneName, limi
     );
 }
 
+/// A 429 with `Retry-After: 1` is waited out and the read retried; one longer than a
+/// call may wait fails at once as `RateLimited`, and later calls send nothing until it
+/// has passed. `throttle(secs)` makes the fake answer its next request 429 with that
+/// `Retry-After`; `arrivals()` is when each request reached it.
+pub async fn retry_after_is_honoured(
+    p: &dyn Provider,
+    zone: &ZoneName,
+    throttle: &dyn Fn(u64),
+    arrivals: &dyn Fn() -> Vec<Instant>,
+) {
+    p.records(zone).await.unwrap();
+    throttle(1);
+    let started = Instant::now();
+    p.records(zone).await.expect("retried after the 429");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "retried after {:?}",
+        started.elapsed()
+    );
+    let log = arrivals();
+    let gap = log[log.len() - 1].duration_since(log[log.len() - 2]);
+    assert!(
+        gap >= Duration::from_millis(990),
+        "the retry came {gap:?} after the 429"
+    );
+
+    throttle(30);
+    let err = p.records(zone).await.unwrap_err();
+    match err {
+        ProviderError::RateLimited {
+            retry_after: Some(after),
+            ..
+        } => assert!(after > Duration::from_secs(25)),
+        other => panic!("{other:?}"),
+    }
+    let sent = arrivals().len();
+    let again = p.records(zone).await.unwrap_err();
+    assert!(matches!(again, ProviderError::RateLimited { .. }), "{again:?}");
+    assert_eq!(arrivals().len(), sent, "no request while the provider asked for quiet");
+}
+
 pub fn without_soa(sets: Vec<RecordSet>) -> Vec<RecordSet> {
     sets.into_iter().filter(|s| s.rtype != RecordType::Soa).collect()
 }

@@ -7,6 +7,8 @@
 
 pub mod conformance;
 
+#[path = "../../../tests/support/azure_fake.rs"]
+pub mod azure_fake;
 #[path = "../../../tests/support/bind.rs"]
 pub mod bind;
 #[path = "../../../tests/support/cloudflare_fake.rs"]
@@ -17,6 +19,8 @@ pub mod http_fake;
 pub mod knot;
 #[path = "../../../tests/support/moto.rs"]
 pub mod moto;
+#[path = "../../../tests/support/ns1_fake.rs"]
+pub mod ns1_fake;
 #[path = "../../../tests/support/pdns.rs"]
 pub mod pdns;
 #[path = "../../../tests/support/process.rs"]

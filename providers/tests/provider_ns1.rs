@@ -1,0 +1,530 @@
+//! The NS1 adapter against `FakeNs1` (support/ns1_fake.rs), an in-process fake of the
+//! published REST API v1, and the fake itself against an independent client: the
+//! official `ns1-python` SDK.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use dnsteer_providers::http::HttpConfig;
+use dnsteer_providers::ns1::Ns1Options;
+use dnsteer_providers::{Change, Ns1Provider, Provider, ProviderError, RecordSet, RecordType, WriteAccess, ZoneName};
+use serde_json::json;
+use support::conformance;
+use support::ns1_fake::{FakeKey, FakeNs1, DNS_SERVERS, KEY, READ_ONLY_KEY};
+
+const ZONE: &str = "example.test.";
+
+fn zone() -> ZoneName {
+    ZoneName::new(ZONE).unwrap()
+}
+
+fn options(fake: &FakeNs1) -> Ns1Options {
+    Ns1Options {
+        endpoint: fake.url(),
+        http: HttpConfig {
+            timeout: Duration::from_secs(2),
+            base_backoff: Duration::from_millis(50),
+            ..HttpConfig::default()
+        },
+    }
+}
+
+fn provider(fake: &FakeNs1, key: &str) -> Ns1Provider {
+    Ns1Provider::new("ns1", key, options(fake)).unwrap()
+}
+
+fn set(name: &str, rtype: RecordType, ttl: u32, values: &[&str]) -> RecordSet {
+    RecordSet::new(name, rtype, ttl, values.iter().copied()).unwrap()
+}
+
+/// The fake holding `example.test` with an unmanaged TXT record beside its NS record.
+fn fake_with_zone() -> FakeNs1 {
+    let fake = FakeNs1::start("example.test");
+    fake.put("keep.example.test", "TXT", 300, json!([["unmanaged"]]));
+    fake
+}
+
+fn statuses(fake: &FakeNs1) -> Vec<u16> {
+    fake.requests().iter().map(|l| l.status).collect()
+}
+
+#[tokio::test]
+async fn conformance_apply_then_read_gives_desired() {
+    let fake = fake_with_zone();
+    conformance::apply_then_read_gives_desired(&provider(&fake, KEY), &zone()).await;
+}
+
+#[tokio::test]
+async fn conformance_apply_twice_is_harmless() {
+    let fake = fake_with_zone();
+    conformance::apply_twice_is_harmless(&provider(&fake, KEY), &zone()).await;
+}
+
+#[tokio::test]
+async fn conformance_unnamed_records_untouched() {
+    let fake = fake_with_zone();
+    conformance::unnamed_records_untouched(&provider(&fake, KEY), &zone()).await;
+}
+
+#[tokio::test]
+async fn conformance_refused_batch_leaves_zone_unchanged() {
+    let fake = fake_with_zone();
+    fake.put("occupied.example.test", "A", 300, json!([["192.0.2.3"]]));
+    // NS1 would answer the PUT "record already exists"; the re-read refuses it first,
+    // before the good change beside it is written (NS1 has no batches to roll back).
+    let taken = set("occupied.example.test.", RecordType::A, 300, &["192.0.2.4"]);
+    conformance::refused_batch_leaves_zone_unchanged(&provider(&fake, KEY), &zone(), Change::Create { after: taken })
+        .await;
+    assert!(
+        fake.requests().iter().all(|l| l.request.method == "GET"),
+        "nothing was written"
+    );
+}
+
+#[tokio::test]
+async fn conformance_wrong_key_is_auth_error() {
+    let fake = fake_with_zone();
+    conformance::wrong_key_is_auth_error(&provider(&fake, "not-the-key"), &zone()).await;
+}
+
+#[tokio::test]
+async fn conformance_stopped_server_is_transient() {
+    let fake = fake_with_zone();
+    let p = provider(&fake, KEY);
+    p.records(&zone()).await.expect("reads while up");
+    drop(fake);
+    conformance::stopped_server_is_transient(&p, &zone(), Duration::from_secs(8)).await;
+}
+
+/// A wrong key is NS1's 401, reported as an auth error carrying NS1's message and
+/// never the key.
+#[tokio::test]
+async fn a_wrong_key_is_an_auth_error_with_ns1s_message() {
+    let fake = fake_with_zone();
+    let err = provider(&fake, "wrong-key-123").records(&zone()).await.unwrap_err();
+    assert!(matches!(err, ProviderError::Auth { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("ns1") && text.contains("Unauthorized"), "{text}");
+    assert!(!text.contains("wrong-key-123"), "{text}");
+    assert_eq!(statuses(&fake), [401], "an auth failure is not retried");
+}
+
+#[tokio::test]
+async fn requests_carry_the_key_and_follow_the_record_api() {
+    let fake = fake_with_zone();
+    let p = provider(&fake, KEY);
+    let www = set("www.example.test.", RecordType::A, 120, &["192.0.2.1", "192.0.2.2"]);
+    let moved = set("www.example.test.", RecordType::A, 300, &["192.0.2.3"]);
+    p.apply(&zone(), &[Change::Create { after: www.clone() }])
+        .await
+        .unwrap();
+    p.apply(
+        &zone(),
+        &[Change::Update {
+            before: www,
+            after: moved.clone(),
+        }],
+    )
+    .await
+    .unwrap();
+    assert!(p.records(&zone()).await.unwrap().contains(&moved));
+    p.apply(&zone(), &[Change::Delete { before: moved }]).await.unwrap();
+
+    let log = fake.requests();
+    for l in &log {
+        assert_eq!(
+            l.request.header("x-nsone-key"),
+            Some(KEY),
+            "{} {}",
+            l.request.method,
+            l.request.path
+        );
+    }
+    let writes: Vec<_> = log.iter().filter(|l| l.request.method != "GET").collect();
+    let calls: Vec<String> = writes
+        .iter()
+        .map(|l| format!("{} {}", l.request.method, l.request.path))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            "PUT /v1/zones/example.test/www.example.test/A",
+            "POST /v1/zones/example.test/www.example.test/A",
+            "DELETE /v1/zones/example.test/www.example.test/A"
+        ]
+    );
+    assert_eq!(writes[0].request.header("content-type"), Some("application/json"));
+    assert_eq!(
+        writes[0].request.json(),
+        json!({"zone": "example.test", "domain": "www.example.test", "type": "A", "ttl": 120,
+               "answers": [{"answer": ["192.0.2.1"]}, {"answer": ["192.0.2.2"]}]})
+    );
+    assert_eq!(
+        writes[1].request.json(),
+        json!({"zone": "example.test", "domain": "www.example.test", "type": "A", "ttl": 300,
+               "answers": [{"answer": ["192.0.2.3"]}]})
+    );
+    // Each write was preceded by a re-read of just its record.
+    let before_put = &log[log.iter().position(|l| l.request.method == "PUT").unwrap() - 1];
+    assert_eq!(before_put.request.path, "/v1/zones/example.test/www.example.test/A");
+    assert_eq!(before_put.status, 404);
+    assert!(fake.record("www.example.test", "A").is_none());
+}
+
+#[tokio::test]
+async fn a_set_changed_since_it_was_read_is_a_conflict_and_nothing_is_written() {
+    let fake = fake_with_zone();
+    let p = provider(&fake, KEY);
+    let www = |v: &str| set("www.example.test.", RecordType::A, 60, &[v]);
+    p.apply(
+        &zone(),
+        &[Change::Create {
+            after: www("192.0.2.1"),
+        }],
+    )
+    .await
+    .unwrap();
+    // Another writer moves it.
+    fake.put("www.example.test", "A", 60, json!([["192.0.2.99"]]));
+    let writes_before = fake.requests().iter().filter(|l| l.request.method != "GET").count();
+    let other = set("other.example.test.", RecordType::A, 60, &["192.0.2.5"]);
+    let err = p
+        .apply(
+            &zone(),
+            &[
+                Change::Create { after: other },
+                Change::Update {
+                    before: www("192.0.2.1"),
+                    after: www("192.0.2.2"),
+                },
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Conflict { .. }), "{err:?}");
+    assert!(err.to_string().contains("192.0.2.99"), "{err}");
+    assert_eq!(
+        fake.requests().iter().filter(|l| l.request.method != "GET").count(),
+        writes_before,
+        "nothing written"
+    );
+    assert!(fake.record("other.example.test", "A").is_none());
+    assert_eq!(
+        fake.record("www.example.test", "A").unwrap()["answers"][0]["answer"],
+        json!(["192.0.2.99"])
+    );
+}
+
+/// A record created between the re-read and the PUT is NS1's "record already exists":
+/// a conflict, not a success.
+#[tokio::test]
+async fn a_put_over_a_record_that_appeared_is_a_conflict() {
+    let fake = fake_with_zone();
+    let p = provider(&fake, KEY);
+    let raced = set("raced.example.test.", RecordType::A, 60, &["192.0.2.7"]);
+    fake.state.lock().unwrap().appear_on_miss = Some(json!({
+        "zone": "example.test", "domain": "raced.example.test", "type": "A", "ttl": 60,
+        "answers": [{"answer": ["192.0.2.8"]}]
+    }));
+    let err = p.apply(&zone(), &[Change::Create { after: raced }]).await.unwrap_err();
+    let last = fake.requests().pop().unwrap();
+    assert_eq!((last.request.method.as_str(), last.status), ("PUT", 400));
+    assert!(matches!(err, ProviderError::Conflict { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_write_failing_midway_is_partially_applied() {
+    let fake = fake_with_zone();
+    let p = provider(&fake, KEY);
+    fake.state.lock().unwrap().fail_write_after = Some(1);
+    let a = set("a.example.test.", RecordType::A, 60, &["192.0.2.20"]);
+    let b = set("b.example.test.", RecordType::A, 60, &["192.0.2.21"]);
+    let err = p
+        .apply(&zone(), &[Change::Create { after: a }, Change::Create { after: b }])
+        .await
+        .unwrap_err();
+    match &err {
+        ProviderError::PartiallyApplied { applied, .. } => assert_eq!(*applied, 1, "{err}"),
+        other => panic!("expected PartiallyApplied, got {other:?}"),
+    }
+    assert!(!err.is_retryable());
+    assert!(fake.record("a.example.test", "A").is_some());
+    assert!(fake.record("b.example.test", "A").is_none());
+}
+
+#[tokio::test]
+async fn nameservers_are_the_zones_dns_servers() {
+    let fake = fake_with_zone();
+    // The apex NS record names another provider too: the zone's own list is what counts.
+    fake.put(
+        "example.test",
+        "NS",
+        3600,
+        json!([["dns1.p01.nsone.net"], ["ns.elsewhere.test"]]),
+    );
+    let p = provider(&fake, KEY);
+    assert_eq!(p.nameservers(&zone()).await.unwrap(), DNS_SERVERS);
+    let err = p.nameservers(&ZoneName::new("other.test").unwrap()).await.unwrap_err();
+    assert!(matches!(err, ProviderError::ZoneNotFound { .. }), "{err:?}");
+}
+
+/// NS1's bucket (here 4 requests per second) reported in the X-Ratelimit-* headers
+/// spaces the adapter's requests at the refill rate before the bucket is empty: no 429.
+#[tokio::test]
+async fn the_rate_limit_headers_slow_the_adapter_down_before_a_429() {
+    let fake = fake_with_zone();
+    fake.set_bucket(4, Duration::from_secs(1));
+    let p = provider(&fake, KEY);
+    let started = Instant::now();
+    for _ in 0..14 {
+        p.records(&zone()).await.expect("every read succeeds");
+    }
+    let elapsed = started.elapsed();
+    assert!(statuses(&fake).iter().all(|s| *s == 200), "{:?}", statuses(&fake));
+    // 4 at once, then about one per 250 ms.
+    assert!(elapsed >= Duration::from_millis(2200), "14 reads took {elapsed:?}");
+    let log = fake.requests();
+    let gaps: Vec<Duration> = log.windows(2).map(|w| w[1].at.duration_since(w[0].at)).collect();
+    assert!(
+        gaps[6..].iter().all(|g| *g >= Duration::from_millis(200)),
+        "paced requests came closer than the refill: {gaps:?}"
+    );
+}
+
+/// A 429 (the bucket emptied by another client of the key) waits for one token and
+/// retries; a bucket that refills too slowly for one call is `RateLimited` with the
+/// wait, and the next call does not knock.
+#[tokio::test]
+async fn a_429_waits_for_a_token_or_reports_the_wait() {
+    let fake = fake_with_zone();
+    fake.set_bucket(2, Duration::from_secs(1));
+    // Another client of the key empties the bucket.
+    dnsteer_providers::http::install_crypto_provider();
+    let client = reqwest::Client::new();
+    for _ in 0..3 {
+        client
+            .get(format!("{}/zones/example.test", fake.url()))
+            .header("X-NSONE-Key", KEY)
+            .send()
+            .await
+            .unwrap();
+    }
+    let p = provider(&fake, KEY);
+    p.records(&zone()).await.expect("retried after the 429");
+    let log = fake.requests();
+    let n = log.len();
+    assert_eq!(log[n - 2].status, 429, "{:?}", statuses(&fake));
+    assert_eq!(log[n - 1].status, 200);
+    let gap = log[n - 1].at.duration_since(log[n - 2].at);
+    assert!(gap >= Duration::from_millis(450), "retried {gap:?} after the 429");
+
+    // One token a minute: more than one call may wait.
+    fake.set_bucket(1, Duration::from_secs(60));
+    let other = provider(&fake, READ_ONLY_KEY);
+    other.records(&zone()).await.unwrap();
+    let before = fake.requests().len();
+    let err = other.records(&zone()).await.unwrap_err();
+    match err {
+        ProviderError::RateLimited {
+            retry_after: Some(after),
+            ..
+        } => assert!(after > Duration::from_secs(50), "{after:?}"),
+        other => panic!("{other:?}"),
+    }
+    let again = other.records(&zone()).await.unwrap_err();
+    assert!(matches!(again, ProviderError::RateLimited { .. }), "{again:?}");
+    assert_eq!(
+        fake.requests().len(),
+        before,
+        "no request while the bucket is known empty"
+    );
+}
+
+#[tokio::test]
+async fn write_access_is_read_from_the_keys_permissions() {
+    let fake = fake_with_zone();
+    let granted = provider(&fake, KEY).write_access(&zone(), &[]).await.unwrap();
+    assert!(matches!(granted, WriteAccess::Granted(_)), "{granted:?}");
+    let denied = provider(&fake, READ_ONLY_KEY).write_access(&zone(), &[]).await.unwrap();
+    match &denied {
+        WriteAccess::Denied(why) => assert!(why.contains("manage zones"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // And the read-only key is indeed refused a write.
+    let write = provider(&fake, READ_ONLY_KEY)
+        .apply(
+            &zone(),
+            &[Change::Create {
+                after: set("ro.example.test.", RecordType::A, 60, &["192.0.2.1"]),
+            }],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(write, ProviderError::Auth { .. }), "{write:?}");
+
+    // A key limited to other zones, and one that may not read the key list.
+    let limited = "ns1-limited-key";
+    let blind = "ns1-blind-key";
+    {
+        let mut s = fake.state.lock().unwrap();
+        s.keys.insert(
+            limited.into(),
+            FakeKey {
+                zones_allow_by_default: false,
+                zones_allow: vec!["other.test".into()],
+                ..FakeKey::full("limited")
+            },
+        );
+        s.keys.insert(
+            blind.into(),
+            FakeKey {
+                manage_apikeys: false,
+                ..FakeKey::full("blind")
+            },
+        );
+    }
+    let limited = provider(&fake, limited).write_access(&zone(), &[]).await.unwrap();
+    assert!(
+        matches!(&limited, WriteAccess::Denied(why) if why.contains("example.test")),
+        "{limited:?}"
+    );
+    let blind = provider(&fake, blind).write_access(&zone(), &[]).await.unwrap();
+    assert!(
+        matches!(&blind, WriteAccess::Unverifiable(why) if why.contains("manage API keys")),
+        "{blind:?}"
+    );
+    let wrong = provider(&fake, "nope").write_access(&zone(), &[]).await.unwrap_err();
+    assert!(matches!(wrong, ProviderError::Auth { .. }), "{wrong:?}");
+}
+
+#[tokio::test]
+async fn zone_pages_are_followed() {
+    let fake = fake_with_zone();
+    for i in 0..11 {
+        fake.put(
+            &format!("h{i}.example.test"),
+            "A",
+            60,
+            json!([[format!("192.0.2.{i}")]]),
+        );
+    }
+    let whole = provider(&fake, KEY).records(&zone()).await.unwrap();
+    fake.state.lock().unwrap().page_size = Some(4);
+    let paged = provider(&fake, KEY).records(&zone()).await.unwrap();
+    assert_eq!(paged, whole);
+    assert_eq!(paged.len(), 13);
+    let pages = fake
+        .requests()
+        .iter()
+        .filter(|l| l.request.path == "/v1/zones/example.test")
+        .count();
+    assert_eq!(pages, 1 + 4, "one whole read, then 13 records at 4 a page");
+}
+
+#[tokio::test]
+async fn mx_srv_caa_and_txt_round_trip() {
+    let fake = fake_with_zone();
+    let p = provider(&fake, KEY);
+    let desired = p.normalize(vec![
+        set(
+            "example.test.",
+            RecordType::Mx,
+            300,
+            &["10 mx1.example.test.", "20 mx2.example.test."],
+        ),
+        set(
+            "_sip._tcp.example.test.",
+            RecordType::Srv,
+            300,
+            &["10 5 5060 sip.example.test"],
+        ),
+        set("example.test.", RecordType::Caa, 300, &["0 issue letsencrypt.org"]),
+        set("txt.example.test.", RecordType::Txt, 300, &["\"two words\""]),
+    ]);
+    let changes: Vec<Change> = desired.iter().cloned().map(|after| Change::Create { after }).collect();
+    p.apply(&zone(), &changes).await.unwrap();
+    assert_eq!(
+        fake.record("example.test", "MX").unwrap()["answers"][0]["answer"],
+        json!([10, "mx1.example.test"])
+    );
+    assert_eq!(
+        fake.record("_sip._tcp.example.test", "SRV").unwrap()["answers"][0]["answer"],
+        json!([10, 5, 5060, "sip.example.test"])
+    );
+    assert_eq!(
+        fake.record("txt.example.test", "TXT").unwrap()["answers"][0]["answer"],
+        json!(["two words"])
+    );
+    let live = p.records(&zone()).await.unwrap();
+    for want in &desired {
+        assert!(live.contains(want), "{want} not read back: {live:?}");
+    }
+    assert_eq!(p.normalize(desired.clone()), desired, "normalize is idempotent");
+    // The same plan again is already live: nothing more is written.
+    let writes = fake.requests().iter().filter(|l| l.request.method != "GET").count();
+    assert_eq!(p.apply(&zone(), &changes).await.unwrap().changes, 4);
+    assert_eq!(
+        fake.requests().iter().filter(|l| l.request.method != "GET").count(),
+        writes
+    );
+}
+
+#[tokio::test]
+async fn a_zone_ns1_does_not_hold_is_zone_not_found() {
+    let fake = fake_with_zone();
+    let err = provider(&fake, KEY)
+        .records(&ZoneName::new("other.test.").unwrap())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::ZoneNotFound { .. }), "{err:?}");
+}
+
+#[test]
+fn the_fake_passes_the_official_ns1_sdk() {
+    let python = support::moto::venv_bin("python");
+    let fake = fake_with_zone();
+    fake.set_bucket(30, Duration::from_secs(300));
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/support/ns1_sdk_check.py");
+    let out = std::process::Command::new(python)
+        .arg(script)
+        .arg(fake.server.url())
+        .arg(KEY)
+        .arg("example.test")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the SDK check failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(seen["dns_servers"], json!(DNS_SERVERS));
+    assert_eq!(seen["records_at_start"], 2, "the apex NS and keep");
+    assert_eq!(seen["create_twice"], "server error: record already exists");
+    assert_eq!(seen["after_delete"], "server error: record not found");
+    assert_eq!(seen["update_missing"], "server error: record not found");
+    assert_eq!(seen["other_zone"], "server error: zone not found");
+    assert_eq!(seen["short_mx"], json!(["10 mx1.example.test", "20 mx2.example.test"]));
+    assert_eq!(seen["manage_zones"], true);
+    assert_eq!(seen["wrong_key"], "AuthException");
+    assert_eq!(seen["rate_limited"]["remaining"], 0);
+    assert_eq!(seen["rate_limited"]["limit"], 30);
+    assert_eq!(seen["rate_limited"]["period"], 300);
+    assert_eq!(seen["rate_headers"]["limit"], 30);
+    // What the SDK sent, as the fake saw it.
+    let log = fake.requests();
+    let create = log
+        .iter()
+        .find(|l| l.request.method == "PUT" && l.request.path.ends_with("/sdk.example.test/A"))
+        .unwrap();
+    assert_eq!(
+        create.request.json(),
+        json!({"zone": "example.test", "domain": "sdk.example.test", "type": "A", "ttl": 120,
+               "answers": [{"answer": ["192.0.2.77"]}, {"answer": ["192.0.2.78"]}]})
+    );
+    assert!(log.iter().any(|l| l.request.method == "POST" && l.status == 200));
+    assert!(log.iter().any(|l| l.status == 429));
+    assert!(fake.record("sdk.example.test", "A").is_none());
+}
