@@ -92,13 +92,7 @@ pub trait Provider: Send + Sync + Debug {
             .find(|rs| rs.rtype == RecordType::Ns && rs.name == zone.as_str())
             .map(|rs| rs.values)
             .unwrap_or_default();
-        if names.is_empty() {
-            return Err(ProviderError::NoNameservers {
-                provider: self.name().to_string(),
-                zone: zone.to_string(),
-            });
-        }
-        Ok(names)
+        crate::shared::nameservers(self.name(), zone, names)
     }
 
     /// Checks, without changing anything, that the credentials may write the sets

@@ -14,7 +14,7 @@ use dnsteer_providers::{
 };
 use serde_json::json;
 use support::azure_fake::{FakeAzure, CLIENT_ID, CLIENT_SECRET, NAME_SERVERS, RESOURCE_GROUP, SUBSCRIPTION, TENANT};
-use support::conformance;
+use support::conformance::{self, Harness, WrongKey};
 use support::http_fake::TestCa;
 
 const ZONE: &str = "example.test.";
@@ -63,53 +63,55 @@ fn fake_with_zone() -> FakeAzure {
     fake
 }
 
-#[tokio::test]
-async fn conformance_apply_then_read_gives_desired() {
-    let fake = fake_with_zone();
-    conformance::apply_then_read_gives_desired(&provider(&fake), &zone()).await;
+/// The conformance suite against the fake; `stop` drops it (its port then refuses).
+struct Azure(Option<FakeAzure>);
+
+impl Azure {
+    fn fake(&self) -> &FakeAzure {
+        self.0.as_ref().expect("the fake is running")
+    }
 }
 
-#[tokio::test]
-async fn conformance_apply_twice_is_harmless() {
-    let fake = fake_with_zone();
-    conformance::apply_twice_is_harmless(&provider(&fake), &zone()).await;
+impl Harness for Azure {
+    async fn start() -> Self {
+        Azure(Some(fake_with_zone()))
+    }
+
+    fn zone(&self) -> ZoneName {
+        zone()
+    }
+
+    fn provider(&self) -> Box<dyn Provider> {
+        Box::new(provider(self.fake()))
+    }
+
+    /// ARM refuses a CNAME beside other data (409); the adapter, which writes one set
+    /// per request, refuses the batch before sending any of it.
+    async fn refused_change(&self) -> Change {
+        let occupied = json!({"TTL": 300, "ARecords": [{"ipv4Address": "192.0.2.3"}]});
+        self.fake().insert("occupied", "A", occupied);
+        let cname = set("occupied.example.test.", RecordType::Cname, 300, &["elsewhere.test."]);
+        Change::Create { after: cname }
+    }
+
+    async fn wrong_key(&self) -> WrongKey {
+        WrongKey::of(AzureProvider::new("az", credentials("not-the-secret"), options(self.fake())).unwrap())
+    }
+
+    fn stop(&mut self) {
+        self.0 = None;
+    }
 }
 
-#[tokio::test]
-async fn conformance_unnamed_records_untouched() {
-    let fake = fake_with_zone();
-    conformance::unnamed_records_untouched(&provider(&fake), &zone()).await;
-}
+conformance_suite!(Azure);
 
+/// Nothing of a batch refused before sending reaches the fake.
 #[tokio::test]
-async fn conformance_refused_batch_leaves_zone_unchanged() {
-    let fake = fake_with_zone();
-    fake.insert(
-        "occupied",
-        "A",
-        json!({"TTL": 300, "ARecords": [{"ipv4Address": "192.0.2.3"}]}),
-    );
-    // ARM refuses a CNAME beside other data (409); the adapter, which writes one set
-    // per request, refuses the batch before sending any of it.
-    let cname = set("occupied.example.test.", RecordType::Cname, 300, &["elsewhere.test."]);
-    conformance::refused_batch_leaves_zone_unchanged(&provider(&fake), &zone(), Change::Create { after: cname }).await;
-    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
-}
-
-#[tokio::test]
-async fn conformance_wrong_key_is_auth_error() {
-    let fake = fake_with_zone();
-    let wrong = AzureProvider::new("az", credentials("not-the-secret"), options(&fake)).unwrap();
-    conformance::wrong_key_is_auth_error(&wrong, &zone()).await;
-}
-
-#[tokio::test]
-async fn conformance_stopped_server_is_transient() {
-    let fake = fake_with_zone();
-    let p = provider(&fake);
-    p.records(&zone()).await.expect("reads while up");
-    drop(fake);
-    conformance::stopped_server_is_transient(&p, &zone(), Duration::from_secs(8)).await;
+async fn a_batch_refused_before_sending_writes_nothing() {
+    let h = Azure::start().await;
+    let refused = h.refused_change().await;
+    conformance::refused_batch_leaves_zone_unchanged(h.provider().as_ref(), &zone(), refused).await;
+    assert!(h.fake().writes().is_empty(), "{:?}", h.fake().writes());
 }
 
 /// A wrong secret is refused at the token endpoint: an Auth error that says so, with

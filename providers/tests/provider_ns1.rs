@@ -10,7 +10,7 @@ use dnsteer_providers::http::HttpConfig;
 use dnsteer_providers::ns1::Ns1Options;
 use dnsteer_providers::{Change, Ns1Provider, Provider, ProviderError, RecordSet, RecordType, WriteAccess, ZoneName};
 use serde_json::json;
-use support::conformance;
+use support::conformance::{self, Harness, WrongKey};
 use support::ns1_fake::{FakeKey, FakeNs1, DNS_SERVERS, KEY, READ_ONLY_KEY};
 
 const ZONE: &str = "example.test.";
@@ -49,52 +49,58 @@ fn statuses(fake: &FakeNs1) -> Vec<u16> {
     fake.requests().iter().map(|l| l.status).collect()
 }
 
-#[tokio::test]
-async fn conformance_apply_then_read_gives_desired() {
-    let fake = fake_with_zone();
-    conformance::apply_then_read_gives_desired(&provider(&fake, KEY), &zone()).await;
+/// The conformance suite against the fake; `stop` drops it (its port then refuses).
+struct Ns1(Option<FakeNs1>);
+
+impl Ns1 {
+    fn fake(&self) -> &FakeNs1 {
+        self.0.as_ref().expect("the fake is running")
+    }
 }
 
-#[tokio::test]
-async fn conformance_apply_twice_is_harmless() {
-    let fake = fake_with_zone();
-    conformance::apply_twice_is_harmless(&provider(&fake, KEY), &zone()).await;
+impl Harness for Ns1 {
+    async fn start() -> Self {
+        Ns1(Some(fake_with_zone()))
+    }
+
+    fn zone(&self) -> ZoneName {
+        zone()
+    }
+
+    fn provider(&self) -> Box<dyn Provider> {
+        Box::new(provider(self.fake(), KEY))
+    }
+
+    /// NS1 would answer the PUT "record already exists"; the re-read refuses it first,
+    /// before the good change beside it is written (NS1 has no batches to roll back).
+    async fn refused_change(&self) -> Change {
+        self.fake()
+            .put("occupied.example.test", "A", 300, json!([["192.0.2.3"]]));
+        let taken = set("occupied.example.test.", RecordType::A, 300, &["192.0.2.4"]);
+        Change::Create { after: taken }
+    }
+
+    async fn wrong_key(&self) -> WrongKey {
+        WrongKey::of(provider(self.fake(), "not-the-key"))
+    }
+
+    fn stop(&mut self) {
+        self.0 = None;
+    }
 }
 
-#[tokio::test]
-async fn conformance_unnamed_records_untouched() {
-    let fake = fake_with_zone();
-    conformance::unnamed_records_untouched(&provider(&fake, KEY), &zone()).await;
-}
+conformance_suite!(Ns1);
 
+/// A batch refused by the re-read sends no write at all.
 #[tokio::test]
-async fn conformance_refused_batch_leaves_zone_unchanged() {
-    let fake = fake_with_zone();
-    fake.put("occupied.example.test", "A", 300, json!([["192.0.2.3"]]));
-    // NS1 would answer the PUT "record already exists"; the re-read refuses it first,
-    // before the good change beside it is written (NS1 has no batches to roll back).
-    let taken = set("occupied.example.test.", RecordType::A, 300, &["192.0.2.4"]);
-    conformance::refused_batch_leaves_zone_unchanged(&provider(&fake, KEY), &zone(), Change::Create { after: taken })
-        .await;
+async fn a_batch_refused_by_the_re_read_writes_nothing() {
+    let h = Ns1::start().await;
+    let refused = h.refused_change().await;
+    conformance::refused_batch_leaves_zone_unchanged(h.provider().as_ref(), &zone(), refused).await;
     assert!(
-        fake.requests().iter().all(|l| l.request.method == "GET"),
+        h.fake().requests().iter().all(|l| l.request.method == "GET"),
         "nothing was written"
     );
-}
-
-#[tokio::test]
-async fn conformance_wrong_key_is_auth_error() {
-    let fake = fake_with_zone();
-    conformance::wrong_key_is_auth_error(&provider(&fake, "not-the-key"), &zone()).await;
-}
-
-#[tokio::test]
-async fn conformance_stopped_server_is_transient() {
-    let fake = fake_with_zone();
-    let p = provider(&fake, KEY);
-    p.records(&zone()).await.expect("reads while up");
-    drop(fake);
-    conformance::stopped_server_is_transient(&p, &zone(), Duration::from_secs(8)).await;
 }
 
 /// A wrong key is NS1's 401, reported as an auth error carrying NS1's message and

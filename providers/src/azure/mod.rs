@@ -651,13 +651,7 @@ impl Provider for AzureProvider {
             .iter()
             .filter_map(|n| normalize_name(n).ok())
             .collect();
-        if names.is_empty() {
-            return Err(ProviderError::NoNameservers {
-                provider: self.name.clone(),
-                zone: zone.to_string(),
-            });
-        }
-        Ok(names)
+        crate::shared::nameservers(&self.name, zone, names)
     }
 
     /// The caller's effective permissions at the zone, matched against the write and

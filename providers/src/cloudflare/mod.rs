@@ -502,13 +502,7 @@ impl Provider for CloudflareProvider {
         let (details, _): (Zone, _) = self
             .call(Method::GET, &format!("/zones/{zone_id}"), &[], None, zone)
             .await?;
-        if details.name_servers.is_empty() {
-            return Err(ProviderError::NoNameservers {
-                provider: self.name.clone(),
-                zone: zone.to_string(),
-            });
-        }
-        Ok(details.name_servers)
+        shared::nameservers(&self.name, zone, details.name_servers)
     }
 
     async fn records(&self, zone: &ZoneName) -> Result<Vec<RecordSet>, ProviderError> {

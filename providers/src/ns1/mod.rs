@@ -382,13 +382,7 @@ impl Provider for Ns1Provider {
     /// other providers too.
     async fn nameservers(&self, zone: &ZoneName) -> Result<Vec<String>, ProviderError> {
         let details = self.zone(zone).await?;
-        if details.dns_servers.is_empty() {
-            return Err(ProviderError::NoNameservers {
-                provider: self.name.clone(),
-                zone: zone.to_string(),
-            });
-        }
-        Ok(details.dns_servers)
+        crate::shared::nameservers(&self.name, zone, details.dns_servers)
     }
 
     /// Reads the key's own entry of the account's key list: its `permissions.dns`

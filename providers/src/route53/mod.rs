@@ -434,13 +434,7 @@ impl Provider for Route53Provider {
     async fn nameservers(&self, zone: &ZoneName) -> Result<Vec<String>, ProviderError> {
         let zone_id = self.hosted_zone_id(zone).await?;
         let names = self.client.delegation_set(&zone_id).await?;
-        if names.is_empty() {
-            return Err(ProviderError::NoNameservers {
-                provider: self.name.clone(),
-                zone: zone.to_string(),
-            });
-        }
-        Ok(names)
+        shared::nameservers(&self.name, zone, names)
     }
 
     async fn records(&self, zone: &ZoneName) -> Result<Vec<RecordSet>, ProviderError> {

@@ -14,3 +14,18 @@ pub use limiters::{limiter, Budget, LimiterKey};
 pub use partial::partially_applied;
 pub use poll::{poll_until, Poll};
 pub use zone_ids::ZoneIds;
+
+use crate::error::ProviderError;
+use crate::record::ZoneName;
+
+/// The nameservers a provider names for `zone`, or `NoNameservers` when it names none
+/// (the configuration then has to list them).
+pub fn nameservers(provider: &str, zone: &ZoneName, names: Vec<String>) -> Result<Vec<String>, ProviderError> {
+    if names.is_empty() {
+        return Err(ProviderError::NoNameservers {
+            provider: provider.to_string(),
+            zone: zone.to_string(),
+        });
+    }
+    Ok(names)
+}
