@@ -147,7 +147,7 @@ fn example_config_is_valid() {
     assert_eq!(out.status.code(), Some(0), "stderr:\n{}", stderr(&out));
     let summary = stdout(&out);
     assert!(
-        summary.starts_with("configuration OK: 6 providers, 2 zones, 3 checks, 3 alerts ("),
+        summary.starts_with("configuration OK: 6 providers, 3 zones, 3 checks, 3 alerts ("),
         "{summary}"
     );
     assert!(!stderr(&out).contains("error"), "{}", stderr(&out));
@@ -497,6 +497,41 @@ fn cname_pools_need_distinct_priorities() {
         1,
     );
     assert_error(&yaml, "zones[0].records[0].pools[1].priority", "name: eu,");
+}
+
+#[test]
+fn weighted_is_refused_where_a_provider_has_no_native_weights() {
+    let yaml = base_with("        type: A\n", "        type: A\n        policy: weighted\n");
+    let err = assert_error(&yaml, "zones[0].records[0].policy", "policy: weighted");
+    assert!(err.contains("pdns-a (powerdns), pdns-b (powerdns)"), "{err}");
+    assert!(err.contains("Kinds with native weights: route53"), "{err}");
+}
+
+#[test]
+fn weighted_is_accepted_where_every_provider_has_native_weights() {
+    // One set per pool: a weighted CNAME may have several pools, at any priorities.
+    let yaml = "\
+providers:
+  r53:
+    kind: route53
+    access_key_id: { env: T_KEY }
+    secret_access_key: { env: T_KEY }
+    nameservers: [ ns-1.awsdns-00.test. ]
+zones:
+  - name: example.test.
+    providers: [ r53 ]
+    records:
+      - name: www
+        type: CNAME
+        policy: weighted
+        pools:
+          - { name: us, weight: 3, values: [ us.example.net. ], check: web }
+          - { name: eu, weight: 1, values: [ eu.example.net. ] }
+checks:
+  web: { kind: tcp, address: \"192.0.2.10:443\" }
+";
+    let (_dir, out) = check_with(yaml, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]

@@ -134,3 +134,81 @@ proptest! {
         prop_assert_eq!(ns.apex.map(|a| a.set), Some(desired.set));
     }
 }
+
+/// A weighted record over three pools (weights 3, 1, 2; checks c0..c2), served by one
+/// provider with native weights.
+fn weighted_zone() -> ZoneConfig {
+    serde_yaml_ng::from_str(
+        r#"
+name: example.test.
+providers: [r53]
+records:
+  - name: shop
+    type: A
+    policy: weighted
+    pools:
+      - { name: a, weight: 3, values: [192.0.2.1], check: c0 }
+      - { name: b, weight: 1, values: [192.0.2.2], check: c1 }
+      - { name: c, weight: 2, values: [192.0.2.3], check: c2 }
+"#,
+    )
+    .unwrap()
+}
+
+const WEIGHTS: [(&str, u32, &str); 3] = [("a", 3, "192.0.2.1"), ("b", 1, "192.0.2.2"), ("c", 2, "192.0.2.3")];
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn weighted_steering_moves_weights_never_sets(
+        check_states in prop::collection::vec(state(), 3),
+        published in prop::collection::vec(prop::option::of(0u32..4), 3),
+    ) {
+        let zone = weighted_zone();
+        let zone_name = ZoneName::new("example.test.").unwrap();
+        let mut health: HealthView = BTreeMap::from([("provider:r53".to_string(), State::Healthy)]);
+        for (i, s) in check_states.iter().enumerate() {
+            health.insert(format!("check:c{i}"), *s);
+        }
+        let live_sets: Vec<RecordSet> = WEIGHTS
+            .iter()
+            .zip(&published)
+            .filter_map(|((pool, _, value), weight)| {
+                let weight = (*weight)?;
+                Some(RecordSet::new("shop.example.test.", RecordType::A, 60, [*value]).unwrap().weighted(pool, weight))
+            })
+            .collect();
+        let live = BTreeMap::from([("r53".to_string(), live_sets.clone())]);
+        let records = desired_records(&zone, &zone_name, &health, &live, &[]);
+        let got: BTreeMap<String, (u32, Vec<String>)> = records
+            .records
+            .iter()
+            .map(|d| (d.set.set_id.clone().unwrap(), (d.set.weight.unwrap(), d.set.values.clone())))
+            .collect();
+        prop_assert_eq!(got.len(), records.records.len(), "one set per pool");
+        for d in &records.records {
+            prop_assert!(!d.set.values.is_empty());
+        }
+        // Health never deletes: every published set is still desired.
+        for s in &live_sets {
+            prop_assert!(got.contains_key(s.set_id.as_deref().unwrap()), "{:?} dropped", s);
+        }
+        let unknown = check_states.contains(&State::Unknown);
+        let all_down = check_states.iter().all(|s| *s == State::Unhealthy);
+        for (i, (pool, configured, value)) in WEIGHTS.iter().enumerate() {
+            let want = if unknown {
+                // Undecided: every published set stays exactly as it is.
+                published[i].map(|w| (w, vec![value.to_string()]))
+            } else if all_down {
+                // Fail-open: the published sets, at their configured weights.
+                published[i].map(|_| (*configured, vec![value.to_string()]))
+            } else if check_states[i] == State::Healthy {
+                Some((*configured, vec![value.to_string()]))
+            } else {
+                Some((0, vec![value.to_string()]))
+            };
+            prop_assert_eq!(got.get(*pool).cloned(), want, "pool {}", pool);
+        }
+    }
+}

@@ -46,6 +46,8 @@ impl FenceMark {
             rtype: RecordType::Txt,
             ttl: FENCE_TTL,
             values: vec![format!("\"term={} leader={}\"", self.term, self.leader)],
+            set_id: None,
+            weight: None,
         }
     }
 

@@ -25,6 +25,10 @@ pub struct Capabilities {
     /// live (RFC 2136 prerequisites, Route 53 change batches): what the pair's witness
     /// and an atomic fence need. Without it the adapter re-reads just before writing.
     pub compare_and_set: bool,
+    /// Whether the provider stores weighted records natively: several sets of one name
+    /// and type, each with a set identifier and a weight (Route 53 weighted record
+    /// sets). Only such a provider is given `policy: weighted` records.
+    pub native_weights: bool,
     /// Whether the zone can hold records beside the steered ones (the pair's fence
     /// record). A registrar holds only the delegation.
     pub extra_records: bool,

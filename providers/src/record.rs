@@ -209,7 +209,9 @@ pub fn normalize_value(rtype: &RecordType, value: &str) -> Result<String, Record
     }
 }
 
-/// All records of one name and type: the unit every provider reads and writes.
+/// All records of one name and type: the unit every provider reads and writes. A
+/// weighted record (Route 53's way) is several sets of one name and type, each with its
+/// own `set_id` and `weight`; every other set has neither.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RecordSet {
     /// Absolute, lowercase owner name.
@@ -219,6 +221,15 @@ pub struct RecordSet {
     pub ttl: u32,
     /// Canonical values, sorted and without duplicates.
     pub values: Vec<String>,
+    /// Which set of a weighted record this is (Route 53's SetIdentifier; dnsteer uses
+    /// the pool's name). Absent from JSON when `None`, so an unweighted set (and a
+    /// plan's checksum over it) reads as it always did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_id: Option<String>,
+    /// The set's share of answers against the other sets of its name and type; 0 takes
+    /// it out of the answers without deleting it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
 }
 
 impl RecordSet {
@@ -240,25 +251,43 @@ impl RecordSet {
             rtype,
             ttl,
             values,
+            set_id: None,
+            weight: None,
         })
     }
 
-    /// The identity of a record set within a zone.
-    pub fn key(&self) -> (&str, &RecordType) {
-        (&self.name, &self.rtype)
+    /// This set as the set `set_id` of a weighted record, with `weight`.
+    pub fn weighted(self, set_id: &str, weight: u32) -> Self {
+        Self {
+            set_id: Some(set_id.to_string()),
+            weight: Some(weight),
+            ..self
+        }
+    }
+
+    /// The identity of a record set within a zone: its name, type and, for one set of
+    /// a weighted record, its set identifier.
+    pub fn key(&self) -> (&str, &RecordType, Option<&str>) {
+        (&self.name, &self.rtype, self.set_id.as_deref())
+    }
+
+    /// `us-east weight 3` for a set of a weighted record; `None` for any other.
+    pub fn routing_label(&self) -> Option<String> {
+        let set = self.set_id.as_deref()?;
+        Some(match self.weight {
+            Some(w) => format!("{set} weight {w}"),
+            None => set.to_string(),
+        })
     }
 }
 
 impl fmt::Display for RecordSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} {} [{}]",
-            self.name,
-            self.ttl,
-            self.rtype,
-            self.values.join(", ")
-        )
+        write!(f, "{} {} {}", self.name, self.ttl, self.rtype)?;
+        if let Some(label) = self.routing_label() {
+            write!(f, " ({label})")?;
+        }
+        write!(f, " [{}]", self.values.join(", "))
     }
 }
 
@@ -295,7 +324,7 @@ impl Change {
         }
     }
 
-    /// The record set this change is about (its name and type).
+    /// The record set this change is about (its name, type and set).
     pub fn subject(&self) -> &RecordSet {
         self.after()
             .or(self.before())
@@ -399,5 +428,25 @@ mod tests {
         let json = serde_json::to_value(Change::Create { after }).unwrap();
         assert_eq!(json["action"], "create");
         assert_eq!(json["after"]["type"], "A");
+        // No routing fields on an unweighted set: its JSON (and checksums) as before.
+        assert!(json["after"].get("set_id").is_none() && json["after"].get("weight").is_none());
+    }
+
+    #[test]
+    fn each_set_of_a_weighted_record_has_its_own_key() {
+        let plain = RecordSet::new("www.example.test", RecordType::A, 30, ["192.0.2.1"]).unwrap();
+        let east = plain.clone().weighted("us-east", 3);
+        let west = plain.clone().weighted("eu-west", 1);
+        assert_ne!(plain.key(), east.key());
+        assert_ne!(east.key(), west.key());
+        assert_eq!(east.key(), ("www.example.test.", &RecordType::A, Some("us-east")));
+        assert_eq!(
+            east.to_string(),
+            "www.example.test. 30 A (us-east weight 3) [192.0.2.1]"
+        );
+        let json = serde_json::to_value(&east).unwrap();
+        assert_eq!(json["set_id"], "us-east");
+        assert_eq!(json["weight"], 3);
+        assert_eq!(serde_json::from_value::<RecordSet>(json).unwrap(), east);
     }
 }

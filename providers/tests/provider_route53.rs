@@ -406,11 +406,11 @@ async fn moto_wildcards_txt_and_mx_round_trip() {
 }
 
 #[tokio::test]
-async fn moto_alias_records_are_read_apart_and_never_written() {
+async fn moto_alias_records_are_read_with_their_target_and_only_ever_deleted() {
     let (moto, p) = moto_with_zone().await;
     let zone_id = p.hosted_zone_id(&zone()).await.unwrap();
     let alias = r#"<Change><Action>CREATE</Action><ResourceRecordSet><Name>www.example.test.</Name><Type>A</Type><AliasTarget><HostedZoneId>Z2FDTNDATAQYW2</HostedZoneId><DNSName>d111111abcdef8.cloudfront.net.</DNSName><EvaluateTargetHealth>false</EvaluateTargetHealth></AliasTarget></ResourceRecordSet></Change>"#;
-    let _moto = tokio::task::spawn_blocking(move || {
+    let moto = tokio::task::spawn_blocking(move || {
         moto.change_raw(&zone_id, alias);
         moto
     })
@@ -419,21 +419,118 @@ async fn moto_alias_records_are_read_apart_and_never_written() {
     let live = p.records(&zone()).await.unwrap();
     let www: Vec<_> = live.iter().filter(|s| s.name == "www.example.test.").collect();
     assert_eq!(www.len(), 1, "{www:?}");
-    assert_eq!(www[0].rtype, RecordType::Other("ALIAS-A".into()));
+    // What the name holds, as a plan shows it: the A set at www is this alias.
+    assert_eq!(www[0].rtype, RecordType::A);
     assert_eq!(
         www[0].values,
-        vec!["Z2FDTNDATAQYW2 d111111abcdef8.cloudfront.net. evaluate-target-health=false"]
+        vec!["ALIAS d111111abcdef8.cloudfront.net. (Z2FDTNDATAQYW2)"]
     );
-    // Not a plain A set: a plan for `www A` never sees it as its own...
-    assert!(!live
-        .iter()
-        .any(|s| s.name == "www.example.test." && s.rtype == RecordType::A));
-    // ...and the adapter refuses to delete or rewrite it.
+    let alias_set = www[0].clone();
+    // Never written as a value, nor made.
     let err = p
-        .apply(&zone(), &[Change::Delete { before: www[0].clone() }])
+        .apply(
+            &zone(),
+            &[Change::Create {
+                after: RecordSet {
+                    name: "other.example.test.".into(),
+                    ..alias_set.clone()
+                },
+            }],
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, ProviderError::Unsupported { .. }), "{err:?}");
+    // Replaced by a plain set: deleted with its AliasTarget as read, in one batch.
+    let plain = set("www.example.test.", RecordType::A, 60, &["192.0.2.1"]);
+    p.apply(
+        &zone(),
+        &[Change::Update {
+            before: alias_set,
+            after: plain.clone(),
+        }],
+    )
+    .await
+    .unwrap();
+    let zone_id = p.hosted_zone_id(&zone()).await.unwrap();
+    let raw = tokio::task::spawn_blocking(move || moto.record_sets(&zone_id))
+        .await
+        .unwrap();
+    let www: Vec<_> = raw.iter().filter(|s| s.name == "www.example.test.").collect();
+    assert_eq!(www.len(), 1, "{www:?}");
+    assert_eq!(
+        (&www[0].values, &www[0].alias_dns_name),
+        (&vec!["192.0.2.1".to_string()], &None)
+    );
+}
+
+/// Creates `shop A` as a weighted record of two sets, us-east (weight 3) and eu-west
+/// (weight 1), and returns them.
+async fn create_weighted_pair(p: &Route53Provider) -> (RecordSet, RecordSet) {
+    let us = set("shop.example.test.", RecordType::A, 60, &["192.0.2.10"]).weighted("us-east", 3);
+    let eu = set("shop.example.test.", RecordType::A, 60, &["198.51.100.10"]).weighted("eu-west", 1);
+    let creates = [us.clone(), eu.clone()].map(|after| Change::Create { after });
+    p.apply(&zone(), &creates).await.unwrap();
+    (us, eu)
+}
+
+/// The sets of `shop` as the adapter reads them, by set identifier.
+async fn shop_sets(p: &Route53Provider) -> Vec<RecordSet> {
+    let mut shop = p.records(&zone()).await.unwrap();
+    shop.retain(|s| s.name == "shop.example.test.");
+    shop.sort_by(|a, b| a.set_id.cmp(&b.set_id));
+    shop
+}
+
+#[tokio::test]
+async fn moto_weighted_sets_round_trip_with_their_identifiers_and_weights() {
+    let (moto, p) = moto_with_zone().await;
+    let (us, eu) = create_weighted_pair(&p).await;
+    assert_eq!(shop_sets(&p).await, vec![eu.clone(), us.clone()]);
+
+    // A weight to 0 is an update of that set alone.
+    let down = us.clone().weighted("us-east", 0);
+    p.apply(
+        &zone(),
+        &[Change::Update {
+            before: us.clone(),
+            after: down.clone(),
+        }],
+    )
+    .await
+    .unwrap();
+    let err = p
+        .apply(
+            &zone(),
+            &[Change::Update {
+                before: us.clone(),
+                after: down.clone(),
+            }],
+        )
+        .await;
+    // A repeat of what is already live is done, not a conflict.
+    assert!(err.is_ok(), "{err:?}");
+    let zone_id = p.hosted_zone_id(&zone()).await.unwrap();
+    let (_moto, raw) = tokio::task::spawn_blocking(move || {
+        let raw = moto.record_sets(&zone_id);
+        (moto, raw)
+    })
+    .await
+    .unwrap();
+    let mut weights: Vec<_> = raw
+        .iter()
+        .filter(|s| s.name == "shop.example.test.")
+        .map(|s| (s.set_identifier.clone().unwrap(), s.weight.unwrap(), s.values.clone()))
+        .collect();
+    weights.sort();
+    assert_eq!(
+        weights,
+        vec![
+            ("eu-west".to_string(), 1, vec!["198.51.100.10".to_string()]),
+            ("us-east".to_string(), 0, vec!["192.0.2.10".to_string()]),
+        ]
+    );
+    p.apply(&zone(), &[Change::Delete { before: down }]).await.unwrap();
+    assert_eq!(shop_sets(&p).await, vec![eu]);
 }
 
 // ---------------------------------------------------------------------------------
@@ -800,4 +897,52 @@ async fn fake_write_access_names_the_sets_iam_denies() {
     assert!(fake.state.lock().unwrap().batches.is_empty(), "no batch was accepted");
     assert_eq!(fake.get("www.example.test.", "A").unwrap().values, vec!["192.0.2.1"]);
     assert!(fake.get("lb.example.test.", "A").is_none());
+}
+
+/// Route 53 compares a DELETE's Weight too (moto does not): a weighted set whose weight
+/// changed since it was read is a conflict, and nothing of the batch is applied.
+#[tokio::test]
+async fn fake_a_weighted_set_whose_weight_moved_is_a_conflict() {
+    let fake = FakeRoute53::start(ZONE);
+    let p = fake_provider(&fake, 50);
+    let (us, eu) = create_weighted_pair(&p).await;
+    assert_eq!(
+        fake.get_weighted("shop.example.test.", "A", "us-east")
+            .map(|s| s.weight),
+        Some(Some(3))
+    );
+    assert_eq!(shop_sets(&p).await, vec![eu.clone(), us.clone()]);
+
+    // Someone else sets us-east to 5; our update from 3 to 0 must not land.
+    fake.state.lock().unwrap().sets.insert(
+        ("shop.example.test.".into(), "A".into(), "us-east".into()),
+        support::route53_fake::FakeSet {
+            ttl: 60,
+            values: vec!["192.0.2.10".into()],
+            weight: Some(5),
+        },
+    );
+    let err = p
+        .apply(
+            &zone(),
+            &[
+                Change::Update {
+                    before: eu.clone(),
+                    after: eu.clone().weighted("eu-west", 0),
+                },
+                Change::Update {
+                    before: us.clone(),
+                    after: us.clone().weighted("us-east", 0),
+                },
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Conflict { .. }), "{err:?}");
+    assert_eq!(
+        fake.get_weighted("shop.example.test.", "A", "eu-west")
+            .map(|s| s.weight),
+        Some(Some(1)),
+        "the batch is atomic"
+    );
 }

@@ -239,26 +239,48 @@ fn explain_record(c: &Computed, daemon_held: &[DaemonHold], zone: &ZoneConfig, r
             .map(|(_, sets)| sets);
         let answer = match live {
             None => "could not be read".to_string(),
-            Some(sets) => match sets
-                .iter()
-                .find(|s: &&RecordSet| s.name == fqdn && s.rtype.as_str() == rtype)
-            {
-                Some(s) => format!("{} (ttl {})", s.values.join(" "), s.ttl),
-                None => "no such record".into(),
-            },
+            Some(sets) => {
+                // Every set of the name and type: a weighted record has one per pool.
+                let held: Vec<String> = sets
+                    .iter()
+                    .filter(|s: &&RecordSet| s.name == fqdn && s.rtype.as_str() == rtype)
+                    .map(|s| match s.routing_label() {
+                        Some(label) => format!("{} ({label}, ttl {})", s.values.join(" "), s.ttl),
+                        None => format!("{} (ttl {})", s.values.join(" "), s.ttl),
+                    })
+                    .collect();
+                if held.is_empty() {
+                    "no such record".into()
+                } else {
+                    held.join("; ")
+                }
+            }
         };
-        let change = changes.iter().find(|ch| &ch.provider == provider);
-        let plan = match change {
-            Some(ch) => format!(
-                " → {} to {}: {}",
-                ch.change.action(),
-                ch.change
-                    .after()
-                    .map(|s| s.values.join(" "))
-                    .unwrap_or_else(|| "nothing".into()),
-                ch.reason
-            ),
-            None => " (stays)".into(),
+        let planned: Vec<String> = changes
+            .iter()
+            .filter(|ch| &ch.provider == provider)
+            .map(|ch| {
+                let set = ch
+                    .change
+                    .subject()
+                    .routing_label()
+                    .map(|l| format!(" [{l}]"))
+                    .unwrap_or_default();
+                format!(
+                    " → {}{set} to {}: {}",
+                    ch.change.action(),
+                    ch.change
+                        .after()
+                        .map(|s| s.values.join(" "))
+                        .unwrap_or_else(|| "nothing".into()),
+                    ch.reason
+                )
+            })
+            .collect();
+        let plan = if planned.is_empty() {
+            " (stays)".to_string()
+        } else {
+            planned.concat()
         };
         let _ = writeln!(o, "at {provider}: {answer}{plan}");
     }

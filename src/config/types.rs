@@ -381,6 +381,12 @@ impl ProviderConfig {
         dnsteer_providers::capabilities_of(self.kind()).expect("every configured kind has an adapter")
     }
 
+    /// Whether the kind's adapter writes weighted records natively (its
+    /// `Capabilities::native_weights`): only those may serve `policy: weighted`.
+    pub fn has_native_weights(&self) -> bool {
+        self.capabilities().native_weights
+    }
+
     /// Whether the kind's API refuses a write whose expected values are no longer
     /// live (what the pair's witness needs).
     pub fn has_compare_and_set(&self) -> bool {

@@ -710,11 +710,33 @@ fn records(p: &Parsed, zone: &ZoneConfig, apex: Option<&ZoneName>, zone_path: &s
         if rec.pools.is_empty() {
             r.error(at("pools"), "a record needs at least one pool");
         }
-        if rec.rtype == RecordType::Cname && rec.pools.len() > 1 && rec.policy != RecordPolicy::Failover {
+        // A weighted CNAME is one set per pool, each with its one value.
+        if rec.rtype == RecordType::Cname && rec.pools.len() > 1 && rec.policy == RecordPolicy::AllHealthy {
             r.error(
                 at("policy"),
-                "a CNAME has exactly one value: with several pools only `failover` can pick one",
+                "a CNAME has exactly one value: with several pools only `failover` (or `weighted`, one set per \
+                 pool) can answer with one",
             );
+        }
+        if rec.policy == RecordPolicy::Weighted {
+            let without: Vec<String> = zone
+                .providers
+                .iter()
+                .filter_map(|name| Some((name, p.providers.get(name)?)))
+                .filter(|(_, c)| !c.has_native_weights())
+                .map(|(name, c)| format!("{name} ({})", c.kind()))
+                .collect();
+            if !without.is_empty() {
+                r.error(
+                    at("policy"),
+                    format!(
+                        "`weighted` needs every provider of the zone to store weights natively, and {} cannot: \
+                         it would answer with every pool whatever the weights. Kinds with native weights: {}",
+                        without.join(", "),
+                        ProviderConfig::kinds_with(|c| c.native_weights)
+                    ),
+                );
+            }
         }
         if rec.policy == RecordPolicy::Weighted
             && !rec.pools.is_empty()
@@ -743,7 +765,7 @@ fn records(p: &Parsed, zone: &ZoneConfig, apex: Option<&ZoneName>, zone_path: &s
             }
             // Failover answers with every pool of the best healthy priority: two CNAME
             // pools sharing one would make a CNAME with two values.
-            if rec.rtype == RecordType::Cname {
+            if rec.rtype == RecordType::Cname && rec.policy == RecordPolicy::Failover {
                 if let Some(first) = cname_priorities.insert(pool.priority, k) {
                     r.error(
                         pat("priority"),

@@ -42,12 +42,16 @@ impl Audit {
             "result": if report.ok() { "ok" } else { "failed" },
             "error": report.error.as_ref().map(ToString::to_string),
             "applied": report.applied, "planned": report.planned, "may_be_partial": report.may_be_partial,
-            "changes": changes.iter().map(|c| json!({
-                "action": c.change.action(), "name": c.change.subject().name,
-                "type": c.change.subject().rtype.as_str(),
-                "before": c.change.before().map(|s| &s.values), "after": c.change.after().map(|s| &s.values),
-                "ttl": c.change.subject().ttl, "reason": c.reason,
-            })).collect::<Vec<_>>(),
+            "changes": changes.iter().map(|c| {
+                let mut change = json!({
+                    "action": c.change.action(), "name": c.change.subject().name,
+                    "type": c.change.subject().rtype.as_str(),
+                    "before": c.change.before().map(|s| &s.values), "after": c.change.after().map(|s| &s.values),
+                    "ttl": c.change.subject().ttl, "reason": c.reason,
+                });
+                crate::plan::add_routing(&c.change, &mut change);
+                change
+            }).collect::<Vec<_>>(),
         });
         tracing::info!(target: "dnsteer::audit", "{line}");
         let write = || -> std::io::Result<()> {

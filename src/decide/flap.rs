@@ -29,6 +29,8 @@ struct SetKey {
     owner: ZoneName,
     name: String,
     rtype: RecordType,
+    /// The pool's set of a weighted record.
+    set: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +39,10 @@ struct Flip {
     /// The values flipped to: the same flip written at another provider (or retried
     /// later) carries the same values and is not counted again.
     values: Vec<String>,
+    /// The weight flipped to, for a set of a weighted record (whose values stay: its
+    /// failover is a weight going to 0 and back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    weight: Option<u32>,
 }
 
 /// The persisted shape: a list, since JSON keys must be strings.
@@ -46,6 +52,8 @@ struct SetFlips {
     name: String,
     #[serde(rename = "type")]
     rtype: RecordType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    set: Option<String>,
     flips: VecDeque<Flip>,
 }
 
@@ -58,6 +66,7 @@ impl From<Vec<SetFlips>> for FlapHistory {
                     owner: s.zone,
                     name: s.name,
                     rtype: s.rtype,
+                    set: s.set,
                 };
                 (key, s.flips)
             })
@@ -75,42 +84,55 @@ impl From<FlapHistory> for Vec<SetFlips> {
                 zone: key.owner,
                 name: key.name,
                 rtype: key.rtype,
+                set: key.set,
                 flips,
             })
             .collect()
     }
 }
 
-/// The set a change flips and the values it flips to; `None` for a change that flips
-/// nothing (a create publishes for the first time, a TTL change keeps the values).
-fn flip_of(change: &PlannedChange) -> Option<(SetKey, &[String])> {
+/// The set a change flips and what it flips to (values and, for a set of a weighted
+/// record, weight); `None` for a change that flips nothing (a create publishes for the
+/// first time, a TTL change keeps the values).
+fn flip_of(change: &PlannedChange) -> Option<(SetKey, FlipTo<'_>)> {
     let Change::Update { before, after } = &change.change else {
         return None;
     };
-    (before.values != after.values).then(|| {
+    (before.values != after.values || before.weight != after.weight).then(|| {
         (
             SetKey {
                 owner: change.owner.clone(),
                 name: after.name.clone(),
                 rtype: after.rtype.clone(),
+                set: after.set_id.clone(),
             },
-            after.values.as_slice(),
+            (after.values.as_slice(), after.weight),
         )
     })
+}
+
+/// What a flip flips to: its values and, for a set of a weighted record, its weight.
+type FlipTo<'a> = (&'a [String], Option<u32>);
+
+impl Flip {
+    fn is(&self, (values, weight): FlipTo) -> bool {
+        self.values == values && self.weight == weight
+    }
 }
 
 impl FlapHistory {
     /// Notes that `change` was written at `at`. Only a change of values is a flip, and
     /// the same flip written at several providers counts once.
     pub fn record(&mut self, change: &PlannedChange, at: DateTime<Utc>) {
-        let Some((key, values)) = flip_of(change) else { return };
+        let Some((key, to)) = flip_of(change) else { return };
         let flips = self.sets.entry(key).or_default();
-        if flips.back().is_some_and(|last| last.values == values) {
+        if flips.back().is_some_and(|last| last.is(to)) {
             return;
         }
         flips.push_back(Flip {
             at,
-            values: values.to_vec(),
+            values: to.0.to_vec(),
+            weight: to.1,
         });
         while flips.len() > KEPT {
             flips.pop_front();
@@ -121,9 +143,9 @@ impl FlapHistory {
     /// record set already made within the budget's window. A change repeating the last
     /// flip (a provider catching up) is never past the budget.
     pub fn over_budget(&self, change: &PlannedChange, budget: &FlapBudgetConfig, now: DateTime<Utc>) -> Option<usize> {
-        let (key, values) = flip_of(change)?;
+        let (key, to) = flip_of(change)?;
         let flips = self.sets.get(&key)?;
-        if flips.back().is_some_and(|last| last.values == values) {
+        if flips.back().is_some_and(|last| last.is(to)) {
             return None;
         }
         let since = now - chrono::Duration::from_std(budget.within.get()).unwrap_or(chrono::Duration::MAX);
@@ -219,6 +241,32 @@ mod tests {
         }
         let kept: usize = h.sets.values().map(VecDeque::len).sum();
         assert_eq!(kept, KEPT);
+        let back: FlapHistory = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
+        assert_eq!(back, h);
+    }
+
+    #[test]
+    fn a_weight_going_to_zero_and_back_is_a_flip_of_its_set() {
+        let weighted = |from: u32, to: u32| {
+            let set = |w| {
+                RecordSet::new("www.example.test.", RecordType::A, 30, [US])
+                    .unwrap()
+                    .weighted("us-east", w)
+            };
+            PlannedChange {
+                change: Change::Update {
+                    before: set(from),
+                    after: set(to),
+                },
+                ..update("a", US, US)
+            }
+        };
+        let mut h = FlapHistory::default();
+        h.record(&weighted(3, 0), at(0));
+        h.record(&weighted(0, 3), at(5));
+        assert_eq!(h.over_budget(&weighted(3, 0), &budget(2), at(10)), Some(2));
+        // Another set of the record has flipped nothing.
+        assert_eq!(h.over_budget(&update("a", US, EU), &budget(2), at(10)), None);
         let back: FlapHistory = serde_json::from_str(&serde_json::to_string(&h).unwrap()).unwrap();
         assert_eq!(back, h);
     }

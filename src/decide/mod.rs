@@ -94,12 +94,12 @@ pub fn decide(
         steer_zone(config, providers, health, live, zone, &zone_name, &mut out);
         rules.insert(zone_name.clone(), safety::ZoneRules::new(config, zone, &zone_name));
     }
-    out.plan.errors = live
-        .errors
-        .iter()
-        .filter(|e| written.contains(&(e.zone.clone(), e.provider.clone())))
-        .cloned()
-        .collect();
+    out.plan.errors.extend(
+        live.errors
+            .iter()
+            .filter(|e| written.contains(&(e.zone.clone(), e.provider.clone())))
+            .cloned(),
+    );
     out.left_out = left_out(health, live);
     out.plan.errors.extend(unread_zones(config, live));
     out.plan.sort();
@@ -194,7 +194,8 @@ fn steer_zone(
     let mut in_sync = BTreeSet::new();
     for (p, sets) in &zone_live {
         let Some(adapter) = providers.get(p) else { continue };
-        let diff = plan::diff(sets, &normalized(adapter.as_ref(), &records.records, sets));
+        let desired = writable_records(adapter.as_ref(), zone_name, &records.records, &mut out.plan.errors);
+        let diff = plan::diff(sets, &normalized(adapter.as_ref(), &desired, sets));
         if diff.is_empty() {
             in_sync.insert(p.clone());
         }
@@ -246,6 +247,38 @@ fn steer_zone(
             );
         }
     }
+}
+
+/// The desired record sets `adapter` can hold. A weighted record is never flattened into
+/// one plain set for a provider without native weights (that would answer with pools
+/// the weights say to spare): `check` refuses such a configuration, and should one get
+/// this far its sets are left out for that provider, with an error in the plan.
+fn writable_records(
+    adapter: &dyn Provider,
+    zone_name: &ZoneName,
+    desired: &[Desired],
+    errors: &mut Vec<PlanError>,
+) -> Vec<Desired> {
+    if adapter.capabilities().native_weights {
+        return desired.to_vec();
+    }
+    let (weighted, plain): (Vec<&Desired>, Vec<&Desired>) = desired.iter().partition(|d| d.set.set_id.is_some());
+    let records: BTreeSet<String> = weighted
+        .iter()
+        .map(|d| format!("{} {}", d.set.name, d.set.rtype))
+        .collect();
+    if !records.is_empty() {
+        errors.push(PlanError {
+            zone: zone_name.to_string(),
+            provider: adapter.name().to_string(),
+            error: format!(
+                "weighted record {} not planned: {} has no native weights",
+                records.into_iter().collect::<Vec<_>>().join(", "),
+                adapter.name()
+            ),
+        });
+    }
+    plain.into_iter().cloned().collect()
 }
 
 /// `desired` as `adapter` stores it (TTL floors, name case) where it holds `live`, so a

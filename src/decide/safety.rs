@@ -13,7 +13,7 @@ use dnsteer_providers::record::{normalize_name, normalize_value};
 use dnsteer_providers::{Change, RecordSet, RecordType, ZoneName};
 
 use super::FlapHistory;
-use crate::config::{Config, FlapBudgetConfig, ZoneConfig};
+use crate::config::{Config, FlapBudgetConfig, RecordPolicy, ZoneConfig};
 use crate::plan::{Hold, Plan, PlannedChange};
 
 /// The share of a zone's managed record sets that configuration edits may change at one
@@ -30,6 +30,9 @@ pub(super) struct ZoneRules {
     /// Every record set the zone's configuration names (its steered records, and the
     /// NS set when it has a delegation), with every value steering may give it.
     managed: BTreeMap<(String, RecordType), BTreeSet<String>>,
+    /// The configured weight of each pool of a weighted record, by (name, type, pool):
+    /// health moves a set between it and 0.
+    weights: BTreeMap<(String, RecordType, String), u32>,
     /// The fewest NS values an NS set of the zone may be left with.
     min_ns_values: usize,
     max_change_ratio: f64,
@@ -39,6 +42,7 @@ pub(super) struct ZoneRules {
 impl ZoneRules {
     pub(super) fn new(config: &Config, zone: &ZoneConfig, zone_name: &ZoneName) -> Self {
         let mut managed = BTreeMap::new();
+        let mut weights = BTreeMap::new();
         for record in &zone.records {
             let Ok(name) = zone_name.absolute(&record.name) else {
                 continue;
@@ -49,6 +53,11 @@ impl ZoneRules {
                 .flat_map(|p| &p.values)
                 .filter_map(|v| normalize_value(&record.rtype, v).ok())
                 .collect();
+            if record.policy == RecordPolicy::Weighted {
+                for pool in &record.pools {
+                    weights.insert((name.clone(), record.rtype.clone(), pool.name.clone()), pool.weight);
+                }
+            }
             managed.insert((name, record.rtype.clone()), values);
         }
         let nameservers = |p: &String| -> Vec<String> {
@@ -69,6 +78,7 @@ impl ZoneRules {
         ns_counts.sort_unstable();
         Self {
             managed,
+            weights,
             min_ns_values: ns_counts.iter().take(min_providers).sum(),
             max_change_ratio: zone.max_change_ratio.unwrap_or(DEFAULT_MAX_CHANGE_RATIO),
             flap_budget: zone.flap_budget.unwrap_or(config.defaults.flap_budget),
@@ -177,7 +187,16 @@ fn classify(c: &PlannedChange, rule: &ZoneRules, flaps: &FlapHistory, now: DateT
             set.name, set.rtype, rule.flap_budget.within, rule.flap_budget.changes, rule.flap_budget.within
         ));
     }
-    let steered = |s: &RecordSet| s.values.iter().all(|v| steerable.contains(v));
+    // A set of a weighted record moves by health between its pool's weight and 0.
+    let weight_steered = |s: &RecordSet| match (&s.set_id, s.weight) {
+        (None, None) => true,
+        (Some(pool), Some(w)) => rule
+            .weights
+            .get(&(s.name.clone(), s.rtype.clone(), pool.clone()))
+            .is_some_and(|configured| w == 0 || w == *configured),
+        _ => false,
+    };
+    let steered = |s: &RecordSet| s.values.iter().all(|v| steerable.contains(v)) && weight_steered(s);
     Ok(match before {
         None => Cause::Publish,
         Some(before) if before.ttl == after.ttl && steered(before) && steered(after) => Cause::Health,
@@ -203,6 +222,11 @@ zones:
   - name: b.test.
     providers: [x, y]
     delegation: { provider: parent, parent: test., min_providers: 1 }
+    records:
+      - name: www
+        type: A
+        policy: weighted
+        pools: [ { name: p, weight: 3, values: [192.0.2.1] }, { name: q, weight: 1, values: [192.0.2.2] } ]
 "#;
 
     fn rules() -> BTreeMap<ZoneName, ZoneRules> {
@@ -283,5 +307,26 @@ zones:
         assert_eq!(cause(www(60, "192.0.2.1"), www(60, "192.0.2.1")), Ok(Cause::Health));
         assert_eq!(cause(www(30, "192.0.2.1"), www(60, "192.0.2.1")), Ok(Cause::Edit));
         assert_eq!(cause(www(60, "203.0.113.7"), www(60, "192.0.2.1")), Ok(Cause::Edit));
+    }
+
+    #[test]
+    fn a_weight_moved_by_health_is_health_and_any_other_weight_an_edit() {
+        let rules = rules();
+        let rule = &rules[&ZoneName::new("b.test.").unwrap()];
+        let p = |weight| {
+            RecordSet::new("www.b.test.", RecordType::A, 60, ["192.0.2.1"])
+                .unwrap()
+                .weighted("p", weight)
+        };
+        let cause = |before, after| {
+            let plan = plan(&[("b.test.", "b.test.", Change::Update { before, after })]);
+            classify(&plan.changes[0], rule, &FlapHistory::default(), DateTime::UNIX_EPOCH)
+        };
+        assert_eq!(cause(p(3), p(0)), Ok(Cause::Health));
+        assert_eq!(cause(p(0), p(3)), Ok(Cause::Health));
+        // A weight the configuration no longer gives (it was edited) is an edit.
+        assert_eq!(cause(p(5), p(3)), Ok(Cause::Edit));
+        let h = held(&plan(&[("b.test.", "b.test.", Change::Delete { before: p(3) })]));
+        assert!(h.iter().any(|(_, r)| r.contains("deletes wait")), "{h:?}");
     }
 }

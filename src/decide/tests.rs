@@ -78,6 +78,7 @@ fn providers() -> Providers {
                     max_batch: 100,
                     atomic: true,
                     compare_and_set: false,
+                    native_weights: false,
                     extra_records: true,
                 },
             });
@@ -138,17 +139,22 @@ fn us_down() -> HealthView {
     health(&[("check:web-us", State::Unhealthy)])
 }
 
+/// `config` decided with us-east down, over live data at us-east with TTL 30.
+fn decide_us_down(config: &Config) -> Decision {
+    decide(
+        config,
+        &providers(),
+        &us_down(),
+        &live(config, US, 30),
+        &FlapHistory::default(),
+        at(0),
+    )
+}
+
 #[test]
 fn a_region_failover_of_13_records_with_default_limits_is_not_held() {
     let config = config(&[("example.test.", 13)]);
-    let d = decide(
-        &config,
-        &providers(),
-        &us_down(),
-        &live(&config, US, 30),
-        &FlapHistory::default(),
-        at(0),
-    );
+    let d = decide_us_down(&config);
     assert_eq!(d.plan.changes.len(), 26, "13 records at each of 2 providers");
     assert!(d.held.is_empty(), "{:?}", d.held);
     assert_eq!(d.writable(&BTreeSet::new()), d.plan);
@@ -336,4 +342,31 @@ fn a_provider_that_could_not_be_read_is_no_drift() {
         &FlapHistory::default(),
         at(0)
     )));
+}
+
+#[test]
+fn a_weighted_record_is_never_flattened_for_a_provider_without_native_weights() {
+    // `check` refuses this configuration; should one get this far, the weighted sets
+    // are not written as plain ones, and the plan says why.
+    let mut config = config(&[("a.test.", 1)]);
+    config.zones[0].records[0].policy = crate::config::RecordPolicy::Weighted;
+    let d = decide_us_down(&config);
+    assert!(
+        d.plan.changes.iter().all(|c| c.change.subject().name != "r0.a.test."),
+        "{:?}",
+        d.plan.changes
+    );
+    let errors: Vec<_> = d
+        .plan
+        .errors
+        .iter()
+        .map(|e| (e.provider.as_str(), e.error.as_str()))
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|(_, e)| e.contains("weighted record r0.a.test. A not planned") && e.contains("no native weights")),
+        "{errors:?}"
+    );
 }

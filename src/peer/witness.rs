@@ -51,6 +51,8 @@ impl WitnessRecord {
             rtype: RecordType::Txt,
             ttl: WITNESS_TTL,
             values: vec![self.value()],
+            set_id: None,
+            weight: None,
         }
     }
 

@@ -4,9 +4,9 @@
 
 mod render;
 
-pub use render::{render_json, render_table};
+pub use render::{add_routing, render_json, render_table};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use dnsteer_providers::{Change, RecordSet, RecordType, ZoneName};
 use serde::Serialize;
@@ -113,11 +113,18 @@ pub fn negative_ttl(live: &[RecordSet]) -> Option<u32> {
 /// The changes that turn `live` into `desired`, for the record sets `desired` names
 /// only: a set dnsteer does not manage is never touched. Both sides must already be
 /// normalised for the provider. Changes come in plan order.
+///
+/// A name and type that `desired` holds as a weighted record (sets with set
+/// identifiers) is dnsteer's whole: a live set of that name and type that `desired`
+/// does not hold (a removed pool's, or the plain set the record had before it was
+/// weighted) is deleted, and so is a weighted set where `desired` holds a plain one.
+/// Where no weighted set is live or desired, this is the plain diff it always was.
 pub fn diff(live: &[RecordSet], desired: &[Desired]) -> Vec<(Change, String)> {
-    let live: BTreeMap<(&str, &RecordType), &RecordSet> = live.iter().map(|s| (s.key(), s)).collect();
+    type Key<'a> = (&'a str, &'a RecordType, Option<&'a str>);
+    let live_by_key: BTreeMap<Key, &RecordSet> = live.iter().map(|s| (s.key(), s)).collect();
     let mut changes: Vec<(Change, String)> = desired
         .iter()
-        .filter_map(|d| match live.get(&d.set.key()) {
+        .filter_map(|d| match live_by_key.get(&d.set.key()) {
             None => Some((Change::Create { after: d.set.clone() }, d.reason.clone())),
             Some(current) if **current != d.set => Some((
                 Change::Update {
@@ -129,20 +136,41 @@ pub fn diff(live: &[RecordSet], desired: &[Desired]) -> Vec<(Change, String)> {
             Some(_) => None,
         })
         .collect();
+    let wanted: BTreeSet<Key> = desired.iter().map(|d| d.set.key()).collect();
+    let named: BTreeSet<(&str, &RecordType)> = wanted.iter().map(|(n, t, _)| (*n, *t)).collect();
+    let weighted_here = |name: &str, rtype: &RecordType| {
+        desired
+            .iter()
+            .map(|d| &d.set)
+            .chain(live)
+            .any(|s| s.set_id.is_some() && s.name == name && &s.rtype == rtype)
+    };
+    for set in live {
+        let (name, rtype, _) = set.key();
+        if named.contains(&(name, rtype)) && !wanted.contains(&set.key()) && weighted_here(name, rtype) {
+            let reason = match desired.iter().find(|d| d.set.name == name && &d.set.rtype == rtype) {
+                Some(d) if d.set.set_id.is_some() => format!(
+                    "{name} {rtype} is a weighted record of the configured pools only: this set is none of them"
+                ),
+                _ => format!("{name} {rtype} is configured unweighted: its weighted sets give way to the plain set"),
+            };
+            changes.push((Change::Delete { before: set.clone() }, reason));
+        }
+    }
     changes.sort_by(|a, b| order_key(&a.0).cmp(&order_key(&b.0)));
     changes
 }
 
 /// Deletes first (they free names a create may need), then creates, then updates;
-/// within each, by name and type so plans read and hash the same every time.
-fn order_key(change: &Change) -> (u8, &str, &str) {
+/// within each, by name, type and set so plans read and hash the same every time.
+fn order_key(change: &Change) -> (u8, &str, &str, Option<&str>) {
     let rank = match change {
         Change::Delete { .. } => 0,
         Change::Create { .. } => 1,
         Change::Update { .. } => 2,
     };
     let subject = change.subject();
-    (rank, &subject.name, subject.rtype.as_str())
+    (rank, &subject.name, subject.rtype.as_str(), subject.set_id.as_deref())
 }
 
 impl Plan {
@@ -397,5 +425,48 @@ mod tests {
             &[],
         );
         assert_eq!(plan.summary().stale_for_s, None);
+    }
+
+    #[test]
+    fn a_weight_change_is_an_update_of_its_set_alone() {
+        let us = a("www.example.test.", 30, &["192.0.2.10"]).weighted("us-east", 3);
+        let eu = a("www.example.test.", 30, &["198.51.100.10"]).weighted("eu-west", 1);
+        let live = vec![us.clone(), eu.clone()];
+        assert!(diff(&live, &[want(us.clone()), want(eu.clone())]).is_empty());
+        let down = us.clone().weighted("us-east", 0);
+        let changes = diff(&live, &[want(down.clone()), want(eu)]);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(
+            changes[0].0,
+            Change::Update {
+                before: us,
+                after: down
+            }
+        );
+    }
+
+    #[test]
+    fn a_weighted_record_owns_every_set_of_its_name_and_type() {
+        let plain = a("www.example.test.", 30, &["192.0.2.1"]);
+        let gone = a("www.example.test.", 30, &["203.0.113.9"]).weighted("old-pool", 1);
+        let other = a("api.example.test.", 30, &["192.0.2.1"]).weighted("x", 1);
+        let us = a("www.example.test.", 30, &["192.0.2.10"]).weighted("us-east", 3);
+        let live = vec![plain.clone(), gone.clone(), other];
+        let changes = diff(&live, &[want(us.clone())]);
+        let got: Vec<_> = changes.iter().map(|(c, _)| c.clone()).collect();
+        // The plain set it replaces and a removed pool's set are deleted (first, so the
+        // batch frees the name); another name's sets are not touched.
+        assert_eq!(
+            got,
+            vec![
+                Change::Delete { before: plain.clone() },
+                Change::Delete { before: gone.clone() },
+                Change::Create { after: us.clone() },
+            ]
+        );
+        // Back to unweighted: the weighted sets give way to the plain one.
+        let changes = diff(&[us.clone(), gone.clone()], &[want(plain.clone())]);
+        let actions: Vec<_> = changes.iter().map(|(c, _)| c.action()).collect();
+        assert_eq!(actions, ["delete", "delete", "create"]);
     }
 }

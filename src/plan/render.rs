@@ -17,7 +17,7 @@ pub fn render_json(plan: &Plan, held: &[Hold]) -> Value {
         .iter()
         .map(|c| {
             let subject = c.change.subject();
-            json!({
+            let mut change = json!({
                 "zone": c.zone.as_str(),
                 "provider": c.provider,
                 "action": c.change.action(),
@@ -28,7 +28,9 @@ pub fn render_json(plan: &Plan, held: &[Hold]) -> Value {
                 "after": c.change.after().map(|s| s.values.clone()).unwrap_or_default(),
                 "reason": c.reason,
                 "stale_for_s": c.stale_for_s,
-            })
+            });
+            add_routing(&c.change, &mut change);
+            change
         })
         .collect();
     let held: Vec<Value> = held
@@ -51,6 +53,22 @@ pub fn render_json(plan: &Plan, held: &[Hold]) -> Value {
     })
 }
 
+/// Adds to the JSON object of `change`, when it is about one set of a weighted record,
+/// which set (`set`) and its weight after and before (`weight`, `before_weight`, each
+/// only where that side exists); any other change is left with exactly SPEC's fields.
+pub fn add_routing(change: &Change, object: &mut Value) {
+    let Some(set) = &change.subject().set_id else {
+        return;
+    };
+    object["set"] = json!(set);
+    if let Some(weight) = change.after().and_then(|s| s.weight) {
+        object["weight"] = json!(weight);
+    }
+    if let Some(weight) = change.before().and_then(|s| s.weight) {
+        object["before_weight"] = json!(weight);
+    }
+}
+
 /// A table grouped by zone and provider, one line per change, its reason beneath; then
 /// the providers left out and why, the held zones, why, and how to let them through.
 /// "No changes." is said only when every provider was read.
@@ -68,10 +86,11 @@ pub fn render_table(plan: &Plan, held: &[Hold], left_out: &[LeftOut]) -> String 
         };
         let _ = writeln!(
             out,
-            "  {:<7} {} {}  {} -> {}",
+            "  {:<7} {} {}{}  {} -> {}",
             c.change.action(),
             subject.name,
             subject.rtype,
+            routing(c),
             values(c.change.before()),
             values(c.change.after()),
         );
@@ -129,6 +148,21 @@ pub fn render_table(plan: &Plan, held: &[Hold], left_out: &[LeftOut]) -> String 
     out
 }
 
+/// ` [us-east weight 3]` for a set of a weighted record (`weight 0 -> 3` when the
+/// weight changes), nothing for any other set.
+fn routing(c: &super::PlannedChange) -> String {
+    let subject = c.change.subject();
+    let Some(set) = &subject.set_id else {
+        return String::new();
+    };
+    let weight = |s: Option<&dnsteer_providers::RecordSet>| s.and_then(|s| s.weight);
+    match (weight(c.change.before()), weight(c.change.after())) {
+        (Some(b), Some(a)) if a != b => format!(" [{set} weight {b} -> {a}]"),
+        (_, Some(w)) | (Some(w), None) => format!(" [{set} weight {w}]"),
+        (None, None) => format!(" [{set}]"),
+    }
+}
+
 /// When resolvers follow one change, and why then.
 fn follow(stale_for_s: Option<u32>, change: &Change) -> String {
     let Some(secs) = stale_for_s else {
@@ -163,7 +197,75 @@ pub fn duration_words(secs: u32) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::duration_words;
+    use super::*;
+    use dnsteer_providers::{RecordSet, RecordType, ZoneName};
+
+    fn weighted_plan() -> Plan {
+        let zone = ZoneName::new("example.test.").unwrap();
+        let set = |weight| {
+            RecordSet::new("www.example.test.", RecordType::A, 30, ["192.0.2.10"])
+                .unwrap()
+                .weighted("us-east", weight)
+        };
+        let plain = RecordSet::new("api.example.test.", RecordType::A, 30, ["192.0.2.1"]).unwrap();
+        let mut plan = Plan::default();
+        plan.extend(
+            &zone,
+            &zone,
+            "r53",
+            vec![
+                (Change::Create { after: plain }, "t".into()),
+                (
+                    Change::Update {
+                        before: set(3),
+                        after: set(0),
+                    },
+                    "t".into(),
+                ),
+            ],
+            &[],
+        );
+        plan
+    }
+
+    #[test]
+    fn the_json_says_which_set_and_its_weights() {
+        let json = render_json(&weighted_plan(), &[]);
+        let changes = json["changes"].as_array().unwrap();
+        // An unweighted change has exactly SPEC's fields.
+        let keys: Vec<&String> = changes[0].as_object().unwrap().keys().collect();
+        assert!(
+            keys.iter()
+                .all(|k| !["set", "weight", "before_weight"].contains(&k.as_str())),
+            "{keys:?}"
+        );
+        assert_eq!(changes[1]["set"], "us-east");
+        assert_eq!(changes[1]["weight"], 0);
+        assert_eq!(changes[1]["before_weight"], 3);
+        assert_eq!(changes[1]["after"], serde_json::json!(["192.0.2.10"]));
+    }
+
+    #[test]
+    fn the_table_names_the_set_and_its_weights() {
+        let table = render_table(&weighted_plan(), &[], &[]);
+        assert!(
+            table.contains("update  www.example.test. A [us-east weight 3 -> 0]  30 [192.0.2.10] -> 30 [192.0.2.10]"),
+            "{table}"
+        );
+        assert!(
+            table.contains("create  api.example.test. A  - -> 30 [192.0.2.1]"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn the_checksum_covers_the_weight() {
+        let mut other = weighted_plan();
+        if let Change::Update { after, .. } = &mut other.changes[1].change {
+            after.weight = Some(1);
+        }
+        assert_ne!(weighted_plan().checksum(), other.checksum());
+    }
 
     #[test]
     fn durations_read_in_the_two_largest_units() {

@@ -1,13 +1,15 @@
 //! Steering: health plus configuration gives the record sets every provider of a zone
 //! should hold, the NS set to delegate to at the parent, and the zone's apex NS set.
 //! Pure: no I/O, no clock. The safety rules of SPEC live here:
-//! - fail-open: a record whose pools are all unhealthy keeps its published values;
+//! - fail-open: a record whose pools are all unhealthy keeps its published values (a
+//!   weighted record: every published set back at its pool's configured weight);
 //! - traffic never moves onto or off a target whose health is unknown;
 //! - the delegation never drops under `min_providers`, never rests on unknown
 //!   providers alone, and a returning provider joins it only once it is in sync.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use dnsteer_providers::record::normalize_value;
 use dnsteer_providers::{RecordSet, RecordType, ZoneName};
 
 use crate::config::{ProviderConfig, RecordConfig, RecordPolicy, ZoneConfig};
@@ -79,6 +81,12 @@ pub fn desired_records(
         let Ok(name) = zone_name.absolute(&record.name) else {
             continue;
         };
+        if record.policy == RecordPolicy::Weighted {
+            let published =
+                |set_id: &str| published_set(zone, health, live, serving, (&name, &record.rtype, Some(set_id)));
+            weighted(record, &name, health, &published, &mut out);
+            continue;
+        }
         let published = published_values(zone, health, live, serving, &name, &record.rtype);
         match choose(record, health) {
             Choice::Values {
@@ -197,15 +205,12 @@ fn choose(record: &RecordConfig, health: &HealthView) -> Choice {
                 preferred,
             }
         }
+        // `desired_records` steers weighted records on their own (`weighted`).
         RecordPolicy::AllHealthy | RecordPolicy::Weighted => {
             let names: Vec<_> = healthy.iter().map(|p| p.name.as_str()).collect();
             let values = healthy.iter().flat_map(|p| p.values.iter().cloned()).collect();
             let preferred = down.is_empty();
-            let what = if record.policy == RecordPolicy::Weighted {
-                "weighted (every healthy value; weights need a provider with native weights)"
-            } else {
-                "all-healthy"
-            };
+            let what = "all-healthy";
             let reason = if preferred {
                 format!("{what}: every pool is healthy ({})", names.join(", "))
             } else {
@@ -229,9 +234,102 @@ fn check_label(check: Option<&String>) -> String {
     check.map_or_else(|| "no check".to_string(), |c| check_target(c))
 }
 
-/// The values a record is published with now: those of a healthy provider the parent
-/// delegates to (`serving`) first, since resolvers get their answers there; a provider
-/// outside the delegation may hold stale values from before an outage.
+/// A weighted record: one set per pool (set identifier = the pool's name), so a pool's
+/// failure is an update of its weight to 0, never a delete. The rules of every policy
+/// hold: while any pool's health is undecided every published set is kept as it is;
+/// when every pool is unhealthy (fail-open) every published set is kept at its pool's
+/// configured weight, and nothing is created on a guess.
+fn weighted(
+    record: &RecordConfig,
+    name: &str,
+    health: &HealthView,
+    published: &dyn Fn(&str) -> Option<RecordSet>,
+    out: &mut RecordsDesired,
+) {
+    let pools: Vec<_> = record
+        .pools
+        .iter()
+        .map(|p| (p, pool_state(health, p.check.as_ref())))
+        .collect();
+    let set_of = |values: &[String], pool: &str, weight: u32| {
+        RecordSet::new(name, record.rtype.clone(), record.ttl, values)
+            .ok()
+            .map(|set| set.weighted(pool, weight))
+    };
+    let mut push = |set: Option<RecordSet>, reason: String| {
+        if let Some(set) = set {
+            out.records.push(Desired { set, reason });
+        }
+    };
+    if let Some((undecided, _)) = pools.iter().find(|(_, s)| *s == State::Unknown) {
+        for (p, _) in &pools {
+            let kept = published(&p.name).and_then(|live| set_of(&live.values, &p.name, live.weight.unwrap_or(0)));
+            let reason = format!(
+                "weighted: health of pool {} ({}) is not decided yet: keeping pool {}'s published weight",
+                undecided.name,
+                check_label(undecided.check.as_ref()),
+                p.name
+            );
+            push(kept, reason);
+        }
+        return;
+    }
+    if pools.iter().all(|(_, s)| *s == State::Unhealthy) {
+        out.notes.push(Note::AllPoolsDown {
+            record: name.to_string(),
+            rtype: record.rtype.clone(),
+        });
+        let names: Vec<_> = pools.iter().map(|(p, _)| p.name.as_str()).collect();
+        for (p, _) in &pools {
+            let kept = published(&p.name).and_then(|live| set_of(&live.values, &p.name, p.weight));
+            let reason = format!(
+                "weighted: every pool is unhealthy ({}): pool {} keeps its published values at its configured weight {} \
+                 (fail-open)",
+                names.join(", "),
+                p.name,
+                p.weight
+            );
+            push(kept, reason);
+        }
+        return;
+    }
+    let healthy: Vec<_> = pools
+        .iter()
+        .filter(|(_, s)| *s == State::Healthy)
+        .map(|(p, _)| p.name.as_str())
+        .collect();
+    if healthy.len() < pools.len() {
+        out.notes.push(Note::FailedOver {
+            record: name.to_string(),
+            rtype: record.rtype.clone(),
+            pool: healthy.join("+"),
+        });
+    }
+    for (p, state) in &pools {
+        let (weight, reason) = if *state == State::Healthy {
+            (
+                p.weight,
+                format!(
+                    "weighted: pool {} is healthy: its configured weight {}",
+                    p.name, p.weight
+                ),
+            )
+        } else {
+            (
+                0,
+                format!(
+                    "weighted: pool {} is unhealthy ({} unhealthy): weight 0 (configured {}) until it recovers",
+                    p.name,
+                    check_label(p.check.as_ref()),
+                    p.weight
+                ),
+            )
+        };
+        push(set_of(&p.values, &p.name, weight), reason);
+    }
+}
+
+/// The values a record is published with now (see [`published_set`]).
 fn published_values(
     zone: &ZoneConfig,
     health: &HealthView,
@@ -240,9 +338,25 @@ fn published_values(
     name: &str,
     rtype: &RecordType,
 ) -> Option<Vec<String>> {
+    published_set(zone, health, live, serving, (name, rtype, None)).map(|s| s.values)
+}
+
+/// The record set of `key` as published now: that of a healthy provider the parent
+/// delegates to (`serving`) first, since resolvers get their answers there; a provider
+/// outside the delegation may hold stale values from before an outage.
+fn published_set(
+    zone: &ZoneConfig,
+    health: &HealthView,
+    live: &BTreeMap<String, Vec<RecordSet>>,
+    serving: &[String],
+    key: (&str, &RecordType, Option<&str>),
+) -> Option<RecordSet> {
+    // A set whose values dnsteer could not publish (a Route 53 alias, read with its
+    // target as its value) is no answer to keep: look further.
+    let publishable = |s: &RecordSet| s.values.iter().all(|v| normalize_value(&s.rtype, v).is_ok());
     let held_by = |p: &String| {
         live.get(p)
-            .and_then(|sets| sets.iter().find(|s| s.name == name && &s.rtype == rtype))
+            .and_then(|sets| sets.iter().find(|s| s.key() == key && publishable(s)))
     };
     let healthy = |p: &&String| state_of(health, &provider_target(p)) == State::Healthy;
     serving
@@ -251,7 +365,7 @@ fn published_values(
         .chain(zone.providers.iter().filter(healthy))
         .chain(zone.providers.iter())
         .find_map(held_by)
-        .map(|s| s.values.clone())
+        .cloned()
 }
 
 /// The NS side of a zone: who is delegated to and the NS sets that say so.

@@ -260,3 +260,142 @@ fn published_values_come_from_the_providers_the_parent_delegates_to() {
     let d = desired_records(&zone(1), &name(), &h, &live, &["pdns-b".to_string()]);
     assert_eq!(find(&d, "www.example.test.").unwrap().set.values, vec!["198.51.100.10"]);
 }
+
+/// `www` of the zone above as a weighted record (us-east weight 3, eu-west weight 1),
+/// served by one provider with native weights.
+fn weighted_zone() -> ZoneConfig {
+    let mut z = zone(1);
+    z.providers = vec!["r53".into()];
+    z.delegation = None;
+    z.records.truncate(1);
+    z.records[0].policy = RecordPolicy::Weighted;
+    z.records[0].pools[0].weight = 3;
+    z
+}
+
+/// (set, weight, values) of every desired set, by set.
+fn weights(d: &RecordsDesired) -> Vec<(String, u32, Vec<String>)> {
+    let mut out: Vec<_> = d
+        .records
+        .iter()
+        .map(|r| {
+            assert_eq!(
+                (r.set.name.as_str(), &r.set.rtype, r.set.ttl),
+                ("www.example.test.", &RecordType::A, 30)
+            );
+            (
+                r.set.set_id.clone().unwrap(),
+                r.set.weight.unwrap(),
+                r.set.values.clone(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn w(set: &str, weight: u32, value: &str) -> (String, u32, Vec<String>) {
+    (set.to_string(), weight, vec![value.to_string()])
+}
+
+fn live_weighted(us: u32, eu: u32) -> BTreeMap<String, Vec<RecordSet>> {
+    BTreeMap::from([(
+        "r53".to_string(),
+        vec![
+            a("www.example.test.", &["192.0.2.10"]).weighted("us-east", us),
+            a("www.example.test.", &["198.51.100.10"]).weighted("eu-west", eu),
+        ],
+    )])
+}
+
+#[test]
+fn a_weighted_record_is_one_set_per_pool_at_its_configured_weight() {
+    let h = health(&[("check:web-us", Healthy), ("check:web-eu", Healthy)]);
+    let d = desired_records(&weighted_zone(), &name(), &h, &BTreeMap::new(), &[]);
+    assert_eq!(
+        weights(&d),
+        vec![w("eu-west", 1, "198.51.100.10"), w("us-east", 3, "192.0.2.10")]
+    );
+    assert!(d.notes.is_empty(), "{:?}", d.notes);
+}
+
+#[test]
+fn an_unhealthy_pool_keeps_its_set_at_weight_zero() {
+    let h = health(&[("check:web-us", Unhealthy), ("check:web-eu", Healthy)]);
+    let d = desired_records(&weighted_zone(), &name(), &h, &live_weighted(3, 1), &[]);
+    // Still two sets: the failover is an update of a weight, never a delete.
+    assert_eq!(
+        weights(&d),
+        vec![w("eu-west", 1, "198.51.100.10"), w("us-east", 0, "192.0.2.10")]
+    );
+    let us = d
+        .records
+        .iter()
+        .find(|r| r.set.set_id.as_deref() == Some("us-east"))
+        .unwrap();
+    assert!(us.reason.contains("weight 0 (configured 3)"), "{}", us.reason);
+    assert!(us.reason.contains("check:web-us unhealthy"), "{}", us.reason);
+    assert!(d
+        .notes
+        .iter()
+        .any(|n| matches!(n, Note::FailedOver { pool, .. } if pool == "eu-west")));
+    // Back to health: back to the configured weight.
+    let h = health(&[("check:web-us", Healthy), ("check:web-eu", Healthy)]);
+    let d = desired_records(&weighted_zone(), &name(), &h, &live_weighted(0, 1), &[]);
+    assert_eq!(
+        weights(&d),
+        vec![w("eu-west", 1, "198.51.100.10"), w("us-east", 3, "192.0.2.10")]
+    );
+}
+
+#[test]
+fn every_pool_down_puts_every_published_set_back_at_its_configured_weight() {
+    let h = health(&[
+        ("check:web-us", Unhealthy),
+        ("check:web-eu", Unhealthy),
+        ("provider:r53", Healthy),
+    ]);
+    // us-east went down first (weight 0), then eu-west: fail-open answers with both
+    // as configured, never with weights all 0.
+    let d = desired_records(&weighted_zone(), &name(), &h, &live_weighted(0, 1), &[]);
+    assert_eq!(
+        weights(&d),
+        vec![w("eu-west", 1, "198.51.100.10"), w("us-east", 3, "192.0.2.10")]
+    );
+    assert!(d.records.iter().all(|r| r.reason.contains("fail-open")));
+    assert!(d.notes.iter().any(|n| matches!(n, Note::AllPoolsDown { .. })));
+    // Nothing published: nothing is created on a guess.
+    let d = desired_records(&weighted_zone(), &name(), &h, &BTreeMap::new(), &[]);
+    assert!(d.records.is_empty(), "{:?}", d.records);
+}
+
+#[test]
+fn an_undecided_pool_keeps_every_published_weight() {
+    let h = health(&[("check:web-us", Unknown), ("check:web-eu", Unhealthy)]);
+    let d = desired_records(&weighted_zone(), &name(), &h, &live_weighted(3, 1), &[]);
+    // eu-west is down, but taking its weight would move traffic onto us-east, whose
+    // health is not known.
+    assert_eq!(
+        weights(&d),
+        vec![w("eu-west", 1, "198.51.100.10"), w("us-east", 3, "192.0.2.10")]
+    );
+    assert!(d.records.iter().all(|r| r.reason.contains("not decided")));
+    assert!(d.notes.is_empty());
+}
+
+#[test]
+fn an_alias_is_no_published_value_to_keep() {
+    // Route 53 reads an alias at a steered name with its target as its value: while a
+    // pool is undecided, the answer kept is the other provider's plain set.
+    let h = health(&[("check:web-us", Unknown), ("provider:pdns-a", Healthy)]);
+    let alias = RecordSet {
+        values: vec!["ALIAS dualstack.elb.example. (Z35SXDOTRQ7X7K)".into()],
+        ..a("www.example.test.", &["192.0.2.10"])
+    };
+    let live = BTreeMap::from([
+        ("pdns-a".to_string(), vec![alias]),
+        ("pdns-b".to_string(), vec![a("www.example.test.", &["198.51.100.10"])]),
+    ]);
+    let d = desired_records(&zone(1), &name(), &h, &live, &[]);
+    assert_eq!(find(&d, "www.example.test.").unwrap().set.values, vec!["198.51.100.10"]);
+}

@@ -129,6 +129,36 @@ impl Moto {
         .unwrap();
     }
 
+    /// Every record set of a hosted zone as moto's ListResourceRecordSets returns it
+    /// (one page of up to 300), read without dnsteer's adapter: what a test checks a
+    /// write against.
+    pub fn record_sets(&self, zone_id: &str) -> Vec<MotoRecordSet> {
+        let url = format!("{}/2013-04-01/hostedzone/{zone_id}/rrset", self.url);
+        let xml = send_signed(&self.credentials(), "route53", "GET", &url, &[], &[]).unwrap_or_else(|e| panic!("{e}"));
+        xml.split("<ResourceRecordSet>")
+            .skip(1)
+            .map(|chunk| {
+                let chunk = &chunk[..chunk.find("</ResourceRecordSet>").unwrap_or(chunk.len())];
+                let field = |tag: &str| {
+                    let (start, end) = (format!("<{tag}>"), format!("</{tag}>"));
+                    chunk.contains(&start).then(|| between(chunk, &start, &end))
+                };
+                MotoRecordSet {
+                    name: field("Name").unwrap_or_default(),
+                    rtype: field("Type").unwrap_or_default(),
+                    set_identifier: field("SetIdentifier"),
+                    weight: field("Weight").map(|w| w.parse().unwrap()),
+                    values: chunk
+                        .split("<Value>")
+                        .skip(1)
+                        .map(|v| v[..v.find("</Value>").unwrap()].to_string())
+                        .collect(),
+                    alias_dns_name: field("DNSName"),
+                }
+            })
+            .collect()
+    }
+
     /// Registers a domain at moto's Route 53 Domains (two years, as moto requires).
     pub fn register_domain(&self, domain: &str) {
         let contact = serde_json::json!({
@@ -158,6 +188,17 @@ impl Moto {
             body.to_string().as_bytes(),
         )
     }
+}
+
+/// One record set as moto's API returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MotoRecordSet {
+    pub name: String,
+    pub rtype: String,
+    pub set_identifier: Option<String>,
+    pub weight: Option<u32>,
+    pub values: Vec<String>,
+    pub alias_dns_name: Option<String>,
 }
 
 fn spawn(no_auth_actions: Option<u32>) -> (String, tempfile::TempDir, ServerProcess) {
@@ -207,8 +248,21 @@ fn signed(
 ) -> Result<String, String> {
     let mut to_sign = vec![("content-type", content_type)];
     to_sign.extend_from_slice(extra);
+    send_signed(creds, service, "POST", url, &to_sign, body)
+}
+
+/// A request of `method` signed by dnsteer's signer over `to_sign` and the body, sent
+/// blocking on a throwaway runtime.
+fn send_signed(
+    creds: &AwsCredentials,
+    service: &'static str,
+    method: &'static str,
+    url: &str,
+    to_sign: &[(&str, &str)],
+    body: &[u8],
+) -> Result<String, String> {
     let signature = Signer::new(creds.clone(), service)
-        .headers("test", "POST", url, &to_sign, body, SystemTime::now())
+        .headers("test", method, url, to_sign, body, SystemTime::now())
         .unwrap();
     let headers: Vec<(String, String)> = to_sign
         .iter()
@@ -227,17 +281,19 @@ fn signed(
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap();
-            let mut req = client.post(&url).body(body);
+            let mut req = client
+                .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), &url)
+                .body(body);
             for (k, v) in &headers {
                 req = req.header(k.as_str(), v.as_str());
             }
-            let resp = req.send().await.map_err(|e| format!("POST {url}: {e}"))?;
+            let resp = req.send().await.map_err(|e| format!("{method} {url}: {e}"))?;
             let status = resp.status();
             let text = resp.text().await.unwrap_or_default();
             if status.is_success() {
                 Ok(text)
             } else {
-                Err(format!("POST {url}: HTTP {status}: {text}"))
+                Err(format!("{method} {url}: HTTP {status}: {text}"))
             }
         })
     })

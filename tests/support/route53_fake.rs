@@ -1,6 +1,7 @@
 //! `FakeRoute53`: an in-process Route 53 that enforces what the API reference documents
 //! and moto does not: a change batch is atomic (validated whole, then applied whole); a
-//! DELETE must name a set that exists with exactly its TTL and values; a CREATE must not
+//! DELETE must name a set that exists with exactly its TTL, values and (for a set of a
+//! weighted record, named by its SetIdentifier) Weight; a CREATE must not
 //! meet an existing set; a request carries at most 1,000 ResourceRecord elements and
 //! 32,000 characters of values. It also counts requests (with their times) and can
 //! answer Throttling / PriorRequestNotComplete on demand, and AccessDenied to change
@@ -20,13 +21,14 @@ pub const ZONE_ID: &str = "ZFAKE123";
 pub struct FakeSet {
     pub ttl: u32,
     pub values: Vec<String>,
+    pub weight: Option<u32>,
 }
 
 #[derive(Default)]
 pub struct State {
     pub zone: String,
-    /// (name, type) → set; names absolute lowercase.
-    pub sets: BTreeMap<(String, String), FakeSet>,
+    /// (name, type, SetIdentifier or "") → set; names absolute lowercase.
+    pub sets: BTreeMap<(String, String, String), FakeSet>,
     /// Every request: (when, method, path).
     pub log: Vec<(Instant, String, String)>,
     /// Change batches accepted, each as its list of (action, name, type).
@@ -54,17 +56,19 @@ impl FakeRoute53 {
         {
             let mut s = state.lock().unwrap();
             s.sets.insert(
-                (zone.into(), "SOA".into()),
+                (zone.into(), "SOA".into(), String::new()),
                 FakeSet {
                     ttl: 900,
                     values: vec![format!("ns-1.fake. hostmaster.{zone} 1 7200 900 1209600 86400")],
+                    weight: None,
                 },
             );
             s.sets.insert(
-                (zone.into(), "NS".into()),
+                (zone.into(), "NS".into(), String::new()),
                 FakeSet {
                     ttl: 172800,
                     values: vec!["ns-1.fake.".into()],
+                    weight: None,
                 },
             );
         }
@@ -80,10 +84,11 @@ impl FakeRoute53 {
     pub fn set(&self, name: &str, rtype: &str, ttl: u32, values: &[&str]) {
         let mut s = self.state.lock().unwrap();
         s.sets.insert(
-            (name.into(), rtype.into()),
+            (name.into(), rtype.into(), String::new()),
             FakeSet {
                 ttl,
                 values: values.iter().map(|v| v.to_string()).collect(),
+                weight: None,
             },
         );
     }
@@ -93,7 +98,17 @@ impl FakeRoute53 {
             .lock()
             .unwrap()
             .sets
-            .get(&(name.to_string(), rtype.to_string()))
+            .get(&(name.to_string(), rtype.to_string(), String::new()))
+            .cloned()
+    }
+
+    /// The set `set_id` of a weighted record.
+    pub fn get_weighted(&self, name: &str, rtype: &str, set_id: &str) -> Option<FakeSet> {
+        self.state
+            .lock()
+            .unwrap()
+            .sets
+            .get(&(name.to_string(), rtype.to_string(), set_id.to_string()))
             .cloned()
     }
 }
@@ -166,9 +181,13 @@ fn handle(state: &Mutex<State>, req: &Request) -> Response {
 
 fn list(s: &State, req: &Request) -> Response {
     let max: usize = req.query_param("maxitems").and_then(|m| m.parse().ok()).unwrap_or(300);
-    let start = req
-        .query_param("name")
-        .map(|n| (n.to_string(), req.query_param("type").unwrap_or_default().to_string()));
+    let start = req.query_param("name").map(|n| {
+        (
+            n.to_string(),
+            req.query_param("type").unwrap_or_default().to_string(),
+            req.query_param("identifier").unwrap_or_default().to_string(),
+        )
+    });
     // Route 53 lists in its own order (reversed labels); any total order works for paging.
     let all: Vec<_> = s
         .sets
@@ -177,12 +196,18 @@ fn list(s: &State, req: &Request) -> Response {
         .collect();
     let page = &all[..all.len().min(max)];
     let mut xml = String::from("<ListResourceRecordSetsResponse><ResourceRecordSets>");
-    for ((name, rtype), set) in page {
+    for ((name, rtype, id), set) in page {
         let escaped = name.replace('*', "\\052");
         xml.push_str(&format!(
-            "<ResourceRecordSet><Name>{escaped}</Name><Type>{rtype}</Type><TTL>{}</TTL><ResourceRecords>",
-            set.ttl
+            "<ResourceRecordSet><Name>{escaped}</Name><Type>{rtype}</Type>"
         ));
+        if let Some(weight) = set.weight {
+            xml.push_str(&format!(
+                "<SetIdentifier>{}</SetIdentifier><Weight>{weight}</Weight>",
+                xml_escape(id)
+            ));
+        }
+        xml.push_str(&format!("<TTL>{}</TTL><ResourceRecords>", set.ttl));
         for v in &set.values {
             xml.push_str(&format!(
                 "<ResourceRecord><Value>{}</Value></ResourceRecord>",
@@ -193,10 +218,16 @@ fn list(s: &State, req: &Request) -> Response {
     }
     xml.push_str("</ResourceRecordSets>");
     if all.len() > max {
-        let ((n, t), _) = all[max];
+        let ((n, t, id), _) = all[max];
         xml.push_str(&format!(
             "<IsTruncated>true</IsTruncated><NextRecordName>{n}</NextRecordName><NextRecordType>{t}</NextRecordType>"
         ));
+        if !id.is_empty() {
+            xml.push_str(&format!(
+                "<NextRecordIdentifier>{}</NextRecordIdentifier>",
+                xml_escape(id)
+            ));
+        }
     } else {
         xml.push_str("<IsTruncated>false</IsTruncated>");
     }
@@ -210,6 +241,8 @@ struct WireChange {
     rtype: String,
     ttl: u32,
     values: Vec<String>,
+    set_id: String,
+    weight: Option<u32>,
 }
 
 fn change(s: &mut State, req: &Request) -> Response {
@@ -222,6 +255,8 @@ fn change(s: &mut State, req: &Request) -> Response {
             rtype: text(&c, "Type"),
             ttl: text(&c, "TTL").parse().unwrap_or(0),
             values: elements(&c, "Value").into_iter().map(|v| xml_unescape(&v)).collect(),
+            set_id: text(&c, "SetIdentifier"),
+            weight: elements(&c, "Weight").first().map(|w| w.parse().unwrap_or(0)),
         })
         .collect();
     let records: usize = changes
@@ -252,7 +287,7 @@ fn change(s: &mut State, req: &Request) -> Response {
     let mut work = s.sets.clone();
     let mut problems = Vec::new();
     for c in &changes {
-        let key = (c.name.clone(), c.rtype.clone());
+        let key = (c.name.clone(), c.rtype.clone(), c.set_id.clone());
         let mut values = c.values.clone();
         values.sort();
         match c.action.as_str() {
@@ -262,7 +297,11 @@ fn change(s: &mut State, req: &Request) -> Response {
                     c.name, c.rtype
                 )),
                 std::collections::btree_map::Entry::Vacant(slot) => {
-                    slot.insert(FakeSet { ttl: c.ttl, values });
+                    slot.insert(FakeSet {
+                        ttl: c.ttl,
+                        values,
+                        weight: c.weight,
+                    });
                 }
             },
             "DELETE" => match work.get(&key) {
@@ -273,7 +312,7 @@ fn change(s: &mut State, req: &Request) -> Response {
                 Some(cur) => {
                     let mut cur_values = cur.values.clone();
                     cur_values.sort();
-                    if cur.ttl != c.ttl || cur_values != values {
+                    if cur.ttl != c.ttl || cur_values != values || cur.weight != c.weight {
                         problems.push(format!("Tried to delete resource record set [name='{}', type='{}'] but the values provided do not match the current values", c.name, c.rtype));
                     } else {
                         work.remove(&key);
@@ -281,7 +320,14 @@ fn change(s: &mut State, req: &Request) -> Response {
                 }
             },
             "UPSERT" => {
-                work.insert(key, FakeSet { ttl: c.ttl, values });
+                work.insert(
+                    key,
+                    FakeSet {
+                        ttl: c.ttl,
+                        values,
+                        weight: c.weight,
+                    },
+                );
             }
             other => problems.push(format!("unknown action {other}")),
         }

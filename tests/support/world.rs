@@ -173,6 +173,9 @@ checks:
             .arg(config)
             .args(args)
             .envs(self.env())
+            // A relative default (the state file beside which `apply` writes its audit
+            // log) lands in the test's folder, not in the checkout.
+            .current_dir(self.dir.path())
             .stdin(std::process::Stdio::null())
             .output()
             .await

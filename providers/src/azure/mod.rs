@@ -160,6 +160,8 @@ pub fn capabilities() -> Capabilities {
         atomic: false,
         // Each set is written with If-Match / If-None-Match.
         compare_and_set: true,
+        // Azure DNS record sets carry no weights: weighted routing is Traffic Manager's.
+        native_weights: false,
         extra_records: true,
     }
 }

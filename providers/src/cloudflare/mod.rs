@@ -98,6 +98,7 @@ pub fn capabilities() -> Capabilities {
         // per-record fallback none: a failed apply may have written part of its batch.
         atomic: false,
         compare_and_set: false,
+        native_weights: false,
         extra_records: true,
     }
 }

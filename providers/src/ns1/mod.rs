@@ -114,6 +114,8 @@ pub fn capabilities() -> Capabilities {
         max_batch: 100,
         atomic: false,
         compare_and_set: false,
+        // NS1 weighs answers only through a filter chain (weighted_shuffle): not written yet.
+        native_weights: false,
         extra_records: true,
     }
 }

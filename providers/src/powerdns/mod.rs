@@ -54,6 +54,7 @@ pub fn capabilities() -> Capabilities {
         max_batch: 1000,
         atomic: true,
         compare_and_set: false,
+        native_weights: false,
         extra_records: true,
     }
 }

@@ -52,6 +52,8 @@ pub(super) async fn write_access(
                         rtype: rtype.clone(),
                         ttl: 0,
                         values: Vec::new(),
+                        set_id: None,
+                        weight: None,
                     },
                 },
             },

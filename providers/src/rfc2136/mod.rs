@@ -289,6 +289,7 @@ pub fn capabilities() -> Capabilities {
         max_batch: MAX_BATCH,
         atomic: true,
         compare_and_set: true,
+        native_weights: false,
         extra_records: true,
     }
 }

@@ -42,6 +42,9 @@ pub(super) async fn write_access(
             rtype: rtype.as_str().to_string(),
             ttl: STAND_IN_TTL,
             values: vec![value.to_string()],
+            set_id: None,
+            weight: None,
+            alias: None,
         };
         asks.push((probe, set));
     }

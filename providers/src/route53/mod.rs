@@ -1,17 +1,21 @@
 //! Amazon Route 53 hosted zones, through the Route 53 REST API (2013-04-01) signed with
 //! SigV4 (`sigv4.rs`: the `aws-sigv4` crate with a thin reqwest client, not the SDK).
 //!
-//! - Reads: ListResourceRecordSets, every page. Alias record sets and record sets with
-//!   a routing policy (`SetIdentifier`) are read but exposed under their own types
-//!   (`ALIAS-A`, `A[set-id]`, `ALIAS-A[set-id]`), so a plan never takes one for the
-//!   plain set of the same name and type, and never overwrites one: a plain set
-//!   configured where an alias lives is refused by Route 53 ("already exists") and
-//!   reported as a conflict. The adapter refuses to write those types.
+//! - Reads: ListResourceRecordSets, every page. A weighted record set (`SetIdentifier`
+//!   and `Weight`) is read as a set with `set_id` and `weight`: one set of a weighted
+//!   record, which dnsteer writes too. An alias record set is read under its own name
+//!   and type with one value naming its target, `ALIAS <DNSName> (<HostedZoneId>)`
+//!   (`types::Alias`), so a plan shows it as what a steered name holds now; it is only
+//!   ever deleted (with its AliasTarget exactly as read, when the configuration puts a
+//!   plain set there), never written as a plain value nor created. Record sets with
+//!   another routing policy (latency, geolocation, failover, multivalue) are exposed
+//!   under their own types (`A[set-id]`), so a plan never takes one for a set it
+//!   steers; the adapter refuses to write those types.
 //! - Writes: ChangeResourceRecordSets. Create = CREATE; Delete = DELETE with the exact
-//!   values read; Update = DELETE of the exact `before` + CREATE of `after`, in the same
-//!   batch. Route 53 refuses a whole batch whose DELETE does not match the live set or
-//!   whose CREATE meets an existing set: that is the compare-and-set, reported as
-//!   `Conflict`. Batches are split to Route 53's limits (1,000 ResourceRecord
+//!   values (and SetIdentifier and Weight) read; Update = DELETE of the exact `before`
+//!   and CREATE of `after`, in the same batch. Route 53 refuses a whole batch whose
+//!   DELETE does not match the live set or whose CREATE meets an existing set: that is
+//!   the compare-and-set, reported as `Conflict`. Batches are split to Route 53's limits (1,000 ResourceRecord
 //!   elements, 32,000 characters of values per request); each request is atomic.
 //!   The one exception: the apex NS set is replaced with an UPSERT (Route 53 will not
 //!   let the NS set it made with the zone be deleted), checked against a fresh read
@@ -45,7 +49,7 @@ use crate::shared::{self, limiter, Budget, LimiterKey, Poll, ZoneIds};
 pub(crate) use client::{classify, error_code};
 use client::{PageStart, Route53Client};
 pub use sigv4::AwsCredentials;
-use types::{unescape_name, ResourceRecordSet, WireChange};
+use types::{unescape_name, Alias, ResourceRecordSet, WireChange};
 
 /// Route 53's public endpoint.
 pub const DEFAULT_ENDPOINT: &str = "https://route53.amazonaws.com";
@@ -97,6 +101,7 @@ pub fn capabilities() -> Capabilities {
         max_batch: 1000,
         atomic: true,
         compare_and_set: true,
+        native_weights: true,
         extra_records: true,
     }
 }
@@ -263,12 +268,16 @@ impl Route53Provider {
     /// The Route 53 changes one plan change is made of.
     fn wire(&self, zone: &ZoneName, change: &Change) -> Result<Vec<WireChange>, ProviderError> {
         let one = |action: &'static str, set: &RecordSet| -> Result<WireChange, ProviderError> {
+            let unsupported = |message: String| ProviderError::Unsupported {
+                provider: self.name.clone(),
+                message,
+            };
             if let RecordType::Other(t) = &set.rtype {
                 if t.starts_with("ALIAS-") || t.contains('[') {
-                    return Err(ProviderError::Unsupported {
-                        provider: self.name.clone(),
-                        message: format!("{} {t}: alias and routing-policy record sets are left alone", set.name),
-                    });
+                    return Err(unsupported(format!(
+                        "{} {t}: record sets with a routing policy other than weighted are left alone",
+                        set.name
+                    )));
                 }
             }
             if set.values.is_empty() {
@@ -277,12 +286,35 @@ impl Route53Provider {
                     message: format!("{} {}: a record set needs at least one value", set.name, set.rtype),
                 });
             }
+            if set.set_id.is_some() != set.weight.is_some() {
+                return Err(unsupported(format!(
+                    "{} {}: a set identifier goes with a weight (the only routing policy dnsteer writes)",
+                    set.name, set.rtype
+                )));
+            }
+            let alias = match set.values.as_slice() {
+                [one] => Alias::parse(one),
+                _ => None,
+            };
+            // The alias is sent back only as the exact target it was read with, to
+            // delete it: never as a plain value, and never made.
+            if alias.is_some() && action != "DELETE" {
+                return Err(unsupported(format!(
+                    "{} {}: dnsteer does not write alias record sets ({})",
+                    set.name,
+                    set.rtype,
+                    set.values.join(", ")
+                )));
+            }
             Ok(WireChange {
                 action,
                 name: set.name.clone(),
                 rtype: set.rtype.as_str().to_string(),
                 ttl: set.ttl,
                 values: set.values.clone(),
+                set_id: set.set_id.clone(),
+                weight: set.weight,
+                alias,
             })
         };
         Ok(match change {
@@ -374,47 +406,51 @@ impl Route53Provider {
             Err(e) => return skip(e.to_string()),
         };
         let base: RecordType = rrs.rtype.parse().unwrap_or_else(|never| match never {});
-        let suffix = rrs
-            .set_identifier
-            .as_ref()
-            .map(|id| format!("[{id}]"))
-            .unwrap_or_default();
-        if let Some(alias) = &rrs.alias_target {
-            let value = format!(
-                "{} {} evaluate-target-health={}",
-                alias.hosted_zone_id,
-                unescape_name(&alias.dns_name).to_ascii_lowercase(),
-                alias.evaluate_target_health
-            );
-            let rtype = RecordType::Other(format!("ALIAS-{}{suffix}", base.as_str()));
-            return Some(RecordSet {
-                name,
-                rtype,
-                ttl: 0,
-                values: vec![value],
-            });
-        }
-        let values: Vec<String> = rrs
-            .resource_records
-            .map(|r| r.items.into_iter().map(|v| v.value).collect())
-            .unwrap_or_default();
-        if !suffix.is_empty() {
-            let rtype = RecordType::Other(format!("{}{suffix}", base.as_str()));
-            let mut values = values;
+        let alias = rrs.alias_target.as_ref().map(|a| Alias {
+            hosted_zone_id: a.hosted_zone_id.clone(),
+            dns_name: unescape_name(&a.dns_name).to_ascii_lowercase(),
+            evaluate_target_health: a.evaluate_target_health,
+        });
+        let mut values: Vec<String> = match &alias {
+            Some(alias) => vec![alias.value()],
+            None => rrs
+                .resource_records
+                .map(|r| r.items.into_iter().map(|v| v.value).collect())
+                .unwrap_or_default(),
+        };
+        let ttl = rrs.ttl.unwrap_or(0);
+        let weighted = rrs.set_identifier.clone().zip(rrs.weight);
+        if let (Some(id), None) = (&rrs.set_identifier, weighted.as_ref()) {
+            // Latency, geolocation, failover, multivalue: under a type of their own.
             values.sort();
             return Some(RecordSet {
                 name,
-                rtype,
-                ttl: rrs.ttl.unwrap_or(0),
+                rtype: RecordType::Other(format!("{}[{id}]", base.as_str())),
+                ttl,
                 values,
+                set_id: None,
+                weight: None,
+            });
+        }
+        if alias.is_some() {
+            return Some(RecordSet {
+                name,
+                rtype: base,
+                ttl,
+                values,
+                set_id: weighted.as_ref().map(|(id, _)| id.clone()),
+                weight: weighted.map(|(_, w)| w),
             });
         }
         if values.is_empty() {
             // A traffic-policy instance's record set: nothing dnsteer can read or write.
             return skip("no values".into());
         }
-        match RecordSet::new(&name, base, rrs.ttl.unwrap_or(0), &values) {
-            Ok(set) => Some(set),
+        match RecordSet::new(&name, base, ttl, &values) {
+            Ok(set) => Some(match weighted {
+                Some((id, weight)) => set.weighted(&id, weight),
+                None => set,
+            }),
             Err(e) => skip(e.to_string()),
         }
     }

@@ -89,6 +89,10 @@ pub struct ResourceRecordSet {
     pub ttl: Option<u32>,
     #[serde(default)]
     pub set_identifier: Option<String>,
+    /// Present on the sets of a weighted record only (the other routing policies carry
+    /// Region, GeoLocation, Failover... instead).
+    #[serde(default)]
+    pub weight: Option<u32>,
     #[serde(default)]
     pub resource_records: Option<ResourceRecords>,
     #[serde(default)]
@@ -133,7 +137,10 @@ pub struct ChangeInfo {
     pub status: String,
 }
 
-/// One `<Change>` of a batch: CREATE or DELETE of a plain (non-alias) record set.
+/// One `<Change>` of a batch: CREATE, DELETE or UPSERT of a record set, with its
+/// SetIdentifier and Weight for a set of a weighted record. An alias is only ever
+/// deleted (replaced by the plain set configured at its name), with its AliasTarget
+/// exactly as read: dnsteer writes no alias.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WireChange {
     pub action: &'static str,
@@ -141,23 +148,74 @@ pub struct WireChange {
     pub rtype: String,
     pub ttl: u32,
     pub values: Vec<String>,
+    pub set_id: Option<String>,
+    pub weight: Option<u32>,
+    pub alias: Option<Alias>,
 }
 
 impl WireChange {
     /// ResourceRecord elements, as Route 53 counts them against its 1,000 limit (an
-    /// UPSERT would count twice; dnsteer sends none).
+    /// UPSERT counts twice; an alias as one).
     pub fn record_count(&self) -> usize {
-        self.values.len() * if self.action == "UPSERT" { 2 } else { 1 }
+        let records = if self.alias.is_some() { 1 } else { self.values.len() };
+        records * if self.action == "UPSERT" { 2 } else { 1 }
     }
 
     /// Characters of Value elements, as Route 53 counts them against its 32,000 limit.
     pub fn value_chars(&self) -> usize {
-        let chars: usize = self.values.iter().map(|v| v.chars().count()).sum();
+        let chars: usize = match &self.alias {
+            Some(alias) => alias.dns_name.chars().count(),
+            None => self.values.iter().map(|v| v.chars().count()).sum(),
+        };
         chars * if self.action == "UPSERT" { 2 } else { 1 }
     }
 }
 
-/// The ChangeResourceRecordSets request body.
+/// An alias record set's target, as Route 53 holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alias {
+    pub hosted_zone_id: String,
+    pub dns_name: String,
+    pub evaluate_target_health: bool,
+}
+
+const ALIAS_PREFIX: &str = "ALIAS ";
+const EVALUATES: &str = ", evaluate-target-health";
+
+impl Alias {
+    /// The one value an alias set is read with, for plans and people:
+    /// `ALIAS dualstack.elb.example. (Z35SXDOTRQ7X7K)`, with `, evaluate-target-health`
+    /// inside the parentheses when Route 53 evaluates the target's health. Never a
+    /// valid value of any type, so it is never taken for one (nor written as one).
+    pub fn value(&self) -> String {
+        format!(
+            "{ALIAS_PREFIX}{} ({}{})",
+            self.dns_name,
+            self.hosted_zone_id,
+            if self.evaluate_target_health { EVALUATES } else { "" }
+        )
+    }
+
+    /// The alias a value made by [`Alias::value`] stands for.
+    pub fn parse(value: &str) -> Option<Self> {
+        let rest = value.strip_prefix(ALIAS_PREFIX)?;
+        let (dns_name, inside) = rest.split_once(" (")?;
+        let inside = inside.strip_suffix(')')?;
+        let (hosted_zone_id, evaluate_target_health) = match inside.strip_suffix(EVALUATES) {
+            Some(id) => (id, true),
+            None => (inside, false),
+        };
+        Some(Self {
+            hosted_zone_id: hosted_zone_id.to_string(),
+            dns_name: dns_name.to_string(),
+            evaluate_target_health,
+        })
+    }
+}
+
+/// The ChangeResourceRecordSets request body. Elements of a ResourceRecordSet go in
+/// the order of the API's schema: Name, Type, SetIdentifier, Weight, TTL,
+/// ResourceRecords, AliasTarget.
 pub fn change_batch_xml(comment: &str, changes: &[WireChange]) -> String {
     let mut xml = String::with_capacity(256 + changes.len() * 256);
     xml.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
@@ -167,19 +225,36 @@ pub fn change_batch_xml(comment: &str, changes: &[WireChange]) -> String {
     xml.push_str(&format!("<Comment>{}</Comment><Changes>", escape(comment)));
     for c in changes {
         xml.push_str(&format!(
-            "<Change><Action>{}</Action><ResourceRecordSet><Name>{}</Name><Type>{}</Type><TTL>{}</TTL><ResourceRecords>",
+            "<Change><Action>{}</Action><ResourceRecordSet><Name>{}</Name><Type>{}</Type>",
             c.action,
             escape(c.name.as_str()),
             escape(c.rtype.as_str()),
-            c.ttl
         ));
-        for v in &c.values {
-            xml.push_str(&format!(
-                "<ResourceRecord><Value>{}</Value></ResourceRecord>",
-                escape(v.as_str())
-            ));
+        if let Some(id) = &c.set_id {
+            xml.push_str(&format!("<SetIdentifier>{}</SetIdentifier>", escape(id.as_str())));
         }
-        xml.push_str("</ResourceRecords></ResourceRecordSet></Change>");
+        if let Some(weight) = c.weight {
+            xml.push_str(&format!("<Weight>{weight}</Weight>"));
+        }
+        match &c.alias {
+            Some(alias) => xml.push_str(&format!(
+                "<AliasTarget><HostedZoneId>{}</HostedZoneId><DNSName>{}</DNSName><EvaluateTargetHealth>{}</EvaluateTargetHealth></AliasTarget>",
+                escape(alias.hosted_zone_id.as_str()),
+                escape(alias.dns_name.as_str()),
+                alias.evaluate_target_health
+            )),
+            None => {
+                xml.push_str(&format!("<TTL>{}</TTL><ResourceRecords>", c.ttl));
+                for v in &c.values {
+                    xml.push_str(&format!(
+                        "<ResourceRecord><Value>{}</Value></ResourceRecord>",
+                        escape(v.as_str())
+                    ));
+                }
+                xml.push_str("</ResourceRecords>");
+            }
+        }
+        xml.push_str("</ResourceRecordSet></Change>");
     }
     xml.push_str("</Changes></ChangeBatch></ChangeResourceRecordSetsRequest>");
     xml
@@ -334,9 +409,77 @@ mod tests {
                 rtype: "TXT".into(),
                 ttl: 60,
                 values: vec!["\"a<b&c\"".into()],
+                set_id: None,
+                weight: None,
+                alias: None,
             }],
         );
         assert!(xml.contains("<Value>&quot;a&lt;b&amp;c&quot;</Value>"), "{xml}");
         assert!(xml.contains("<Action>CREATE</Action>"));
+        assert!(!xml.contains("SetIdentifier") && !xml.contains("Weight"), "{xml}");
+    }
+
+    #[test]
+    fn weighted_sets_and_alias_deletes_are_written_in_schema_order() {
+        let alias = Alias {
+            hosted_zone_id: "Z35SXDOTRQ7X7K".into(),
+            dns_name: "dualstack.elb.example.".into(),
+            evaluate_target_health: true,
+        };
+        let xml = change_batch_xml(
+            "dnsteer",
+            &[
+                WireChange {
+                    action: "DELETE",
+                    name: "www.example.com.".into(),
+                    rtype: "A".into(),
+                    ttl: 0,
+                    values: vec![alias.value()],
+                    set_id: None,
+                    weight: None,
+                    alias: Some(alias.clone()),
+                },
+                WireChange {
+                    action: "CREATE",
+                    name: "www.example.com.".into(),
+                    rtype: "A".into(),
+                    ttl: 30,
+                    values: vec!["192.0.2.1".into()],
+                    set_id: Some("us-east".into()),
+                    weight: Some(3),
+                    alias: None,
+                },
+            ],
+        );
+        assert!(
+            xml.contains("<Type>A</Type><AliasTarget><HostedZoneId>Z35SXDOTRQ7X7K</HostedZoneId><DNSName>dualstack.elb.example.</DNSName><EvaluateTargetHealth>true</EvaluateTargetHealth></AliasTarget></ResourceRecordSet>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("<Type>A</Type><SetIdentifier>us-east</SetIdentifier><Weight>3</Weight><TTL>30</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.1</Value>"),
+            "{xml}"
+        );
+    }
+
+    #[test]
+    fn an_alias_value_reads_back_as_its_target() {
+        for evaluate_target_health in [false, true] {
+            let alias = Alias {
+                hosted_zone_id: "Z2FDTNDATAQYW2".into(),
+                dns_name: "d1.cloudfront.net.".into(),
+                evaluate_target_health,
+            };
+            assert_eq!(Alias::parse(&alias.value()), Some(alias));
+        }
+        assert_eq!(
+            Alias {
+                hosted_zone_id: "Z1".into(),
+                dns_name: "x.example.".into(),
+                evaluate_target_health: false
+            }
+            .value(),
+            "ALIAS x.example. (Z1)"
+        );
+        assert_eq!(Alias::parse("192.0.2.1"), None);
     }
 }

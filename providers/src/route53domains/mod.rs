@@ -69,6 +69,7 @@ pub fn capabilities() -> Capabilities {
         max_batch: 1,
         atomic: true,
         compare_and_set: false,
+        native_weights: false,
         extra_records: false,
     }
 }

@@ -374,6 +374,26 @@ fn records(out: &mut String, i: &Inputs) {
                     None => "not read yet".to_string(),
                     Some((at, sets)) => match sets.iter().find(|s| s.name == r.name && s.rtype.as_str() == r.rtype) {
                         None => format!("<em>no such record</em> <small>read {}</small>", stamp(*at, i.now)),
+                        // A weighted record: every pool's set with its weight.
+                        Some(first) if first.set_id.is_some() => {
+                            let weighted: Vec<String> = sets
+                                .iter()
+                                .filter(|s| s.name == r.name && s.rtype.as_str() == r.rtype)
+                                .map(|s| {
+                                    format!(
+                                        "<code>{}</code> <small>{}</small>",
+                                        esc(&s.values.join(" ")),
+                                        esc(&s.routing_label().unwrap_or_default())
+                                    )
+                                })
+                                .collect();
+                            format!(
+                                "{} <small>ttl {}, read {}</small>",
+                                weighted.join("<br>"),
+                                first.ttl,
+                                stamp(*at, i.now)
+                            )
+                        }
                         Some(set) => {
                             let pool = r
                                 .pools
