@@ -14,7 +14,7 @@ use dnsteer_providers::{
 };
 use serde_json::json;
 use support::azure_fake::{FakeAzure, CLIENT_ID, CLIENT_SECRET, NAME_SERVERS, RESOURCE_GROUP, SUBSCRIPTION, TENANT};
-use support::conformance::{self, Harness, WrongKey};
+use support::conformance::{self, Harness, Running, WrongKey};
 use support::http_fake::TestCa;
 
 const ZONE: &str = "example.test.";
@@ -64,21 +64,17 @@ fn fake_with_zone() -> FakeAzure {
 }
 
 /// The conformance suite against the fake; `stop` drops it (its port then refuses).
-struct Azure(Option<FakeAzure>);
+struct Azure(Running<FakeAzure>);
 
 impl Azure {
     fn fake(&self) -> &FakeAzure {
-        self.0.as_ref().expect("the fake is running")
+        self.0.get()
     }
 }
 
 impl Harness for Azure {
     async fn start() -> Self {
-        Azure(Some(fake_with_zone()))
-    }
-
-    fn zone(&self) -> ZoneName {
-        zone()
+        Azure(Running::new(fake_with_zone()))
     }
 
     fn provider(&self) -> Box<dyn Provider> {
@@ -99,7 +95,7 @@ impl Harness for Azure {
     }
 
     fn stop(&mut self) {
-        self.0 = None;
+        self.0.stop();
     }
 }
 

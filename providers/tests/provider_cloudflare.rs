@@ -15,7 +15,7 @@ use dnsteer_providers::{
 };
 use serde_json::json;
 use support::cloudflare_fake::{FakeCloudflare, TOKEN, ZONE_ID};
-use support::conformance::{self, Harness, WrongKey};
+use support::conformance::{self, Harness, Running, WrongKey};
 
 const ZONE: &str = "example.test.";
 
@@ -51,21 +51,17 @@ fn fake_with_zone() -> FakeCloudflare {
 }
 
 /// The conformance suite against the fake; `stop` drops it (its port then refuses).
-struct Cloudflare(Option<FakeCloudflare>);
+struct Cloudflare(Running<FakeCloudflare>);
 
 impl Cloudflare {
     fn fake(&self) -> &FakeCloudflare {
-        self.0.as_ref().expect("the fake is running")
+        self.0.get()
     }
 }
 
 impl Harness for Cloudflare {
     async fn start() -> Self {
-        Cloudflare(Some(fake_with_zone()))
-    }
-
-    fn zone(&self) -> ZoneName {
-        zone()
+        Cloudflare(Running::new(fake_with_zone()))
     }
 
     fn provider(&self) -> Box<dyn Provider> {
@@ -85,7 +81,7 @@ impl Harness for Cloudflare {
     }
 
     fn stop(&mut self) {
-        self.0 = None;
+        self.0.stop();
     }
 
     /// Another client adds a record to the set, straight into the fake's store.

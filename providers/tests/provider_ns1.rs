@@ -10,7 +10,7 @@ use dnsteer_providers::http::HttpConfig;
 use dnsteer_providers::ns1::Ns1Options;
 use dnsteer_providers::{Change, Ns1Provider, Provider, ProviderError, RecordSet, RecordType, WriteAccess, ZoneName};
 use serde_json::json;
-use support::conformance::{self, Harness, WrongKey};
+use support::conformance::{self, Harness, Running, WrongKey};
 use support::ns1_fake::{FakeKey, FakeNs1, DNS_SERVERS, KEY, READ_ONLY_KEY};
 
 const ZONE: &str = "example.test.";
@@ -50,21 +50,17 @@ fn statuses(fake: &FakeNs1) -> Vec<u16> {
 }
 
 /// The conformance suite against the fake; `stop` drops it (its port then refuses).
-struct Ns1(Option<FakeNs1>);
+struct Ns1(Running<FakeNs1>);
 
 impl Ns1 {
     fn fake(&self) -> &FakeNs1 {
-        self.0.as_ref().expect("the fake is running")
+        self.0.get()
     }
 }
 
 impl Harness for Ns1 {
     async fn start() -> Self {
-        Ns1(Some(fake_with_zone()))
-    }
-
-    fn zone(&self) -> ZoneName {
-        zone()
+        Ns1(Running::new(fake_with_zone()))
     }
 
     fn provider(&self) -> Box<dyn Provider> {
@@ -85,7 +81,7 @@ impl Harness for Ns1 {
     }
 
     fn stop(&mut self) {
-        self.0 = None;
+        self.0.stop();
     }
 }
 

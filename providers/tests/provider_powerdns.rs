@@ -50,10 +50,6 @@ impl Harness for Pdns {
         Pdns(server_with_zone())
     }
 
-    fn zone(&self) -> ZoneName {
-        zone()
-    }
-
     fn provider(&self) -> Box<dyn Provider> {
         Box::new(provider(&self.0, API_KEY))
     }

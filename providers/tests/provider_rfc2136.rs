@@ -116,10 +116,6 @@ impl<S: Server> Harness for Rfc<S> {
         Rfc(server_with_zone::<S>())
     }
 
-    fn zone(&self) -> ZoneName {
-        zone()
-    }
-
     fn provider(&self) -> Box<dyn Provider> {
         Box::new(provider(&self.0))
     }

@@ -17,7 +17,7 @@ use dnsteer_providers::{
     AwsCredentials, Change, FenceMark, Provider, ProviderError, RecordSet, RecordType, Route53Provider, WriteAccess,
     ZoneName,
 };
-use support::conformance::{Harness, WrongKey};
+use support::conformance::{Harness, Running, WrongKey};
 use support::moto::Moto;
 use support::route53_fake::FakeRoute53;
 
@@ -87,10 +87,6 @@ impl Harness for MotoZone {
         MotoZone { moto }
     }
 
-    fn zone(&self) -> ZoneName {
-        zone()
-    }
-
     fn provider(&self) -> Box<dyn Provider> {
         Box::new(Route53Provider::new("r53", self.moto.credentials(), options(&self.moto.url)).unwrap())
     }
@@ -126,11 +122,11 @@ mod moto {
 
 /// The conformance suite against FakeRoute53, which refuses a DELETE that does not
 /// match the live set exactly, as Route 53 does.
-struct FakeZone(Option<FakeRoute53>);
+struct FakeZone(Running<FakeRoute53>);
 
 impl FakeZone {
     fn fake(&self) -> &FakeRoute53 {
-        self.0.as_ref().expect("the fake is running")
+        self.0.get()
     }
 }
 
@@ -138,11 +134,7 @@ impl Harness for FakeZone {
     async fn start() -> Self {
         let fake = FakeRoute53::start(ZONE);
         fake.set("keep.example.test.", "TXT", 60, &["\"unmanaged\""]);
-        FakeZone(Some(fake))
-    }
-
-    fn zone(&self) -> ZoneName {
-        zone()
+        FakeZone(Running::new(fake))
     }
 
     fn provider(&self) -> Box<dyn Provider> {
@@ -159,7 +151,7 @@ impl Harness for FakeZone {
     }
 
     fn stop(&mut self) {
-        self.0 = None;
+        self.0.stop();
     }
 
     /// Another client replaces the set, straight in the fake's store.

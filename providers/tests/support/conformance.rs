@@ -63,6 +63,23 @@ impl WrongKey {
     }
 }
 
+/// A fake for a harness to hold: `stop` drops it, and its port then refuses.
+pub struct Running<F>(Option<F>);
+
+impl<F> Running<F> {
+    pub fn new(fake: F) -> Self {
+        Self(Some(fake))
+    }
+
+    pub fn get(&self) -> &F {
+        self.0.as_ref().expect("the fake is running")
+    }
+
+    pub fn stop(&mut self) {
+        self.0 = None;
+    }
+}
+
 /// What a kind gives the conformance suite. `conformance_suite!` runs every check on a
 /// fresh `start()`.
 #[allow(async_fn_in_trait)] // the suite runs each test on tokio's current-thread runtime
@@ -74,7 +91,10 @@ pub trait Harness: Sized {
     /// A server (or fake) holding `zone()` with SOA, apex NS and at least one record
     /// nobody manages.
     async fn start() -> Self;
-    fn zone(&self) -> ZoneName;
+    /// The zone the harness serves: `example.test.` unless it says otherwise.
+    fn zone(&self) -> ZoneName {
+        ZoneName::new("example.test.").unwrap()
+    }
     /// The adapter under test, configured with short timeouts.
     fn provider(&self) -> Box<dyn Provider>;
     /// A change the server refuses, so that a batch of it and a good change leaves the
