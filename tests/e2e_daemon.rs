@@ -518,15 +518,11 @@ async fn a_newer_fence_is_adopted_and_writes_never_go_back_in_fence_order() {
     let world = World::start().await;
     // Another daemon of the pair already wrote this zone under a much newer term.
     let zone = ZoneName::new("example.test.").unwrap();
-    let http = dnsteer_providers::http::HttpConfig::default();
-    let pdns = PowerDnsProvider::new(
-        "pdns-a",
-        &world.pdns_a.api_url,
-        "localhost",
-        support::pdns::API_KEY,
-        http,
-    )
-    .unwrap();
+    let options = dnsteer_providers::PowerDnsOptions {
+        endpoint: world.pdns_a.api_url.clone(),
+        ..Default::default()
+    };
+    let pdns = PowerDnsProvider::new("pdns-a", support::pdns::API_KEY, options).unwrap();
     pdns.apply(
         &zone,
         &[Change::Create {

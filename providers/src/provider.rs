@@ -34,6 +34,24 @@ pub struct Capabilities {
     pub extra_records: bool,
 }
 
+impl Capabilities {
+    /// The record types a DNS server stores and most DNS APIs write: what an adapter
+    /// declares unless its provider says otherwise.
+    pub fn common_record_types() -> Vec<RecordType> {
+        vec![
+            RecordType::A,
+            RecordType::Aaaa,
+            RecordType::Cname,
+            RecordType::Ns,
+            RecordType::Txt,
+            RecordType::Mx,
+            RecordType::Srv,
+            RecordType::Caa,
+            RecordType::Ptr,
+        ]
+    }
+}
+
 /// Whether the credentials may write a zone, as far as the provider lets us see
 /// without changing anything (`dnsteer check --online`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,13 +96,7 @@ pub trait Provider: Send + Sync + Debug {
             .find(|rs| rs.rtype == RecordType::Ns && rs.name == zone.as_str())
             .map(|rs| rs.values)
             .unwrap_or_default();
-        if names.is_empty() {
-            return Err(ProviderError::NoNameservers {
-                provider: self.name().to_string(),
-                zone: zone.to_string(),
-            });
-        }
-        Ok(names)
+        crate::shared::nameservers(self.name(), zone, names)
     }
 
     /// Checks, without changing anything, that the credentials may write the sets
@@ -114,6 +126,14 @@ pub trait Provider: Send + Sync + Debug {
             .collect()
     }
 
+    /// `normalize` for a zone whose live sets at this provider are `live` (what
+    /// `records` returned): for a provider that stores a set by what it already is
+    /// (Cloudflare keeps TTL "automatic" on proxied sets). The plan diffs with this.
+    fn normalize_for(&self, desired: Vec<RecordSet>, live: &[RecordSet]) -> Vec<RecordSet> {
+        let _ = live;
+        self.normalize(desired)
+    }
+
     /// Applies `changes` to `zone` as one batch (at most `max_batch` changes). Where the
     /// provider is atomic, an error means nothing of the batch was applied.
     async fn apply(&self, zone: &ZoneName, changes: &[Change]) -> Result<Applied, ProviderError>;
@@ -134,58 +154,4 @@ pub trait Provider: Send + Sync + Debug {
     }
 }
 
-/// For an adapter without compare-and-set, judged against the set as read just before
-/// writing (`live`, `None` when absent): `Ok(false)` when the change's result is
-/// already live (nothing to send: a repeated apply is harmless), `Ok(true)` when `live`
-/// is still its `before`, as read or as `shape` (the adapter's `normalize`) would store
-/// it, and a `Conflict` naming both otherwise.
-pub fn still_applies(
-    provider: &str,
-    change: &Change,
-    live: Option<&RecordSet>,
-    shape: impl Fn(&RecordSet) -> RecordSet,
-) -> Result<bool, ProviderError> {
-    let done = match change.after() {
-        Some(after) => live == Some(after) || live == Some(&shape(after)),
-        None => live.is_none(),
-    };
-    if done {
-        return Ok(false);
-    }
-    let before = change.before();
-    if live == before || live == before.map(&shape).as_ref() {
-        return Ok(true);
-    }
-    let show = |s: Option<&RecordSet>| {
-        s.map_or("no record set".to_string(), |s| {
-            format!("{} [{}]", s.ttl, s.values.join(", "))
-        })
-    };
-    let subject = change.subject();
-    Err(ProviderError::Conflict {
-        provider: provider.to_string(),
-        message: format!(
-            "{} {} changed concurrently: expected {}, found {}",
-            subject.name,
-            subject.rtype,
-            show(before),
-            show(live)
-        ),
-    })
-}
-
-/// The nameservers a provider's API assigned `zone`, as absolute lowercase names; an
-/// empty list is `NoNameservers`, so the configuration has to list them.
-pub fn assigned_nameservers(provider: &str, zone: &ZoneName, names: &[String]) -> Result<Vec<String>, ProviderError> {
-    let names: Vec<String> = names
-        .iter()
-        .filter_map(|n| crate::record::normalize_name(n).ok())
-        .collect();
-    if names.is_empty() {
-        return Err(ProviderError::NoNameservers {
-            provider: provider.to_string(),
-            zone: zone.to_string(),
-        });
-    }
-    Ok(names)
-}
+pub use crate::shared::fresh::still_applies;

@@ -29,20 +29,6 @@ pub enum RecordType {
 }
 
 impl RecordType {
-    /// Every type dnsteer names that a zone's owner writes (all but SOA): what a full
-    /// DNS service stores.
-    pub const WRITABLE: [RecordType; 9] = [
-        Self::A,
-        Self::Aaaa,
-        Self::Cname,
-        Self::Ns,
-        Self::Txt,
-        Self::Mx,
-        Self::Srv,
-        Self::Caa,
-        Self::Ptr,
-    ];
-
     pub fn as_str(&self) -> &str {
         match self {
             Self::A => "A",

@@ -275,6 +275,7 @@ fn report_json(r: &ApplyReport) -> serde_json::Value {
     serde_json::json!({
         "zone": r.zone.as_str(), "provider": r.provider, "planned": r.planned,
         "applied": r.applied, "ok": r.ok(), "error": r.error.as_ref().map(ToString::to_string),
+        "may_be_partial": r.may_be_partial,
     })
 }
 
@@ -284,6 +285,15 @@ fn print_reports(reports: &[ApplyReport]) {
             None => println!(
                 "applied  {} @ {}: {} of {} changes",
                 r.zone, r.provider, r.applied, r.planned
+            ),
+            Some(e) if r.may_be_partial => println!(
+                "FAILED   {} @ {}: {} of {} changes applied, {} not known (the provider does not apply a batch \
+                 atomically: read it again): {e}",
+                r.zone,
+                r.provider,
+                r.applied,
+                r.planned,
+                r.planned - r.applied
             ),
             Some(e) => println!(
                 "FAILED   {} @ {}: {} of {} changes applied, {} not applied: {e}",

@@ -364,10 +364,6 @@ pub enum ProviderConfig {
     Google(GoogleConfig),
 }
 
-/// The kinds whose adapters store weighted records natively (each set with a set
-/// identifier and a weight), in the order `check` names them.
-pub const NATIVE_WEIGHT_KINDS: &[&str] = &["route53"];
-
 impl ProviderConfig {
     /// Every `kind` value, as written in the configuration.
     pub const KINDS: &'static [&'static str] = &[
@@ -381,19 +377,32 @@ impl ProviderConfig {
         "google",
     ];
 
+    /// What the kind's adapter can do (record types, atomic batches, compare-and-set,
+    /// the largest batch), as the adapter declares it.
+    pub fn capabilities(&self) -> dnsteer_providers::Capabilities {
+        dnsteer_providers::capabilities_of(self.kind()).expect("every configured kind has an adapter")
+    }
+
     /// Whether the kind's adapter writes weighted records natively (its
     /// `Capabilities::native_weights`): only those may serve `policy: weighted`.
     pub fn has_native_weights(&self) -> bool {
-        NATIVE_WEIGHT_KINDS.contains(&self.kind())
+        self.capabilities().native_weights
     }
 
     /// Whether the kind's API refuses a write whose expected values are no longer
     /// live (what the pair's witness needs).
     pub fn has_compare_and_set(&self) -> bool {
-        matches!(
-            self,
-            Self::Rfc2136(_) | Self::Route53(_) | Self::Azure(_) | Self::Google(_)
-        )
+        self.capabilities().compare_and_set
+    }
+
+    /// The kinds whose capabilities have `what`, for messages ("rfc2136, route53").
+    pub fn kinds_with(what: impl Fn(&dnsteer_providers::Capabilities) -> bool) -> String {
+        let kinds: Vec<&str> = Self::KINDS
+            .iter()
+            .copied()
+            .filter(|k| dnsteer_providers::capabilities_of(k).is_some_and(|c| what(&c)))
+            .collect();
+        kinds.join(", ")
     }
 
     pub fn kind(&self) -> &'static str {

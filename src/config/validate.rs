@@ -110,9 +110,10 @@ fn witness(p: &Parsed, r: &mut Report) {
             Some(c) if !c.has_compare_and_set() => r.error(
                 "agent.lease.witness",
                 format!(
-                    "{name} is a {} provider, which has no compare-and-set: the witness must be an rfc2136, \
-                     route53, azure or google provider",
-                    c.kind()
+                    "{name} is a {} provider, which has no compare-and-set: the witness must be a provider of a kind \
+                     that has it ({})",
+                    c.kind(),
+                    ProviderConfig::kinds_with(|c| c.compare_and_set)
                 ),
             ),
             Some(_) if super::pair_witness_zone(name, p.zones.iter().flatten()).is_none() => r.error(
@@ -126,8 +127,11 @@ fn witness(p: &Parsed, r: &mut Report) {
     } else if super::pair_witness(&p.agent, &p.providers, p.zones.iter().flatten()).is_none() {
         r.warn(
             "agent.peers",
-            "no provider with compare-and-set (rfc2136, route53, azure) can witness the pair's lease: a daemon that \
-             cannot reach its peer takes the lease, so a cut link can make two writers (set agent.lease.witness)",
+            format!(
+                "no provider with compare-and-set ({}) can witness the pair's lease: a daemon that cannot reach its \
+                 peer takes the lease, so a cut link can make two writers (set agent.lease.witness)",
+                ProviderConfig::kinds_with(|c| c.compare_and_set)
+            ),
         );
     }
 }
@@ -591,6 +595,19 @@ fn delegation(
         ),
         Some(_) => {}
     }
+    // The delegation is an NS set at the parent (or the registrar).
+    if let Some(provider) = p.providers.get(&d.provider) {
+        if !provider.capabilities().record_types.contains(&RecordType::Ns) {
+            r.error(
+                at("provider"),
+                format!(
+                    "provider {:?} ({}) cannot write NS records",
+                    d.provider,
+                    provider.kind()
+                ),
+            );
+        }
+    }
     if let Some(parent) = &d.parent {
         if let (Some(parent), Some(apex)) = (dns_name(&at("parent"), parent, r), apex) {
             let parent = ZoneName::new(&parent).ok();
@@ -618,6 +635,26 @@ fn delegation(
     }
     if d.ttl > MAX_TTL {
         r.error(at("ttl"), format!("must be at most {MAX_TTL}"));
+    }
+}
+
+/// Every provider of `zone` can write `rtype` (its adapter's `record_types`): a record
+/// one of them cannot write would pass `check` and fail every apply.
+fn writable(p: &Parsed, zone: &ZoneConfig, rtype: &RecordType, path: &str, r: &mut Report) {
+    for name in &zone.providers {
+        let Some(provider) = p.providers.get(name).filter(|p| p.serves_zones()) else {
+            continue;
+        };
+        if !provider.capabilities().record_types.contains(rtype) {
+            r.error(
+                path,
+                format!(
+                    "provider {name:?} ({}) cannot write {rtype} records (kinds that can: {})",
+                    provider.kind(),
+                    ProviderConfig::kinds_with(|c| c.record_types.contains(rtype))
+                ),
+            );
+        }
     }
 }
 
@@ -671,6 +708,9 @@ fn records(p: &Parsed, zone: &ZoneConfig, apex: Option<&ZoneName>, zone_path: &s
                 }
             }
         }
+        if steerable {
+            writable(p, zone, &rec.rtype, &at("type"), r);
+        }
         if rec.ttl > MAX_TTL {
             r.error(at("ttl"), format!("must be at most {MAX_TTL}"));
         }
@@ -700,7 +740,7 @@ fn records(p: &Parsed, zone: &ZoneConfig, apex: Option<&ZoneName>, zone_path: &s
                         "`weighted` needs every provider of the zone to store weights natively, and {} cannot: \
                          it would answer with every pool whatever the weights. Kinds with native weights: {}",
                         without.join(", "),
-                        NATIVE_WEIGHT_KINDS.join(", ")
+                        ProviderConfig::kinds_with(|c| c.native_weights)
                     ),
                 );
             }

@@ -13,10 +13,10 @@ use dnsteer_providers::cloudflare::{CloudflareOptions, CloudflareProvider};
 use dnsteer_providers::google::{GoogleOptions, GoogleProvider};
 use dnsteer_providers::http::HttpConfig;
 use dnsteer_providers::ns1::{Ns1Options, Ns1Provider};
-use dnsteer_providers::rfc2136::{Rfc2136Provider, TsigAlgorithmName, TsigKey};
+use dnsteer_providers::rfc2136::{Rfc2136Options, Rfc2136Provider, TsigAlgorithmName, TsigKey};
 use dnsteer_providers::route53::{AwsCredentials, Route53Options, Route53Provider};
 use dnsteer_providers::route53domains::{Route53DomainsOptions, Route53DomainsProvider};
-use dnsteer_providers::{PowerDnsProvider, Provider, ZoneName};
+use dnsteer_providers::{PowerDnsOptions, PowerDnsProvider, Provider, ZoneName};
 
 use crate::config::{Config, ProviderConfig, Secret, TsigAlgorithm};
 
@@ -46,13 +46,14 @@ pub fn provider(name: &str, config: &ProviderConfig) -> anyhow::Result<Arc<dyn P
         ..HttpConfig::default()
     };
     Ok(match config {
-        ProviderConfig::Powerdns(c) => Arc::new(PowerDnsProvider::new(
-            name,
-            &c.url,
-            &c.server_id,
-            c.api_key.expose(),
-            http,
-        )?),
+        ProviderConfig::Powerdns(c) => {
+            let options = PowerDnsOptions {
+                endpoint: c.url.clone(),
+                server_id: c.server_id.clone(),
+                http,
+            };
+            Arc::new(PowerDnsProvider::new(name, c.api_key.expose(), options)?)
+        }
         ProviderConfig::Rfc2136(c) => {
             let server: SocketAddr = c
                 .server
@@ -64,7 +65,11 @@ pub fn provider(name: &str, config: &ProviderConfig) -> anyhow::Result<Arc<dyn P
                 TsigAlgorithm::HmacSha512 => TsigAlgorithmName::HmacSha512,
             };
             let key = TsigKey::from_base64(&c.tsig.name, algorithm, c.tsig.secret.expose())?;
-            Arc::new(Rfc2136Provider::new(name, server, Some(key), API_TIMEOUT))
+            let options = Rfc2136Options {
+                server,
+                timeout: API_TIMEOUT,
+            };
+            Arc::new(Rfc2136Provider::new(name, Some(key), options)?)
         }
         ProviderConfig::Route53(c) => {
             let credentials = aws_credentials(name, c.access_key_id.as_ref(), c.secret_access_key.as_ref())?;
@@ -214,6 +219,44 @@ fn aws_credentials(name: &str, id: Option<&Secret>, secret: Option<&Secret>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `check` holds a configuration to (the kind's declared capabilities) is what
+    /// the adapter built from it says of itself.
+    #[test]
+    fn adapters_declare_what_check_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key"), "c2VjcmV0LXNlY3JldC1zZWNyZXQ=\n").unwrap();
+        // Google's adapter signs with the key when it is built: a real RSA key.
+        let pem = std::process::Command::new("openssl")
+            .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"])
+            .output()
+            .expect("openssl (scripts/install-test-deps.sh installs it)");
+        let sa = serde_json::json!({
+            "type": "service_account", "project_id": "p", "client_email": "dnsteer@p.iam.gserviceaccount.test",
+            "private_key": String::from_utf8(pem.stdout).unwrap(), "token_uri": "https://oauth2.googleapis.com/token",
+        });
+        std::fs::write(dir.path().join("sa.json"), sa.to_string()).unwrap();
+        let text = "
+providers:
+  pdns: { kind: powerdns, url: 'http://127.0.0.1:8081', api_key: { file: key }, nameservers: [ns1.a.test.] }
+  bind: { kind: rfc2136, server: '127.0.0.1:53', tsig: { name: k, algorithm: hmac-sha256, secret: { file: key } }, nameservers: [ns1.b.test.] }
+  r53: { kind: route53, access_key_id: { file: key }, secret_access_key: { file: key } }
+  reg: { kind: route53domains, access_key_id: { file: key }, secret_access_key: { file: key } }
+  cf: { kind: cloudflare, api_token: { file: key } }
+  az: { kind: azure, tenant_id: t, client_id: 00000000-0000-0000-0000-000000000001, client_secret: { file: key },
+        subscription_id: 00000000-0000-0000-0000-000000000002, resource_group: g }
+  ns1: { kind: ns1, api_key: { file: key } }
+  gdns: { kind: google, credentials: { file: sa.json } }
+zones:
+  - { name: example.test., providers: [ pdns, bind, r53, cf, az, ns1, gdns ], delegation: { provider: reg } }
+";
+        let config = crate::config::load_str(text, dir.path()).unwrap().config;
+        let built = providers(&config).unwrap();
+        assert_eq!(built.len(), ProviderConfig::KINDS.len(), "one of each kind");
+        for (name, cfg) in &config.providers {
+            assert_eq!(built[name].capabilities(), &cfg.capabilities(), "{name}");
+        }
+    }
 
     /// Route 53's GetChange wait is the configuration's, where it says.
     #[test]

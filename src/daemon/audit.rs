@@ -41,7 +41,7 @@ impl Audit {
             "zone": report.zone.as_str(), "provider": report.provider,
             "result": if report.ok() { "ok" } else { "failed" },
             "error": report.error.as_ref().map(ToString::to_string),
-            "applied": report.applied, "planned": report.planned,
+            "applied": report.applied, "planned": report.planned, "may_be_partial": report.may_be_partial,
             "changes": changes.iter().map(|c| {
                 let mut change = json!({
                     "action": c.change.action(), "name": c.change.subject().name,

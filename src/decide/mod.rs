@@ -195,7 +195,7 @@ fn steer_zone(
     for (p, sets) in &zone_live {
         let Some(adapter) = providers.get(p) else { continue };
         let desired = writable_records(adapter.as_ref(), zone_name, &records.records, &mut out.plan.errors);
-        let diff = plan::diff(sets, &normalized(adapter.as_ref(), &desired));
+        let diff = plan::diff(sets, &normalized(adapter.as_ref(), &desired, sets));
         if diff.is_empty() {
             in_sync.insert(p.clone());
         }
@@ -230,7 +230,7 @@ fn steer_zone(
         if let (Some(apex), Some(adapter), Some(sets)) = (&ns.apex, providers.get(&p), zone_live.get(&p)) {
             diff.extend(plan::diff(
                 sets,
-                &normalized(adapter.as_ref(), std::slice::from_ref(apex)),
+                &normalized(adapter.as_ref(), std::slice::from_ref(apex), sets),
             ));
         }
         let sets = zone_live.get(&p).map_or(&[][..], Vec::as_slice);
@@ -242,7 +242,7 @@ fn steer_zone(
                 zone_name,
                 at,
                 p,
-                plan::diff(sets, &normalized(adapter.as_ref(), std::slice::from_ref(desired))),
+                plan::diff(sets, &normalized(adapter.as_ref(), std::slice::from_ref(desired), sets)),
                 sets,
             );
         }
@@ -281,10 +281,10 @@ fn writable_records(
     plain.into_iter().cloned().collect()
 }
 
-/// `desired` as `adapter` stores it (TTL floors, name case), so a diff against what it
-/// returns is empty once written.
-fn normalized(adapter: &dyn Provider, desired: &[Desired]) -> Vec<Desired> {
-    let sets = adapter.normalize(desired.iter().map(|d| d.set.clone()).collect());
+/// `desired` as `adapter` stores it (TTL floors, name case) where it holds `live`, so a
+/// diff against what it returns is empty once written.
+fn normalized(adapter: &dyn Provider, desired: &[Desired], live: &[RecordSet]) -> Vec<Desired> {
+    let sets = adapter.normalize_for(desired.iter().map(|d| d.set.clone()).collect(), live);
     sets.into_iter()
         .zip(desired)
         .map(|(set, d)| Desired {

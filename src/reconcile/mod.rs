@@ -108,8 +108,14 @@ pub struct ApplyReport {
     pub planned: usize,
     pub applied: usize,
     /// The error that stopped this provider's changes, if any. Changes before it (in
-    /// earlier batches, or reported by `PartiallyApplied`) are applied; the rest are not.
+    /// earlier batches, or reported by `PartiallyApplied`) are applied; the rest are not,
+    /// unless `may_be_partial`.
     pub error: Option<ProviderError>,
+    /// The failed batch went to a provider that does not apply a batch atomically
+    /// (`Capabilities.atomic`) and failed after it may have reached it (a timeout, an
+    /// unreadable answer): any part of it may be live. Read again before trusting the
+    /// count.
+    pub may_be_partial: bool,
 }
 
 impl ApplyReport {
@@ -176,6 +182,7 @@ pub async fn apply_group(
         planned: changes.len(),
         applied: 0,
         error: None,
+        may_be_partial: false,
     };
     let Some(adapter) = adapter else {
         report.error = Some(ProviderError::Rejected {
@@ -217,10 +224,62 @@ pub async fn apply_group(
                 if let ProviderError::PartiallyApplied { applied, .. } = &e {
                     report.applied += applied;
                 }
+                let maybe_sent = e.is_retryable() || matches!(e, ProviderError::Protocol { .. });
+                report.may_be_partial = maybe_sent && !adapter.capabilities().atomic;
                 report.error = Some(e);
                 break;
             }
         }
     }
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use dnsteer_providers::{Capabilities, RecordType};
+
+    /// A provider whose every write times out, atomic or not.
+    #[derive(Debug)]
+    struct TimesOut(Capabilities);
+
+    #[async_trait]
+    impl Provider for TimesOut {
+        fn name(&self) -> &str {
+            "p"
+        }
+        fn capabilities(&self) -> &Capabilities {
+            &self.0
+        }
+        async fn records(&self, _: &ZoneName) -> Result<Vec<RecordSet>, ProviderError> {
+            Ok(Vec::new())
+        }
+        async fn apply(&self, _: &ZoneName, _: &[Change]) -> Result<Applied, ProviderError> {
+            Err(ProviderError::Transient {
+                provider: "p".into(),
+                message: "timed out".into(),
+            })
+        }
+    }
+
+    /// Only a provider whose batches are not atomic can have written part of a batch
+    /// that failed in flight.
+    #[tokio::test]
+    async fn a_failed_batch_may_be_partial_only_where_batches_are_not_atomic() {
+        let zone = ZoneName::new("example.test.").unwrap();
+        let changes = vec![Change::Create {
+            after: RecordSet::new("www.example.test.", RecordType::A, 60, ["192.0.2.1"]).unwrap(),
+        }];
+        for atomic in [true, false] {
+            let capabilities = dnsteer_providers::Capabilities {
+                atomic,
+                ..dnsteer_providers::capabilities_of("cloudflare").unwrap()
+            };
+            let adapter: Arc<dyn Provider> = Arc::new(TimesOut(capabilities));
+            let report = apply_group(zone.clone(), "p".into(), Some(adapter), changes.clone(), None, always()).await;
+            assert!(!report.ok());
+            assert_eq!(report.may_be_partial, !atomic, "atomic: {atomic}");
+        }
+    }
 }

@@ -15,9 +15,15 @@ use super::{free_port, ServerProcess};
 
 /// A program of the virtualenv `scripts/install-test-deps.sh` creates.
 pub fn venv_bin(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(".venv-test/bin")
-        .join(name);
+    // The venv is the workspace's: the root crate's tests and the providers crate's
+    // (which include this file) find the same one.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let venv = root
+        .ancestors()
+        .map(|dir| dir.join(".venv-test"))
+        .find(|venv| venv.exists())
+        .unwrap_or_else(|| root.join(".venv-test"));
+    let path = venv.join("bin").join(name);
     assert!(
         path.exists(),
         "{} is missing: run scripts/install-test-deps.sh (it creates .venv-test with moto[server] and the cloudflare SDK)",

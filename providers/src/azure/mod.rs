@@ -150,6 +150,22 @@ impl fmt::Debug for AzureProvider {
     }
 }
 
+/// What Azure DNS can do, whoever runs it.
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        record_types: Capabilities::common_record_types(),
+        min_ttl: 1,
+        max_batch: 100,
+        // One request per record set: a batch can stop part way.
+        atomic: false,
+        // Each set is written with If-Match / If-None-Match.
+        compare_and_set: true,
+        // Azure DNS record sets carry no weights: weighted routing is Traffic Manager's.
+        native_weights: false,
+        extra_records: true,
+    }
+}
+
 impl AzureProvider {
     pub fn new(name: &str, credentials: AzureCredentials, options: AzureOptions) -> Result<Self, ProviderError> {
         let mut options = options;
@@ -167,28 +183,7 @@ impl AzureProvider {
             credentials,
             options,
             http,
-            capabilities: Capabilities {
-                // Azure DNS record sets carry no weights: weighted routing is Traffic Manager's.
-                native_weights: false,
-                record_types: vec![
-                    RecordType::A,
-                    RecordType::Aaaa,
-                    RecordType::Cname,
-                    RecordType::Ns,
-                    RecordType::Txt,
-                    RecordType::Mx,
-                    RecordType::Srv,
-                    RecordType::Caa,
-                    RecordType::Ptr,
-                ],
-                min_ttl: 1,
-                max_batch: 100,
-                // One request per record set: a batch can stop part way.
-                atomic: false,
-                // Each set is written with If-Match / If-None-Match.
-                compare_and_set: true,
-                extra_records: true,
-            },
+            capabilities: capabilities(),
             token: tokio::sync::Mutex::new(None),
         })
     }
@@ -658,13 +653,7 @@ impl Provider for AzureProvider {
             .iter()
             .filter_map(|n| normalize_name(n).ok())
             .collect();
-        if names.is_empty() {
-            return Err(ProviderError::NoNameservers {
-                provider: self.name.clone(),
-                zone: zone.to_string(),
-            });
-        }
-        Ok(names)
+        crate::shared::nameservers(&self.name, zone, names)
     }
 
     /// The caller's effective permissions at the zone, matched against the write and

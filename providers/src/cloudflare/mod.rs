@@ -18,9 +18,10 @@
 //!   number of changes that went through.
 //! - `proxied` records keep their flag: never sent on a patch, copied from the set onto
 //!   records posted into it. Cloudflare answers TTL 1 ("automatic") for proxied
-//!   records whatever was asked, so `normalize` gives a desired set that is proxied
-//!   live TTL 1, keeps a desired TTL of 1 as "automatic", and raises others to 60 s
-//!   (Cloudflare's floor outside Enterprise) and caps them at one day.
+//!   records whatever was asked, so `normalize_for` gives a desired set whose live set
+//!   was read as proxied TTL 1. `normalize` keeps a desired TTL of 1 as "automatic",
+//!   raises others to 60 s (Cloudflare's floor outside Enterprise) and caps them at
+//!   one day.
 //! - Budget: 1,200 requests per 5 minutes per token (Cloudflare's global limit), as a
 //!   token bucket shared by every adapter with the same token; 429 honours
 //!   `Retry-After` through the shared HTTP layer.
@@ -31,20 +32,18 @@ mod types;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use governor::{Quota, RateLimiter};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
 use crate::error::ProviderError;
-use crate::http::{
-    classify_status, retry_after, AccountLimiter, HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict,
-};
+use crate::http::{classify_status_as, HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict};
 use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{caa_parts, canonical, srv_parts, Change, RecordSet, RecordType, ZoneName};
+use crate::shared::{self, limiter, Budget, LimiterKey, ZoneIds};
 
 use types::{Batch, DnsRecord, Envelope, ErrorEnvelope, NewRecord, RecordId, RecordPatch, Zone};
 
@@ -85,25 +84,23 @@ impl Default for CloudflareOptions {
     }
 }
 
-/// A token bucket that never lets more than `count` requests through in any `window`:
-/// a sixth of the budget as burst, the rest refilled evenly over the window.
-pub fn budget_limiter(count: NonZeroU32, window: Duration) -> AccountLimiter {
-    let burst = (count.get() / 6).max(1);
-    let refill = (count.get() - burst).max(1);
-    let quota = Quota::with_period(window / refill)
-        .expect("a non-zero window")
-        .allow_burst(NonZeroU32::new(burst).unwrap());
-    std::sync::Arc::new(RateLimiter::direct(quota))
-}
-
-/// One bucket per (endpoint, token, budget): Cloudflare counts requests per token.
-fn shared_budget(endpoint: &str, token: &str, count: NonZeroU32, window: Duration) -> AccountLimiter {
-    type Key = (String, String, u32, Duration);
-    static LIMITERS: OnceLock<Mutex<HashMap<Key, AccountLimiter>>> = OnceLock::new();
-    let mut map = LIMITERS.get_or_init(Default::default).lock().expect("lock poisoned");
-    map.entry((endpoint.to_string(), token.to_string(), count.get(), window))
-        .or_insert_with(|| budget_limiter(count, window))
-        .clone()
+/// What Cloudflare can do, whoever runs it.
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        // Not PTR: nothing here writes or tests it against Cloudflare.
+        record_types: Capabilities::common_record_types()
+            .into_iter()
+            .filter(|t| *t != RecordType::Ptr)
+            .collect(),
+        min_ttl: MIN_TTL,
+        max_batch: 100,
+        // Each batch call is one transaction, but a large apply takes several and the
+        // per-record fallback none: a failed apply may have written part of its batch.
+        atomic: false,
+        compare_and_set: false,
+        native_weights: false,
+        extra_records: true,
+    }
 }
 
 pub struct CloudflareProvider {
@@ -113,9 +110,11 @@ pub struct CloudflareProvider {
     http: HttpClient,
     options: CloudflareOptions,
     capabilities: Capabilities,
-    zone_ids: Mutex<HashMap<ZoneName, String>>,
-    /// Sets read as proxied at the last read: their TTL is Cloudflare's "automatic".
-    proxied: Mutex<HashSet<(String, RecordType)>>,
+    zone_ids: ZoneIds,
+    /// The sets (name, type, values) read as proxied, by what they held when read: a
+    /// desired set whose live set is one of them keeps Cloudflare's "automatic" TTL
+    /// (`normalize_for`). Keyed by content, so which read came last does not matter.
+    proxied: Mutex<HashSet<(String, RecordType, Vec<String>)>>,
     /// Set once the batch endpoint answered 404/405: every apply then goes per record.
     no_batch: AtomicBool,
 }
@@ -141,35 +140,18 @@ struct Group {
 impl CloudflareProvider {
     pub fn new(name: &str, api_token: &str, options: CloudflareOptions) -> Result<Self, ProviderError> {
         let endpoint = options.endpoint.trim_end_matches('/').to_string();
-        let limiter = shared_budget(&endpoint, api_token, options.budget, options.budget_window);
+        // Cloudflare counts requests per token.
+        let budget = Budget::per_window(options.budget, options.budget_window);
+        let limiter = limiter(LimiterKey::new("cloudflare", &endpoint, api_token.trim(), budget));
         let http = HttpClient::new(name, options.http.clone(), limiter)?;
         Ok(Self {
             name: name.to_string(),
             endpoint,
             token: api_token.trim().to_string(),
             http,
+            zone_ids: ZoneIds::new(options.zone_id.clone()),
             options,
-            capabilities: Capabilities {
-                record_types: vec![
-                    RecordType::A,
-                    RecordType::Aaaa,
-                    RecordType::Cname,
-                    RecordType::Ns,
-                    RecordType::Txt,
-                    RecordType::Mx,
-                    RecordType::Srv,
-                    RecordType::Caa,
-                ],
-                min_ttl: MIN_TTL,
-                max_batch: 100,
-                // Each batch call is one transaction, but a large apply takes several
-                // and the per-record fallback none.
-                atomic: false,
-                compare_and_set: false,
-                native_weights: false,
-                extra_records: true,
-            },
-            zone_ids: Mutex::default(),
+            capabilities: capabilities(),
             proxied: Mutex::default(),
             no_batch: AtomicBool::new(false),
         })
@@ -246,22 +228,10 @@ impl CloudflareProvider {
                 Verdict::Ok
             };
         }
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            let after = retry_after(&resp.headers);
-            return Verdict::Retry {
-                after,
-                error: ProviderError::RateLimited {
-                    provider,
-                    retry_after: after,
-                },
-            };
-        }
         // 10000 "Authentication error", 9109 "Invalid access token", 6111 "Invalid format
-        // for Authorization header", 10001 "Unable to authenticate request".
-        if status == StatusCode::UNAUTHORIZED
-            || status == StatusCode::FORBIDDEN
-            || codes.iter().any(|c| matches!(c, 10000 | 10001 | 9109 | 6111))
-        {
+        // for Authorization header", 10001 "Unable to authenticate request", whatever
+        // the status.
+        if codes.iter().any(|c| matches!(c, 10000 | 10001 | 9109 | 6111)) {
             return Verdict::Fail(ProviderError::Auth {
                 provider,
                 message: message(),
@@ -290,49 +260,27 @@ impl CloudflareProvider {
                 zone: zone.to_string(),
             });
         }
-        if status.is_client_error() {
-            return Verdict::Fail(ProviderError::Rejected {
-                provider,
-                message: message(),
-            });
-        }
-        match classify_status(&self.name, resp) {
-            Verdict::Retry { after, .. } => Verdict::Retry {
-                after,
-                error: ProviderError::Transient {
-                    provider: self.name.clone(),
-                    message: message(),
-                },
-            },
-            other => other,
-        }
+        classify_status_as(&self.name, resp, message)
     }
 
     /// The zone's id: configured, or the zone of that name the token can see.
     pub async fn zone_id(&self, zone: &ZoneName) -> Result<String, ProviderError> {
-        if let Some(id) = &self.options.zone_id {
-            return Ok(id.trim().to_string());
-        }
-        if let Some(id) = self.zone_ids.lock().expect("lock poisoned").get(zone) {
-            return Ok(id.clone());
-        }
-        let bare = zone.as_str().trim_end_matches('.').to_string();
-        let (zones, _): (Vec<Zone>, _) = self
-            .call(Method::GET, "/zones", &[("name", bare.clone())], None, zone)
-            .await?;
-        let zone_id = zones
-            .into_iter()
-            .find(|z| z.name.trim_end_matches('.').eq_ignore_ascii_case(&bare))
-            .map(|z| z.id)
-            .ok_or_else(|| ProviderError::ZoneNotFound {
-                provider: self.name.clone(),
-                zone: zone.to_string(),
-            })?;
         self.zone_ids
-            .lock()
-            .expect("lock poisoned")
-            .insert(zone.clone(), zone_id.clone());
-        Ok(zone_id)
+            .get(zone, || async {
+                let bare = zone.as_str().trim_end_matches('.').to_string();
+                let (zones, _): (Vec<Zone>, _) = self
+                    .call(Method::GET, "/zones", &[("name", bare.clone())], None, zone)
+                    .await?;
+                zones
+                    .into_iter()
+                    .find(|z| z.name.trim_end_matches('.').eq_ignore_ascii_case(&bare))
+                    .map(|z| z.id)
+                    .ok_or_else(|| ProviderError::ZoneNotFound {
+                        provider: self.name.clone(),
+                        zone: zone.to_string(),
+                    })
+            })
+            .await
     }
 
     async fn list(&self, zone: &ZoneName, zone_id: &str) -> Result<Vec<DnsRecord>, ProviderError> {
@@ -504,15 +452,37 @@ impl CloudflareProvider {
         Ok(done)
     }
 
-    fn partially(&self, applied: usize, error: ProviderError, detail: String) -> ProviderError {
-        if applied == 0 && detail.is_empty() {
-            return error;
+    /// Reads the zone as groups, remembering which sets are proxied.
+    async fn read(&self, zone: &ZoneName) -> Result<BTreeMap<(String, RecordType), Group>, ProviderError> {
+        let zone_id = self.zone_id(zone).await?;
+        let groups = self.group(self.list(zone, &zone_id).await?);
+        let mut proxied = self.proxied.lock().expect("lock poisoned");
+        for g in groups.values() {
+            let key = (g.set.name.clone(), g.set.rtype.clone(), g.set.values.clone());
+            if g.proxied {
+                proxied.insert(key);
+            } else {
+                proxied.remove(&key);
+            }
         }
-        ProviderError::PartiallyApplied {
-            provider: self.name.clone(),
-            applied,
-            message: format!("{applied} changes applied{detail}, then: {error}"),
+        Ok(groups)
+    }
+
+    /// A set as Cloudflare stores it: "automatic" (1) when proxied or asked for, other
+    /// TTLs held within 60 s..1 day; SRV targets absolute and CAA values quoted, as
+    /// they are read back.
+    fn shape(mut rs: RecordSet, proxied: bool) -> RecordSet {
+        rs.ttl = if proxied || rs.ttl == AUTO_TTL {
+            AUTO_TTL
+        } else {
+            rs.ttl.clamp(MIN_TTL, MAX_TTL)
+        };
+        if matches!(rs.rtype, RecordType::Srv | RecordType::Caa) {
+            rs.values = rs.values.iter().map(|v| canonical(&rs.rtype, v)).collect();
+            rs.values.sort();
+            rs.values.dedup();
         }
+        rs
     }
 }
 
@@ -533,43 +503,31 @@ impl Provider for CloudflareProvider {
         let (details, _): (Zone, _) = self
             .call(Method::GET, &format!("/zones/{zone_id}"), &[], None, zone)
             .await?;
-        if details.name_servers.is_empty() {
-            return Err(ProviderError::NoNameservers {
-                provider: self.name.clone(),
-                zone: zone.to_string(),
-            });
-        }
-        Ok(details.name_servers)
+        shared::nameservers(&self.name, zone, details.name_servers)
     }
 
     async fn records(&self, zone: &ZoneName) -> Result<Vec<RecordSet>, ProviderError> {
-        let zone_id = self.zone_id(zone).await?;
-        let groups = self.group(self.list(zone, &zone_id).await?);
-        let mut proxied = self.proxied.lock().expect("lock poisoned");
-        proxied.retain(|(name, _)| !zone.contains(name));
-        proxied.extend(groups.iter().filter(|(_, g)| g.proxied).map(|(k, _)| k.clone()));
-        Ok(groups.into_values().map(|g| g.set).collect())
+        Ok(self.read(zone).await?.into_values().map(|g| g.set).collect())
     }
 
-    /// TTLs as Cloudflare stores them: a set read as proxied is "automatic" (1), a
-    /// desired TTL of 1 stays "automatic", others are held within 60 s..1 day. SRV
-    /// targets are made absolute and CAA values quoted, as they are read back.
+    /// TTLs as Cloudflare stores them: a desired TTL of 1 stays "automatic", others are
+    /// held within 60 s..1 day. SRV targets are made absolute and CAA values quoted, as
+    /// they are read back.
     fn normalize(&self, desired: Vec<RecordSet>) -> Vec<RecordSet> {
+        desired.into_iter().map(|rs| Self::shape(rs, false)).collect()
+    }
+
+    /// `normalize`, and a set whose live set was read as proxied is "automatic" (1):
+    /// Cloudflare keeps that TTL for proxied records whatever is asked.
+    fn normalize_for(&self, desired: Vec<RecordSet>, live: &[RecordSet]) -> Vec<RecordSet> {
         let proxied = self.proxied.lock().expect("lock poisoned");
         desired
             .into_iter()
-            .map(|mut rs| {
-                rs.ttl = if proxied.contains(&(rs.name.clone(), rs.rtype.clone())) || rs.ttl == AUTO_TTL {
-                    AUTO_TTL
-                } else {
-                    rs.ttl.clamp(MIN_TTL, MAX_TTL)
-                };
-                if matches!(rs.rtype, RecordType::Srv | RecordType::Caa) {
-                    rs.values = rs.values.iter().map(|v| canonical(&rs.rtype, v)).collect();
-                    rs.values.sort();
-                    rs.values.dedup();
-                }
-                rs
+            .map(|rs| {
+                let is_proxied = live.iter().any(|l| {
+                    l.key() == rs.key() && proxied.contains(&(l.name.clone(), l.rtype.clone(), l.values.clone()))
+                });
+                Self::shape(rs, is_proxied)
             })
             .collect()
     }
@@ -582,59 +540,45 @@ impl Provider for CloudflareProvider {
         if changes.is_empty() {
             return Ok(Applied::default());
         }
+        let groups = self.read(zone).await?;
         let zone_id = self.zone_id(zone).await?;
-        let groups = self.group(self.list(zone, &zone_id).await?);
-        // Sets are written as `normalize` shapes them (a plan's are already), so that
-        // what is written is what the next read gives.
+        let proxied = |set: &RecordSet| {
+            groups
+                .get(&(set.name.clone(), set.rtype.clone()))
+                .is_some_and(|g| g.proxied)
+        };
+        // Sets are written as `normalize_for` shapes them (a plan's are already), so
+        // that what is written is what the next read gives.
         let changes: Vec<Change> = changes
             .iter()
             .map(|c| match c {
                 Change::Create { after } => Change::Create {
-                    after: self.normalize(vec![after.clone()]).remove(0),
+                    after: Self::shape(after.clone(), proxied(after)),
                 },
                 Change::Update { before, after } => Change::Update {
                     before: before.clone(),
-                    after: self.normalize(vec![after.clone()]).remove(0),
+                    after: Self::shape(after.clone(), proxied(after)),
                 },
                 Change::Delete { .. } => c.clone(),
             })
             .collect();
-        // Check every change against the zone before sending anything.
+        // Check every change against the zone before sending anything: `before` counts
+        // as read, or as this adapter would have stored it.
+        let to_send = shared::pending_by(
+            &self.name,
+            &changes,
+            |subject| {
+                groups
+                    .get(&(subject.name.clone(), subject.rtype.clone()))
+                    .map(|g| &g.set)
+            },
+            |live, after| live.values == after.values && (live.ttl == after.ttl || proxied(live)),
+            |live, before| live == before || *live == Self::shape(before.clone(), false),
+        )?;
         let mut pending: Vec<(&Change, Batch)> = Vec::new();
-        for change in &changes {
+        for change in to_send {
             let subject = change.subject();
-            let key = (subject.name.clone(), subject.rtype.clone());
-            let current = groups.get(&key);
-            let live = current.map(|g| &g.set);
-            let done = match change.after() {
-                Some(after) => live.is_some_and(|l| {
-                    l.values == after.values && (l.ttl == after.ttl || current.is_some_and(|g| g.proxied))
-                }),
-                None => live.is_none(),
-            };
-            if done {
-                continue;
-            }
-            // `before` as read, or as this adapter would have stored it.
-            let expected = change.before().map(|b| self.normalize(vec![b.clone()]).remove(0));
-            if live != change.before() && live != expected.as_ref() {
-                let show = |s: Option<&RecordSet>| {
-                    s.map_or("no record set".to_string(), |s| {
-                        format!("{} [{}]", s.ttl, s.values.join(", "))
-                    })
-                };
-                return Err(ProviderError::Conflict {
-                    provider: self.name.clone(),
-                    message: format!(
-                        "{} {} changed concurrently: expected {}, found {}",
-                        subject.name,
-                        subject.rtype,
-                        show(change.before()),
-                        show(live)
-                    ),
-                });
-            }
-            let ops = self.operations(change, current);
+            let ops = self.operations(change, groups.get(&(subject.name.clone(), subject.rtype.clone())));
             // Nothing to send (a TTL difference Cloudflare keeps for proxied records).
             if ops.operations() > 0 {
                 pending.push((change, ops));
@@ -665,8 +609,10 @@ impl Provider for CloudflareProvider {
                         break;
                     }
                     // The first call applied nothing: its error is the answer as it is.
-                    Err(e) if i == 0 => return Err(e),
-                    Err(e) => return Err(self.partially(applied, e, format!(" in {i} batch call(s)"))),
+                    Err(e) => {
+                        let how = format!("in {i} batch call(s)");
+                        return Err(shared::partially_applied(&self.name, applied, i, &how, e));
+                    }
                 }
             }
             if !fallback {
@@ -679,12 +625,11 @@ impl Provider for CloudflareProvider {
         let mut applied = 0;
         for (change, ops) in &pending {
             if let Err((calls, e)) = self.send_one_by_one(zone, &zone_id, &change.subject().rtype, ops).await {
-                let detail = if calls > 0 {
-                    format!(" (and {calls} of {} record calls of `{change}`)", ops.operations())
-                } else {
-                    String::new()
-                };
-                return Err(self.partially(applied, e, detail));
+                let how = format!(
+                    "one record at a time (and {calls} of {} record calls of `{change}`)",
+                    ops.operations()
+                );
+                return Err(shared::partially_applied(&self.name, applied, applied + calls, &how, e));
             }
             applied += 1;
         }

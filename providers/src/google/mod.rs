@@ -34,7 +34,7 @@ use crate::http::{
     bearer_json, classify_status, retry_after, HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict,
 };
 use crate::oauth::TokenCache;
-use crate::provider::{assigned_nameservers, Applied, Capabilities, Provider, SetKey, WriteAccess};
+use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{Change, RecordSet, RecordType, ZoneName};
 
 use types::{
@@ -229,6 +229,23 @@ impl ServiceAccount {
     }
 }
 
+/// What Cloud DNS can do, whoever runs it.
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        record_types: Capabilities::common_record_types(),
+        min_ttl: 0,
+        // Google's default quota: 100 additions and 100 deletions per change.
+        max_batch: 100,
+        // One change (its additions and deletions) is applied whole or not at all.
+        atomic: true,
+        // A deletion must match the live set exactly.
+        compare_and_set: true,
+        extra_records: true,
+        // Cloud DNS routing policies (weighted round robin) are not written yet.
+        native_weights: false,
+    }
+}
+
 impl GoogleProvider {
     /// An adapter for the service-account key `key_json` (the key file's text). The key
     /// is parsed and made to sign here, so a bad key is an error now rather than at the
@@ -257,17 +274,7 @@ impl GoogleProvider {
             account,
             http,
             options,
-            capabilities: Capabilities {
-                record_types: RecordType::WRITABLE.to_vec(),
-                min_ttl: 0,
-                // Google's default quota: 100 additions and 100 deletions per change.
-                max_batch: 100,
-                atomic: true,
-                compare_and_set: true,
-                extra_records: true,
-                // Cloud DNS routing policies (weighted round robin) are not written yet.
-                native_weights: false,
-            },
+            capabilities: capabilities(),
             token: TokenCache::default(),
             token_refused: AtomicBool::new(false),
             zones: Mutex::default(),
@@ -587,7 +594,7 @@ impl Provider for GoogleProvider {
     /// may name other providers too.
     async fn nameservers(&self, zone: &ZoneName) -> Result<Vec<String>, ProviderError> {
         let info = self.managed_zone(zone).await?;
-        assigned_nameservers(&self.name, zone, &info.name_servers)
+        crate::shared::nameservers(&self.name, zone, info.name_servers.clone())
     }
 
     /// Cloud DNS grants rights per zone (or project), not per set: `steered` does not

@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, Once};
 use std::time::{Duration, Instant};
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::DefaultDirectRateLimiter;
 use rand::Rng;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
@@ -47,19 +47,6 @@ impl Default for HttpConfig {
 
 /// A token bucket shared by every client that spends the same account's budget.
 pub type AccountLimiter = Arc<DefaultDirectRateLimiter>;
-
-/// A token bucket for one account: `per_second` sustained, `burst` at once.
-pub fn account_limiter(per_second: NonZeroU32, burst: NonZeroU32) -> AccountLimiter {
-    Arc::new(RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)))
-}
-
-/// A token bucket that refills `count` tokens every `period` (e.g. 1,200 per 5 minutes).
-pub fn account_limiter_per(count: NonZeroU32, period: Duration) -> AccountLimiter {
-    let quota = Quota::with_period(period / count.get())
-        .expect("a non-zero period")
-        .allow_burst(count);
-    Arc::new(RateLimiter::direct(quota))
-}
 
 /// How the adapter reads one response.
 #[derive(Debug)]
@@ -275,7 +262,7 @@ impl HttpClient {
 
     /// A client with its own token bucket, sized from `config`.
     pub fn with_own_limiter(provider: &str, config: HttpConfig) -> Result<Self, ProviderError> {
-        let limiter = account_limiter(config.requests_per_second, config.burst);
+        let limiter = crate::shared::limiters::Budget::per_second(config.requests_per_second, config.burst).bucket();
         Self::new(provider, config, limiter)
     }
 
@@ -478,20 +465,23 @@ pub fn bearer_json(
     }
 }
 
-/// The usual reading of a status code, for adapters to start from: 2xx ok; 429 rate
-/// limited; 401/403 auth; 5xx (and 408) transient; other 4xx rejected.
+/// The reading of a status code every adapter shares, after mapping its own error
+/// codes: 2xx ok; 429 rate limited (retried after `Retry-After`); 401/403 auth; 5xx
+/// (and 408) transient; other 4xx rejected.
 pub fn classify_status(provider: &str, response: &HttpResponse) -> Verdict {
+    classify_status_as(provider, response, || {
+        format!("HTTP {}: {}", response.status, snippet(&response.body))
+    })
+}
+
+/// `classify_status` with the adapter's reading of the error body as the message.
+pub fn classify_status_as(provider: &str, response: &HttpResponse, message: impl FnOnce() -> String) -> Verdict {
     let status = response.status;
-    let message = || format!("HTTP {status}: {}", snippet(&response.body));
     let provider = provider.to_string();
     if status.is_success() {
         Verdict::Ok
     } else if status == StatusCode::TOO_MANY_REQUESTS {
-        let retry_after = retry_after(&response.headers);
-        Verdict::Retry {
-            after: retry_after,
-            error: ProviderError::RateLimited { provider, retry_after },
-        }
+        rate_limited(&provider, response)
     } else if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         Verdict::Fail(ProviderError::Auth {
             provider,
@@ -510,6 +500,19 @@ pub fn classify_status(provider: &str, response: &HttpResponse) -> Verdict {
             provider,
             message: message(),
         })
+    }
+}
+
+/// A request the provider asked us to slow down on (a 429, or the provider's own code
+/// for it): retried no sooner than its `Retry-After`.
+pub fn rate_limited(provider: &str, response: &HttpResponse) -> Verdict {
+    let after = retry_after(&response.headers);
+    Verdict::Retry {
+        after,
+        error: ProviderError::RateLimited {
+            provider: provider.to_string(),
+            retry_after: after,
+        },
     }
 }
 

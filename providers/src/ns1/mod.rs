@@ -104,6 +104,22 @@ enum Outcome {
     NoRecord,
 }
 
+/// What NS1 can do, whoever runs it.
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        record_types: Capabilities::common_record_types(),
+        min_ttl: 1,
+        // Two requests a change (the re-read and the write), each paced by NS1's
+        // buckets: a bound that keeps one apply within a few minutes at worst.
+        max_batch: 100,
+        atomic: false,
+        compare_and_set: false,
+        // NS1 weighs answers only through a filter chain (weighted_shuffle): not written yet.
+        native_weights: false,
+        extra_records: true,
+    }
+}
+
 impl Ns1Provider {
     pub fn new(name: &str, api_key: &str, options: Ns1Options) -> Result<Self, ProviderError> {
         let endpoint = options.endpoint.trim_end_matches('/').to_string();
@@ -114,28 +130,7 @@ impl Ns1Provider {
             endpoint,
             api_key,
             http,
-            capabilities: Capabilities {
-                // NS1 weighs answers only through a filter chain (weighted_shuffle): not written yet.
-                native_weights: false,
-                record_types: vec![
-                    RecordType::A,
-                    RecordType::Aaaa,
-                    RecordType::Cname,
-                    RecordType::Ns,
-                    RecordType::Txt,
-                    RecordType::Mx,
-                    RecordType::Srv,
-                    RecordType::Caa,
-                    RecordType::Ptr,
-                ],
-                min_ttl: 1,
-                // Two requests a change (the re-read and the write), each paced by NS1's
-                // buckets: a bound that keeps one apply within a few minutes at worst.
-                max_batch: 100,
-                atomic: false,
-                compare_and_set: false,
-                extra_records: true,
-            },
+            capabilities: capabilities(),
         })
     }
 
@@ -389,13 +384,7 @@ impl Provider for Ns1Provider {
     /// other providers too.
     async fn nameservers(&self, zone: &ZoneName) -> Result<Vec<String>, ProviderError> {
         let details = self.zone(zone).await?;
-        if details.dns_servers.is_empty() {
-            return Err(ProviderError::NoNameservers {
-                provider: self.name.clone(),
-                zone: zone.to_string(),
-            });
-        }
-        Ok(details.dns_servers)
+        crate::shared::nameservers(&self.name, zone, details.dns_servers)
     }
 
     /// Reads the key's own entry of the account's key list: its `permissions.dns`

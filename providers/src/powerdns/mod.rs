@@ -4,7 +4,7 @@
 //! - Writes: one `PATCH` per batch with `changetype` REPLACE / DELETE. PowerDNS applies a
 //!   PATCH atomically (one bad rrset: HTTP 422, nothing applied).
 //! - PowerDNS has no compare-and-set, so before each PATCH the adapter re-reads the zone
-//!   and refuses (`Conflict`) a batch whose `before` no longer matches. A write that
+//!   and refuses (`Conflict`) a batch whose `before` no longer matches (`shared::fresh`). A write that
 //!   lands between that read and the PATCH is not detected: the window is one round
 //!   trip, and the daemon pair's lease is what keeps two writers apart.
 //! - Credentials: the `api-key` of the server (PowerDNS has no finer scopes).
@@ -17,11 +17,47 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 
 use crate::error::ProviderError;
-use crate::http::{classify_status, HttpClient, HttpConfig, HttpResponse, Verdict};
-use crate::provider::{still_applies, Applied, Capabilities, Provider, SetKey, WriteAccess};
+use crate::http::{classify_status_as, HttpClient, HttpConfig, HttpResponse, Verdict};
+use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{Change, RecordSet, RecordType, ZoneName};
+use crate::shared::{limiter, pending, Budget, LimiterKey};
 
 use types::{ApiError, Patch, PatchRrSet, Record, Zone};
+
+/// Settings of one PowerDNS adapter.
+#[derive(Clone, Debug)]
+pub struct PowerDnsOptions {
+    /// The API's base URL, e.g. `http://127.0.0.1:8081`.
+    pub endpoint: String,
+    /// The server id in the API's paths (`localhost` for the server itself).
+    pub server_id: String,
+    pub http: HttpConfig,
+}
+
+impl Default for PowerDnsOptions {
+    fn default() -> Self {
+        Self {
+            endpoint: "http://127.0.0.1:8081".to_string(),
+            server_id: "localhost".to_string(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+/// What PowerDNS can do, whoever runs it.
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        record_types: Capabilities::common_record_types(),
+        min_ttl: 1,
+        // One PATCH carries the batch; PowerDNS has no documented cap, this keeps
+        // request bodies reasonable.
+        max_batch: 1000,
+        atomic: true,
+        compare_and_set: false,
+        native_weights: false,
+        extra_records: true,
+    }
+}
 
 /// The PowerDNS adapter. Its API key is held only inside the request builder.
 pub struct PowerDnsProvider {
@@ -45,40 +81,19 @@ impl std::fmt::Debug for PowerDnsProvider {
 }
 
 impl PowerDnsProvider {
-    pub fn new(
-        name: &str,
-        base_url: &str,
-        server_id: &str,
-        api_key: &str,
-        http: HttpConfig,
-    ) -> Result<Self, ProviderError> {
+    pub fn new(name: &str, api_key: &str, options: PowerDnsOptions) -> Result<Self, ProviderError> {
+        let base_url = options.endpoint.trim_end_matches('/').to_string();
+        // PowerDNS limits nothing itself: the budget is the server's, shared by every
+        // adapter that writes to it.
+        let budget = Budget::per_second(options.http.requests_per_second, options.http.burst);
+        let limiter = limiter(LimiterKey::new("powerdns", &base_url, api_key, budget));
         Ok(Self {
             name: name.to_string(),
-            base_url: base_url.trim_end_matches('/').to_string(),
-            server_id: server_id.to_string(),
+            http: HttpClient::new(name, options.http, limiter)?,
+            base_url,
+            server_id: options.server_id,
             api_key: api_key.to_string(),
-            http: HttpClient::with_own_limiter(name, http)?,
-            capabilities: Capabilities {
-                record_types: vec![
-                    RecordType::A,
-                    RecordType::Aaaa,
-                    RecordType::Cname,
-                    RecordType::Ns,
-                    RecordType::Txt,
-                    RecordType::Mx,
-                    RecordType::Srv,
-                    RecordType::Caa,
-                    RecordType::Ptr,
-                ],
-                min_ttl: 1,
-                // One PATCH carries the batch; PowerDNS has no documented cap, this keeps
-                // request bodies reasonable.
-                max_batch: 1000,
-                atomic: true,
-                compare_and_set: false,
-                native_weights: false,
-                extra_records: true,
-            },
+            capabilities: capabilities(),
         })
     }
 
@@ -106,23 +121,19 @@ impl PowerDnsProvider {
     }
 
     fn classify(&self, resp: &HttpResponse, zone: &ZoneName) -> Verdict {
-        let message = || {
-            serde_json::from_slice::<ApiError>(&resp.body)
-                .map(|e| e.error)
-                .unwrap_or_else(|_| crate::http::snippet(&resp.body))
-        };
-        match resp.status {
-            StatusCode::NOT_FOUND => Verdict::Fail(ProviderError::ZoneNotFound {
+        if resp.status == StatusCode::NOT_FOUND {
+            return Verdict::Fail(ProviderError::ZoneNotFound {
                 provider: self.name.clone(),
                 zone: zone.to_string(),
-            }),
-            // PowerDNS answers 422 for content it refuses and 400 for malformed requests.
-            StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => Verdict::Fail(ProviderError::Rejected {
-                provider: self.name.clone(),
-                message: message(),
-            }),
-            _ => classify_status(&self.name, resp),
+            });
         }
+        // PowerDNS says why in `{"error": ...}` (422 for content it refuses, 400 for a
+        // malformed request: both rejected).
+        classify_status_as(&self.name, resp, || {
+            serde_json::from_slice::<ApiError>(&resp.body)
+                .map(|e| format!("HTTP {}: {}", resp.status, e.error))
+                .unwrap_or_else(|_| format!("HTTP {}: {}", resp.status, crate::http::snippet(&resp.body)))
+        })
     }
 
     fn to_record_sets(&self, zone: Zone) -> Result<Vec<RecordSet>, ProviderError> {
@@ -147,24 +158,6 @@ impl PowerDnsProvider {
         }
         sets.sort();
         Ok(sets)
-    }
-
-    /// Refuses the batch if any set it changes is no longer what the plan read; drops
-    /// the changes whose result is already live (so a repeated apply is harmless).
-    fn still_applicable<'c>(
-        &self,
-        live: &[RecordSet],
-        changes: &'c [Change],
-    ) -> Result<Vec<&'c Change>, ProviderError> {
-        let mut pending = Vec::with_capacity(changes.len());
-        for change in changes {
-            let current = live.iter().find(|s| s.key() == change.subject().key());
-            // PowerDNS stores sets as given: nothing to shape.
-            if still_applies(&self.name, change, current, RecordSet::clone)? {
-                pending.push(change);
-            }
-        }
-        Ok(pending)
     }
 }
 
@@ -193,7 +186,7 @@ impl Provider for PowerDnsProvider {
             return Ok(Applied::default());
         }
         let live = self.records(zone).await?;
-        let pending = self.still_applicable(&live, changes)?;
+        let pending = pending(&self.name, &live, changes)?;
         if pending.is_empty() {
             return Ok(Applied { changes: changes.len() });
         }

@@ -4,7 +4,7 @@
 //! # Tested servers
 //!
 //! BIND 9.18.49 and Knot DNS 3.2.6 (Debian 12 packages), TSIG `hmac-sha256`, over TCP
-//! on loopback, by `tests/provider_rfc2136.rs`.
+//! on loopback, by `providers/tests/provider_rfc2136.rs`.
 //!
 //! # Credentials and least privilege
 //!
@@ -272,36 +272,39 @@ impl Operation {
     }
 }
 
+/// Settings of one RFC 2136 adapter.
+#[derive(Clone, Debug)]
+pub struct Rfc2136Options {
+    /// The server's address (TCP, for transfers and updates).
+    pub server: SocketAddr,
+    /// How long one call may take, diagnosis included.
+    pub timeout: Duration,
+}
+
+/// What an RFC 2136 server can do, whichever it is.
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        record_types: Capabilities::common_record_types(),
+        min_ttl: 0,
+        max_batch: MAX_BATCH,
+        atomic: true,
+        compare_and_set: true,
+        native_weights: false,
+        extra_records: true,
+    }
+}
+
 impl Rfc2136Provider {
-    /// A provider named `name` (used in every message about it) for the server at
-    /// `server`. Without a key nothing is signed, which servers normally refuse. Every
-    /// call ends within `timeout`.
-    pub fn new(name: &str, server: SocketAddr, tsig: Option<TsigKey>, timeout: Duration) -> Self {
-        Self {
+    /// A provider named `name` (used in every message about it) for the server in
+    /// `options`. Without a key nothing is signed, which servers normally refuse.
+    pub fn new(name: &str, tsig: Option<TsigKey>, options: Rfc2136Options) -> Result<Self, ProviderError> {
+        Ok(Self {
             name: name.to_string(),
-            server,
+            server: options.server,
             tsig,
-            timeout,
-            capabilities: Capabilities {
-                record_types: vec![
-                    RecordType::A,
-                    RecordType::Aaaa,
-                    RecordType::Cname,
-                    RecordType::Ns,
-                    RecordType::Txt,
-                    RecordType::Mx,
-                    RecordType::Srv,
-                    RecordType::Caa,
-                    RecordType::Ptr,
-                ],
-                min_ttl: 0,
-                max_batch: MAX_BATCH,
-                atomic: true,
-                compare_and_set: true,
-                native_weights: false,
-                extra_records: true,
-            },
-        }
+            timeout: options.timeout,
+            capabilities: capabilities(),
+        })
     }
 
     fn signer(&self) -> Result<Option<TSigner>, ProviderError> {
@@ -584,50 +587,32 @@ impl Rfc2136Provider {
             Ok(Ok(records)) => Some(message::record_sets(records, &self.name)),
             _ => None,
         };
-        let describe = |set: Option<&RecordSet>| match set {
-            None => "absent".to_string(),
-            Some(set) => format!("[{}]", set.values.join(", ")),
-        };
+        // The prerequisites compare values, not TTLs.
         let stale: Vec<String> = live
             .iter()
             .flat_map(|live| {
                 changes.iter().filter_map(|change| {
-                    let subject = change.subject();
-                    let found = live.iter().find(|s| s.key() == subject.key());
-                    let expected = change.before();
-                    let same = match (expected, found) {
+                    let found = crate::shared::fresh::find(live, change.subject());
+                    let same = match (change.before(), found) {
                         (None, None) => true,
                         (Some(expected), Some(found)) => expected.values == found.values,
                         _ => false,
                     };
-                    (!same).then(|| {
-                        format!(
-                            "{} {} was {} when read, is now {}",
-                            subject.name,
-                            subject.rtype,
-                            describe(expected),
-                            describe(found)
-                        )
-                    })
+                    (!same).then(|| crate::shared::fresh::stale(change, found))
                 })
             })
             .collect();
-        let what = if stale.is_empty() {
+        let stale = if stale.is_empty() {
             let names: Vec<String> = changes
                 .iter()
                 .map(|c| format!("{} {}", c.subject().name, c.subject().rtype))
                 .collect();
-            format!("one of {} changed since it was read", names.join(", "))
+            vec![format!("one of {} changed since it was read", names.join(", "))]
         } else {
-            stale.join("; ")
+            stale
         };
-        ProviderError::Conflict {
-            provider: self.name.clone(),
-            message: format!(
-                "{what}; nothing of the batch was applied ({}): read again and plan again",
-                rcode_name(rcode)
-            ),
-        }
+        let refusal = format!("the server refused it: {}", rcode_name(rcode));
+        crate::shared::fresh::conflict(&self.name, &stale, Some(&refusal))
     }
 }
 
@@ -728,12 +713,11 @@ mod tests {
             "c2VjcmV0LXNlY3JldC1zZWNyZXQ=",
         )
         .unwrap();
-        let provider = Rfc2136Provider::new(
-            "bind",
-            "127.0.0.1:53".parse().unwrap(),
-            Some(key.clone()),
-            Duration::from_secs(1),
-        );
+        let options = Rfc2136Options {
+            server: "127.0.0.1:53".parse().unwrap(),
+            timeout: Duration::from_secs(1),
+        };
+        let provider = Rfc2136Provider::new("bind", Some(key.clone()), options).unwrap();
         for shown in [format!("{key:?}"), format!("{provider:?}"), format!("{provider:#?}")] {
             assert!(!shown.contains("c2VjcmV0"), "{shown}");
             assert!(!shown.contains("secret-secret"), "{shown}");
@@ -756,7 +740,11 @@ mod tests {
     }
 
     fn provider() -> Rfc2136Provider {
-        Rfc2136Provider::new("p", "127.0.0.1:9".parse().unwrap(), None, Duration::from_secs(1))
+        let options = Rfc2136Options {
+            server: "127.0.0.1:9".parse().unwrap(),
+            timeout: Duration::from_secs(1),
+        };
+        Rfc2136Provider::new("p", None, options).unwrap()
     }
 
     fn set(name: &str, rtype: RecordType, values: &[&str]) -> RecordSet {

@@ -3,10 +3,10 @@
 
 use std::time::SystemTime;
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 
 use crate::error::ProviderError;
-use crate::http::{classify_status, retry_after, HttpClient, HttpResponse, Idempotency, Verdict};
+use crate::http::{classify_status_as, rate_limited, HttpClient, HttpResponse, Idempotency, Verdict};
 
 use super::sigv4::Signer;
 use super::types::{
@@ -245,53 +245,55 @@ pub(crate) fn strict_encode(s: &str) -> String {
     out
 }
 
-/// Reads a Route 53 (or Route 53 Domains) answer: throttling is retried, refused
-/// credentials are `Auth`, a missing zone is `ZoneNotFound`, and a change batch refused
-/// because a set is not as the plan read it is `Conflict`.
+/// An AWS error's code (without its namespace) and message, from a REST-XML body
+/// (Route 53) or a JSON-protocol one (`__type`: Route 53 Domains).
+pub(crate) fn error_code(body: &[u8]) -> (String, String, ApiError) {
+    let error = ApiError::parse(body);
+    match error.code.clone().filter(|c| !c.is_empty()) {
+        Some(code) => {
+            let message = error.message();
+            (code, message, error)
+        }
+        None => {
+            let (code, message) = json_error(body).unwrap_or((String::new(), crate::http::snippet(body)));
+            (code, message, error)
+        }
+    }
+}
+
+/// Reads a Route 53 (or Route 53 Domains) answer by its error code: throttling is
+/// retried, refused credentials are `Auth`, a missing zone is `ZoneNotFound`, and a
+/// change batch refused because a set is not as the plan read it is `Conflict`. The
+/// status alone is read by `classify_status`.
 pub(crate) fn classify(provider: &str, resp: &HttpResponse, zone_id: Option<&str>) -> Verdict {
     if resp.status.is_success() {
         return Verdict::Ok;
     }
-    let error = ApiError::parse(&resp.body);
-    let code = error.code.clone().unwrap_or_default();
-    // JSON-protocol services (Route 53 Domains) put the code in `__type`.
-    let (code, message) = if code.is_empty() {
-        json_error(&resp.body).unwrap_or((String::new(), crate::http::snippet(&resp.body)))
-    } else {
-        (code, error.message())
-    };
-    let provider_s = provider.to_string();
+    let (code, message, error) = error_code(&resp.body);
     let described = || format!("{code}: {message} (HTTP {})", resp.status.as_u16());
-    if SLOW_DOWN.contains(&code.as_str()) || resp.status == StatusCode::TOO_MANY_REQUESTS {
-        let after = retry_after(&resp.headers);
-        return Verdict::Retry {
-            after,
-            error: ProviderError::RateLimited {
-                provider: provider_s,
-                retry_after: after,
-            },
-        };
+    let provider_s = provider.to_string();
+    if SLOW_DOWN.contains(&code.as_str()) {
+        return rate_limited(provider, resp);
     }
-    if AUTH.contains(&code.as_str()) || resp.status == StatusCode::FORBIDDEN || resp.status == StatusCode::UNAUTHORIZED
-    {
+    if AUTH.contains(&code.as_str()) {
         return Verdict::Fail(ProviderError::Auth {
             provider: provider_s,
             message: described(),
         });
     }
     match code.as_str() {
-        "NoSuchHostedZone" => {
-            return Verdict::Fail(ProviderError::ZoneNotFound {
-                provider: provider_s,
-                zone: zone_id.unwrap_or("(unknown hosted zone)").to_string(),
-            })
-        }
+        "NoSuchHostedZone" => Verdict::Fail(ProviderError::ZoneNotFound {
+            provider: provider_s,
+            zone: zone_id.unwrap_or("(unknown hosted zone)").to_string(),
+        }),
+        // Route 53 gives one code for a batch that does not match the live sets and for
+        // one it will not take at all; only its messages tell them apart.
         "InvalidChangeBatch" => {
             let concurrent = error.messages.iter().any(|m| {
                 let m = m.to_ascii_lowercase();
                 m.contains("not found") || m.contains("already exists") || m.contains("do not match")
             });
-            let error = if concurrent {
+            Verdict::Fail(if concurrent {
                 ProviderError::Conflict {
                     provider: provider_s,
                     message: format!("a record set changed concurrently (Route 53 refused the batch: {message})"),
@@ -301,18 +303,10 @@ pub(crate) fn classify(provider: &str, resp: &HttpResponse, zone_id: Option<&str
                     provider: provider_s,
                     message: described(),
                 }
-            };
-            return Verdict::Fail(error);
+            })
         }
-        _ => {}
+        _ => classify_status_as(provider, resp, described),
     }
-    if resp.status.is_client_error() {
-        return Verdict::Fail(ProviderError::Rejected {
-            provider: provider_s,
-            message: described(),
-        });
-    }
-    classify_status(provider, resp)
 }
 
 fn json_error(body: &[u8]) -> Option<(String, String)> {
@@ -332,6 +326,7 @@ fn json_error(body: &[u8]) -> Option<(String, String)> {
 mod tests {
     use super::*;
     use reqwest::header::HeaderMap;
+    use reqwest::StatusCode;
 
     fn resp(status: u16, body: &str) -> HttpResponse {
         HttpResponse {

@@ -34,20 +34,19 @@ mod client;
 pub mod sigv4;
 mod types;
 
-use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::error::ProviderError;
 use crate::fence::Fence;
-use crate::http::{account_limiter, AccountLimiter, HttpClient, HttpConfig};
+use crate::http::{HttpClient, HttpConfig};
 use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{normalize_name, Change, RecordSet, RecordType, ZoneName};
+use crate::shared::{self, limiter, Budget, LimiterKey, Poll, ZoneIds};
 
-pub(crate) use client::classify;
+pub(crate) use client::{classify, error_code};
 use client::{PageStart, Route53Client};
 pub use sigv4::AwsCredentials;
 use types::{unescape_name, Alias, ResourceRecordSet, WireChange};
@@ -94,14 +93,27 @@ impl Default for Route53Options {
     }
 }
 
+/// What Route 53 can do, whoever runs it.
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        record_types: Capabilities::common_record_types(),
+        min_ttl: 0,
+        max_batch: 1000,
+        atomic: true,
+        compare_and_set: true,
+        native_weights: true,
+        extra_records: true,
+    }
+}
+
 /// The Route 53 adapter.
 pub struct Route53Provider {
     name: String,
     client: Route53Client,
     options: Route53Options,
     capabilities: Capabilities,
-    /// Hosted zone ids by zone name, looked up once.
-    zone_ids: Mutex<HashMap<ZoneName, String>>,
+    /// Hosted zone ids by zone name: configured, or looked up once.
+    zone_ids: ZoneIds,
 }
 
 impl std::fmt::Debug for Route53Provider {
@@ -109,28 +121,30 @@ impl std::fmt::Debug for Route53Provider {
         f.debug_struct("Route53Provider")
             .field("name", &self.name)
             .field("endpoint", &self.options.endpoint)
-            .field("hosted_zone_id", &self.options.hosted_zone_id)
+            .field("hosted_zone_id", &self.zone_ids.configured())
             .field("change_timeout", &self.options.change_timeout)
             .field("poll_interval", &self.options.poll_interval)
             .finish_non_exhaustive()
     }
 }
 
-/// One token bucket per (endpoint, access key, rate): Route 53 limits requests per
-/// account, so adapters sharing credentials share the budget.
-pub(crate) fn shared_limiter(endpoint: &str, access_key_id: &str, per_second: NonZeroU32) -> AccountLimiter {
-    type Key = (String, String, u32);
-    static LIMITERS: OnceLock<Mutex<HashMap<Key, AccountLimiter>>> = OnceLock::new();
-    let mut map = LIMITERS.get_or_init(Default::default).lock().expect("lock poisoned");
-    map.entry((endpoint.to_string(), access_key_id.to_string(), per_second.get()))
-        // A burst of one: never more than `per_second` requests in any one-second window.
-        .or_insert_with(|| account_limiter(per_second, NonZeroU32::new(1).unwrap()))
-        .clone()
+/// The account's token bucket for `kind` (an AWS API) at `endpoint`: AWS limits
+/// requests per account, so adapters sharing credentials share the budget. A burst of
+/// one: never more than `per_second` requests in any one-second window.
+pub(crate) fn account_limiter(
+    kind: &'static str,
+    endpoint: &str,
+    access_key_id: &str,
+    per_second: NonZeroU32,
+) -> crate::http::AccountLimiter {
+    let budget = Budget::per_second(per_second, NonZeroU32::MIN);
+    limiter(LimiterKey::new(kind, endpoint, access_key_id, budget))
 }
 
 impl Route53Provider {
     pub fn new(name: &str, credentials: AwsCredentials, options: Route53Options) -> Result<Self, ProviderError> {
-        let limiter = shared_limiter(
+        let limiter = account_limiter(
+            "route53",
             &options.endpoint,
             credentials.access_key_id(),
             options.requests_per_second,
@@ -145,66 +159,41 @@ impl Route53Provider {
         Ok(Self {
             name: name.to_string(),
             client,
+            zone_ids: ZoneIds::new(options.hosted_zone_id.as_deref().map(bare_zone_id)),
             options,
-            zone_ids: Mutex::default(),
-            capabilities: Capabilities {
-                record_types: vec![
-                    RecordType::A,
-                    RecordType::Aaaa,
-                    RecordType::Cname,
-                    RecordType::Ns,
-                    RecordType::Txt,
-                    RecordType::Mx,
-                    RecordType::Srv,
-                    RecordType::Caa,
-                    RecordType::Ptr,
-                ],
-                min_ttl: 0,
-                max_batch: 1000,
-                atomic: true,
-                compare_and_set: true,
-                native_weights: true,
-                extra_records: true,
-            },
+            capabilities: capabilities(),
         })
     }
 
     /// The hosted zone id of `zone`: the configured one, or the only public hosted zone
     /// of that name (the only one at all when every match is private).
     pub async fn hosted_zone_id(&self, zone: &ZoneName) -> Result<String, ProviderError> {
-        if let Some(id) = &self.options.hosted_zone_id {
-            return Ok(bare_zone_id(id));
-        }
-        if let Some(id) = self.zone_ids.lock().expect("lock poisoned").get(zone) {
-            return Ok(id.clone());
-        }
-        let zones = self.client.hosted_zones_named(zone.as_str()).await?;
-        let public: Vec<_> = zones
-            .iter()
-            .filter(|z| !z.config.as_ref().is_some_and(|c| c.private_zone))
-            .collect();
-        let chosen = match (public.as_slice(), zones.as_slice()) {
-            ([one], _) => one.id.clone(),
-            ([], [one]) => one.id.clone(),
-            ([], []) => {
-                return Err(ProviderError::ZoneNotFound {
-                    provider: self.name.clone(),
-                    zone: zone.to_string(),
-                })
-            }
-            _ => {
-                return Err(ProviderError::Rejected {
-                    provider: self.name.clone(),
-                    message: format!("{} hosted zones are named {zone}: set hosted_zone_id", zones.len()),
-                })
-            }
-        };
-        let id = bare_zone_id(&chosen);
         self.zone_ids
-            .lock()
-            .expect("lock poisoned")
-            .insert(zone.clone(), id.clone());
-        Ok(id)
+            .get(zone, || async {
+                let zones = self.client.hosted_zones_named(zone.as_str()).await?;
+                let public: Vec<_> = zones
+                    .iter()
+                    .filter(|z| !z.config.as_ref().is_some_and(|c| c.private_zone))
+                    .collect();
+                let chosen = match (public.as_slice(), zones.as_slice()) {
+                    ([one], _) => one.id.clone(),
+                    ([], [one]) => one.id.clone(),
+                    ([], []) => {
+                        return Err(ProviderError::ZoneNotFound {
+                            provider: self.name.clone(),
+                            zone: zone.to_string(),
+                        })
+                    }
+                    _ => {
+                        return Err(ProviderError::Rejected {
+                            provider: self.name.clone(),
+                            message: format!("{} hosted zones are named {zone}: set hosted_zone_id", zones.len()),
+                        })
+                    }
+                };
+                Ok(bare_zone_id(&chosen))
+            })
+            .await
     }
 
     async fn apply_inner(
@@ -241,7 +230,7 @@ impl Route53Provider {
                         .map(|&k| &changes[k])
                         .chain(fence_change.as_ref())
                         .collect();
-                    if self.already_live(zone, &mine).await? {
+                    if shared::all_done(&self.records(zone).await?, mine) {
                         tracing::debug!(provider = %self.name, "change batch already live");
                     } else {
                         return Err(self.partial(e, applied, i));
@@ -259,60 +248,24 @@ impl Route53Provider {
     }
 
     /// An error after `done_batches` requests went through: the earlier requests are
-    /// applied and stay so; say how many changes that is.
+    /// applied and stay so.
     fn partial(&self, error: ProviderError, applied: usize, done_batches: usize) -> ProviderError {
-        if done_batches == 0 || applied == 0 {
-            return error;
-        }
-        ProviderError::PartiallyApplied {
-            provider: self.name.clone(),
-            applied,
-            message: format!("{applied} changes applied in {done_batches} earlier atomic request(s), then: {error}"),
-        }
+        let how = format!("in {done_batches} earlier atomic request(s)");
+        shared::partially_applied(&self.name, applied, done_batches, &how, error)
     }
 
-    /// Whether every change of a batch is already what the zone holds.
-    async fn already_live(&self, zone: &ZoneName, changes: &[&Change]) -> Result<bool, ProviderError> {
-        let live = self.records(zone).await?;
-        Ok(changes.iter().all(|c| {
-            let subject = c.subject();
-            let current = live.iter().find(|s| s.key() == subject.key());
-            match c.after() {
-                Some(after) => current == Some(after),
-                None => current.is_none(),
-            }
-        }))
-    }
-
-    /// The Route 53 changes one plan change is made of.
     /// The apex NS set is replaced with an UPSERT (see `wire`), which Route 53 does not
     /// compare: check its `before` against a fresh read instead (a one-round-trip
     /// window, as for providers without compare-and-set).
     async fn check_upserts(&self, zone: &ZoneName, changes: &[Change]) -> Result<(), ProviderError> {
-        let upserts: Vec<&Change> = changes.iter().filter(|c| is_apex_ns_update(zone, c)).collect();
-        if upserts.is_empty() {
-            return Ok(());
-        }
-        let live = self.records(zone).await?;
-        for change in upserts {
-            let subject = change.subject();
-            let current = live.iter().find(|s| s.key() == subject.key());
-            if current != change.before() && current != change.after() {
-                return Err(ProviderError::Conflict {
-                    provider: self.name.clone(),
-                    message: format!(
-                        "{} {} changed concurrently: expected [{}], found [{}]",
-                        subject.name,
-                        subject.rtype,
-                        change.before().map(|s| s.values.join(", ")).unwrap_or_default(),
-                        current.map(|s| s.values.join(", ")).unwrap_or_default()
-                    ),
-                });
-            }
+        let upserts: Vec<Change> = changes.iter().filter(|c| is_apex_ns_update(zone, c)).cloned().collect();
+        if !upserts.is_empty() {
+            shared::pending(&self.name, &self.records(zone).await?, &upserts)?;
         }
         Ok(())
     }
 
+    /// The Route 53 changes one plan change is made of.
     fn wire(&self, zone: &ZoneName, change: &Change) -> Result<Vec<WireChange>, ProviderError> {
         let one = |action: &'static str, set: &RecordSet| -> Result<WireChange, ProviderError> {
             let unsupported = |message: String| ProviderError::Unsupported {
@@ -420,27 +373,26 @@ impl Route53Provider {
         Ok(batches)
     }
 
+    /// Waits, within one `change_timeout` for all, until every change is INSYNC.
     async fn wait_in_sync(&self, change_ids: &[String]) -> Result<(), ProviderError> {
-        let deadline = Instant::now() + self.options.change_timeout;
-        for id in change_ids {
-            loop {
+        let (timeout, interval) = (self.options.change_timeout, self.options.poll_interval);
+        let in_sync = std::sync::atomic::AtomicUsize::new(0);
+        let status = || async {
+            while let Some(id) = change_ids.get(in_sync.load(std::sync::atomic::Ordering::Relaxed)) {
                 let info = self.client.get_change(id).await?;
-                if info.status.eq_ignore_ascii_case("INSYNC") {
-                    break;
+                if !info.status.eq_ignore_ascii_case("INSYNC") {
+                    return Ok(Poll::Pending(format!("change {id} {}", info.status)));
                 }
-                if Instant::now() + self.options.poll_interval > deadline {
-                    return Err(ProviderError::Transient {
-                        provider: self.name.clone(),
-                        message: format!(
-                            "change {id} was accepted (the records are written) but is still {} after {:?}: Route 53 is slow to propagate",
-                            info.status, self.options.change_timeout
-                        ),
-                    });
-                }
-                tokio::time::sleep(self.options.poll_interval).await;
+                in_sync.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
-        }
-        Ok(())
+            Ok(Poll::Done)
+        };
+        let still = |status: &str, timeout| {
+            format!(
+                "{status} after {timeout:?}: it was accepted (the records are written), Route 53 is slow to propagate"
+            )
+        };
+        shared::poll_until(&self.name, timeout, interval, status, still).await
     }
 
     fn to_record_set(&self, rrs: ResourceRecordSet) -> Option<RecordSet> {
@@ -518,13 +470,7 @@ impl Provider for Route53Provider {
     async fn nameservers(&self, zone: &ZoneName) -> Result<Vec<String>, ProviderError> {
         let zone_id = self.hosted_zone_id(zone).await?;
         let names = self.client.delegation_set(&zone_id).await?;
-        if names.is_empty() {
-            return Err(ProviderError::NoNameservers {
-                provider: self.name.clone(),
-                zone: zone.to_string(),
-            });
-        }
-        Ok(names)
+        shared::nameservers(&self.name, zone, names)
     }
 
     async fn records(&self, zone: &ZoneName) -> Result<Vec<RecordSet>, ProviderError> {

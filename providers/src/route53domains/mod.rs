@@ -15,7 +15,7 @@ mod access;
 mod types;
 
 use std::num::NonZeroU32;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use reqwest::Method;
@@ -25,7 +25,8 @@ use crate::http::{HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict};
 use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{Change, RecordSet, RecordType, ZoneName};
 use crate::route53::sigv4::Signer;
-use crate::route53::{classify, shared_limiter, AwsCredentials};
+use crate::route53::{account_limiter, classify, error_code, AwsCredentials};
+use crate::shared::{self, Poll};
 
 use types::{
     DomainDetail, DomainRequest, Nameserver, OperationDetail, OperationId, OperationRequest, UpdateNameservers,
@@ -60,6 +61,19 @@ impl Default for Route53DomainsOptions {
     }
 }
 
+/// What the registrar can do: hold the delegation, one change at a time.
+pub fn capabilities() -> Capabilities {
+    Capabilities {
+        record_types: vec![RecordType::Ns],
+        min_ttl: 0,
+        max_batch: 1,
+        atomic: true,
+        compare_and_set: false,
+        native_weights: false,
+        extra_records: false,
+    }
+}
+
 pub struct Route53DomainsProvider {
     name: String,
     endpoint: String,
@@ -82,8 +96,9 @@ impl Route53DomainsProvider {
     pub fn new(name: &str, credentials: AwsCredentials, options: Route53DomainsOptions) -> Result<Self, ProviderError> {
         let endpoint = options.endpoint.trim_end_matches('/').to_string();
         // Its own bucket (another API than Route 53's), shared by adapters on one account.
-        let limiter = shared_limiter(
-            &format!("{endpoint}#route53domains"),
+        let limiter = account_limiter(
+            "route53domains",
+            &endpoint,
             credentials.access_key_id(),
             options.requests_per_second,
         );
@@ -94,15 +109,7 @@ impl Route53DomainsProvider {
             signer: Signer::new(credentials, "route53domains"),
             http,
             options,
-            capabilities: Capabilities {
-                record_types: vec![RecordType::Ns],
-                min_ttl: 0,
-                max_batch: 1,
-                atomic: true,
-                compare_and_set: false,
-                native_weights: false,
-                extra_records: false,
-            },
+            capabilities: capabilities(),
         })
     }
 
@@ -149,63 +156,48 @@ impl Route53DomainsProvider {
                     }
                     req
                 },
-                |resp| self.classify(resp, zone),
+                |resp| self.classify(resp, action, zone),
             )
             .await?;
         resp.json(&self.name)
     }
 
-    fn classify(&self, resp: &HttpResponse, zone: &ZoneName) -> Verdict {
-        match classify(&self.name, resp, None) {
-            // "Domain is not associated with this account" / "not registered": the
-            // registrar holds no such domain for these credentials.
-            Verdict::Fail(ProviderError::Rejected { message, .. })
-                if message.contains("InvalidInput")
-                    && (message.contains("not associated")
-                        || message.contains("not registered")
-                        || message.contains("not found")) =>
-            {
-                Verdict::Fail(ProviderError::ZoneNotFound {
-                    provider: self.name.clone(),
-                    zone: zone.to_string(),
-                })
-            }
-            other => other,
+    fn classify(&self, resp: &HttpResponse, action: &str, zone: &ZoneName) -> Verdict {
+        // GetDomainDetail's only input is the domain: InvalidInput to it means the
+        // registrar holds no such domain for these credentials.
+        if action == "GetDomainDetail" && !resp.status.is_success() && error_code(&resp.body).0 == "InvalidInput" {
+            return Verdict::Fail(ProviderError::ZoneNotFound {
+                provider: self.name.clone(),
+                zone: zone.to_string(),
+            });
         }
+        classify(&self.name, resp, None)
     }
 
+    /// Follows the operation until SUCCESSFUL, within `operation_timeout`.
     async fn follow(&self, operation_id: &str, zone: &ZoneName) -> Result<(), ProviderError> {
-        let deadline = Instant::now() + self.options.operation_timeout;
-        loop {
+        let status = || async {
             let detail: OperationDetail = self
                 .call("GetOperationDetail", &OperationRequest { operation_id }, zone)
                 .await?;
             match detail.status.as_str() {
-                "SUCCESSFUL" => return Ok(()),
-                "FAILED" | "ERROR" => {
-                    return Err(ProviderError::Rejected {
-                        provider: self.name.clone(),
-                        message: format!(
-                            "UpdateDomainNameservers operation {operation_id} ended {}: {}",
-                            detail.status,
-                            detail.message.unwrap_or_default()
-                        ),
-                    })
-                }
-                status => {
-                    if Instant::now() + self.options.poll_interval > deadline {
-                        return Err(ProviderError::Transient {
-                            provider: self.name.clone(),
-                            message: format!(
-                                "UpdateDomainNameservers operation {operation_id} still {status} after {:?}; the registrar goes on with it",
-                                self.options.operation_timeout
-                            ),
-                        });
-                    }
-                    tokio::time::sleep(self.options.poll_interval).await;
-                }
+                "SUCCESSFUL" => Ok(Poll::Done),
+                "FAILED" | "ERROR" => Err(ProviderError::Rejected {
+                    provider: self.name.clone(),
+                    message: format!(
+                        "UpdateDomainNameservers operation {operation_id} ended {}: {}",
+                        detail.status,
+                        detail.message.unwrap_or_default()
+                    ),
+                }),
+                _ => Ok(Poll::Pending(detail.status)),
             }
-        }
+        };
+        let still = |status: &str, timeout| {
+            format!("UpdateDomainNameservers operation {operation_id} still {status} after {timeout:?}; the registrar goes on with it")
+        };
+        let (timeout, interval) = (self.options.operation_timeout, self.options.poll_interval);
+        shared::poll_until(&self.name, timeout, interval, status, still).await
     }
 }
 

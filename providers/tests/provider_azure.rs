@@ -14,7 +14,7 @@ use dnsteer_providers::{
 };
 use serde_json::json;
 use support::azure_fake::{FakeAzure, CLIENT_ID, CLIENT_SECRET, NAME_SERVERS, RESOURCE_GROUP, SUBSCRIPTION, TENANT};
-use support::conformance;
+use support::conformance::{self, Harness, Running, WrongKey};
 use support::http_fake::TestCa;
 
 const ZONE: &str = "example.test.";
@@ -63,53 +63,51 @@ fn fake_with_zone() -> FakeAzure {
     fake
 }
 
-#[tokio::test]
-async fn conformance_apply_then_read_gives_desired() {
-    let fake = fake_with_zone();
-    conformance::apply_then_read_gives_desired(&provider(&fake), &zone()).await;
+/// The conformance suite against the fake; `stop` drops it (its port then refuses).
+struct Azure(Running<FakeAzure>);
+
+impl Azure {
+    fn fake(&self) -> &FakeAzure {
+        self.0.get()
+    }
 }
 
-#[tokio::test]
-async fn conformance_apply_twice_is_harmless() {
-    let fake = fake_with_zone();
-    conformance::apply_twice_is_harmless(&provider(&fake), &zone()).await;
+impl Harness for Azure {
+    async fn start() -> Self {
+        Azure(Running::new(fake_with_zone()))
+    }
+
+    fn provider(&self) -> Box<dyn Provider> {
+        Box::new(provider(self.fake()))
+    }
+
+    /// ARM refuses a CNAME beside other data (409); the adapter, which writes one set
+    /// per request, refuses the batch before sending any of it.
+    async fn refused_change(&self) -> Change {
+        let occupied = json!({"TTL": 300, "ARecords": [{"ipv4Address": "192.0.2.3"}]});
+        self.fake().insert("occupied", "A", occupied);
+        let cname = set("occupied.example.test.", RecordType::Cname, 300, &["elsewhere.test."]);
+        Change::Create { after: cname }
+    }
+
+    async fn wrong_key(&self) -> WrongKey {
+        WrongKey::of(AzureProvider::new("az", credentials("not-the-secret"), options(self.fake())).unwrap())
+    }
+
+    fn stop(&mut self) {
+        self.0.stop();
+    }
 }
 
-#[tokio::test]
-async fn conformance_unnamed_records_untouched() {
-    let fake = fake_with_zone();
-    conformance::unnamed_records_untouched(&provider(&fake), &zone()).await;
-}
+conformance_suite!(Azure);
 
+/// Nothing of a batch refused before sending reaches the fake.
 #[tokio::test]
-async fn conformance_refused_batch_leaves_zone_unchanged() {
-    let fake = fake_with_zone();
-    fake.insert(
-        "occupied",
-        "A",
-        json!({"TTL": 300, "ARecords": [{"ipv4Address": "192.0.2.3"}]}),
-    );
-    // ARM refuses a CNAME beside other data (409); the adapter, which writes one set
-    // per request, refuses the batch before sending any of it.
-    let cname = set("occupied.example.test.", RecordType::Cname, 300, &["elsewhere.test."]);
-    conformance::refused_batch_leaves_zone_unchanged(&provider(&fake), &zone(), Change::Create { after: cname }).await;
-    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
-}
-
-#[tokio::test]
-async fn conformance_wrong_key_is_auth_error() {
-    let fake = fake_with_zone();
-    let wrong = AzureProvider::new("az", credentials("not-the-secret"), options(&fake)).unwrap();
-    conformance::wrong_key_is_auth_error(&wrong, &zone()).await;
-}
-
-#[tokio::test]
-async fn conformance_stopped_server_is_transient() {
-    let fake = fake_with_zone();
-    let p = provider(&fake);
-    p.records(&zone()).await.expect("reads while up");
-    drop(fake);
-    conformance::stopped_server_is_transient(&p, &zone(), Duration::from_secs(8)).await;
+async fn a_batch_refused_before_sending_writes_nothing() {
+    let h = Azure::start().await;
+    let refused = h.refused_change().await;
+    conformance::refused_batch_leaves_zone_unchanged(h.provider().as_ref(), &zone(), refused).await;
+    assert!(h.fake().writes().is_empty(), "{:?}", h.fake().writes());
 }
 
 /// A wrong secret is refused at the token endpoint: an Auth error that says so, with
@@ -555,7 +553,7 @@ fn the_fake_passes_the_official_azure_sdk() {
         );
     }
     fake.state.lock().unwrap().throttle.push_back(1);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/azure_sdk_check.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/support/azure_sdk_check.py");
     let out = std::process::Command::new(python)
         .arg(script)
         .arg(fake.https_url())
@@ -618,68 +616,4 @@ fn the_fake_passes_the_official_azure_sdk() {
         .filter(|r| r.method == "GET" && r.path.ends_with("/dnsZones/example.test"))
         .count();
     assert_eq!(zone_reads, 2, "the SDK retried the throttled read once");
-}
-
-/// `dnsteer check --online` builds the adapter from `kind: azure` as `plan` and `run`
-/// do: the right secret reads the zone, a wrong one is a clear failed line.
-#[test]
-fn check_online_reaches_the_fake_through_the_configuration() {
-    let fake = fake_with_zone();
-    let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "\
-providers:
-  az:
-    kind: azure
-    tenant_id: {TENANT}
-    client_id: {CLIENT_ID}
-    client_secret: {{ env: AZ_SECRET }}
-    subscription_id: {SUBSCRIPTION}
-    resource_group: {RESOURCE_GROUP}
-    endpoint: {url}
-    authority: {url}
-    nameservers: [ ns1-01.azure-dns.com. ]
-    probe: [ \"127.0.0.1:9\" ]
-zones:
-  - name: example.test.
-    providers: [ az ]
-    records:
-      - name: www
-        type: A
-        pools:
-          - {{ name: us, values: [ 192.0.2.10 ], check: web }}
-checks:
-  web: {{ kind: tcp, address: \"127.0.0.1:9\" }}
-",
-        url = fake.url()
-    );
-    let path = dir.path().join("dnsteer.yaml");
-    std::fs::write(&path, config).unwrap();
-    let check = |secret: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
-            .arg("--config")
-            .arg(&path)
-            .args(["check", "--online"])
-            .env_clear()
-            .env("AZ_SECRET", secret)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let good = check(CLIENT_SECRET);
-    assert!(
-        good.lines()
-            .any(|l| l == "ok      az: credentials accepted, zone example.test. readable (3 record sets)"),
-        "{good}"
-    );
-    let wrong = check("s3cr3t-wrong");
-    let line = wrong
-        .lines()
-        .find(|l| l.contains("az: zone example.test."))
-        .unwrap_or_default();
-    assert!(
-        line.starts_with("FAILED") && line.contains("authentication failed") && line.contains("invalid_client"),
-        "{wrong}"
-    );
-    assert!(!wrong.contains("s3cr3t-wrong"), "{wrong}");
 }

@@ -6,22 +6,23 @@ use std::time::Duration;
 
 use dnsteer_providers::http::HttpConfig;
 use dnsteer_providers::{
-    Change, PowerDnsProvider, Provider, ProviderError, RecordSet, RecordType, WriteAccess, ZoneName,
+    Change, PowerDnsOptions, PowerDnsProvider, Provider, ProviderError, RecordSet, RecordType, WriteAccess, ZoneName,
 };
-use support::conformance;
+use support::conformance::{Harness, WrongKey};
 use support::pdns::{PowerDns, API_KEY};
 
 const ZONE: &str = "example.test.";
 
-fn http() -> HttpConfig {
-    HttpConfig {
-        timeout: Duration::from_secs(2),
-        ..HttpConfig::default()
-    }
-}
-
 fn provider(server: &PowerDns, key: &str) -> PowerDnsProvider {
-    PowerDnsProvider::new("pdns-a", &server.api_url, "localhost", key, http()).unwrap()
+    let options = PowerDnsOptions {
+        endpoint: server.api_url.clone(),
+        server_id: "localhost".into(),
+        http: HttpConfig {
+            timeout: Duration::from_secs(2),
+            ..HttpConfig::default()
+        },
+    };
+    PowerDnsProvider::new("pdns-a", key, options).unwrap()
 }
 
 /// A PowerDNS holding `example.test.` with an unmanaged TXT record beside the apex NS.
@@ -41,54 +42,39 @@ fn zone() -> ZoneName {
     ZoneName::new(ZONE).unwrap()
 }
 
-#[tokio::test]
-async fn conformance_apply_then_read_gives_desired() {
-    let server = server_with_zone();
-    conformance::apply_then_read_gives_desired(&provider(&server, API_KEY), &zone()).await;
+/// The conformance suite against a real PowerDNS.
+struct Pdns(PowerDns);
+
+impl Harness for Pdns {
+    async fn start() -> Self {
+        Pdns(server_with_zone())
+    }
+
+    fn provider(&self) -> Box<dyn Provider> {
+        Box::new(provider(&self.0, API_KEY))
+    }
+
+    /// PowerDNS refuses a CNAME beside the apex's SOA and NS (HTTP 422).
+    async fn refused_change(&self) -> Change {
+        let cname_at_apex = RecordSet::new(ZONE, RecordType::Cname, 60, ["elsewhere.test."]).unwrap();
+        Change::Create { after: cname_at_apex }
+    }
+
+    async fn wrong_key(&self) -> WrongKey {
+        WrongKey::of(provider(&self.0, "not-the-key"))
+    }
+
+    fn stop(&mut self) {
+        self.0.stop();
+    }
+
+    fn resume(&mut self) -> bool {
+        self.0.resume();
+        true
+    }
 }
 
-#[tokio::test]
-async fn conformance_apply_twice_is_harmless() {
-    let server = server_with_zone();
-    conformance::apply_twice_is_harmless(&provider(&server, API_KEY), &zone()).await;
-}
-
-#[tokio::test]
-async fn conformance_unnamed_records_untouched() {
-    let server = server_with_zone();
-    conformance::unnamed_records_untouched(&provider(&server, API_KEY), &zone()).await;
-}
-
-#[tokio::test]
-async fn conformance_refused_batch_leaves_zone_unchanged() {
-    let server = server_with_zone();
-    // PowerDNS refuses a CNAME beside the apex's SOA and NS (HTTP 422).
-    let cname_at_apex = RecordSet::new(ZONE, RecordType::Cname, 60, ["elsewhere.test."]).unwrap();
-    conformance::refused_batch_leaves_zone_unchanged(
-        &provider(&server, API_KEY),
-        &zone(),
-        Change::Create { after: cname_at_apex },
-    )
-    .await;
-}
-
-#[tokio::test]
-async fn conformance_wrong_key_is_auth_error() {
-    let server = server_with_zone();
-    conformance::wrong_key_is_auth_error(&provider(&server, "not-the-key"), &zone()).await;
-}
-
-#[tokio::test]
-async fn conformance_stopped_server_is_transient() {
-    let mut server = server_with_zone();
-    let p = provider(&server, API_KEY);
-    p.records(&zone()).await.expect("reads while up");
-    server.stop();
-    // Three attempts with capped backoff must end well inside this.
-    conformance::stopped_server_is_transient(&p, &zone(), Duration::from_secs(8)).await;
-    server.resume();
-    p.records(&zone()).await.expect("reads again once restarted");
-}
+conformance_suite!(Pdns);
 
 #[tokio::test]
 async fn unknown_zone_is_zone_not_found() {
@@ -96,54 +82,6 @@ async fn unknown_zone_is_zone_not_found() {
     let other = ZoneName::new("missing.test.").unwrap();
     let err = provider(&server, API_KEY).records(&other).await.unwrap_err();
     assert!(matches!(err, ProviderError::ZoneNotFound { .. }), "{err:?}");
-}
-
-#[tokio::test]
-async fn a_set_changed_since_it_was_read_is_a_conflict_and_nothing_is_written() {
-    let server = server_with_zone();
-    let p = provider(&server, API_KEY);
-    let z = zone();
-    let www = |v: &str| RecordSet::new("www.example.test.", RecordType::A, 60, [v]).unwrap();
-    p.apply(
-        &z,
-        &[Change::Create {
-            after: www("192.0.2.1"),
-        }],
-    )
-    .await
-    .unwrap();
-    // Someone else moves it before our plan is applied.
-    p.apply(
-        &z,
-        &[Change::Update {
-            before: www("192.0.2.1"),
-            after: www("192.0.2.99"),
-        }],
-    )
-    .await
-    .unwrap();
-    let other = RecordSet::new("other.example.test.", RecordType::A, 60, ["192.0.2.5"]).unwrap();
-    let err = p
-        .apply(
-            &z,
-            &[
-                Change::Create { after: other },
-                Change::Update {
-                    before: www("192.0.2.1"),
-                    after: www("192.0.2.2"),
-                },
-            ],
-        )
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ProviderError::Conflict { .. }), "{err:?}");
-    assert!(err.to_string().contains("changed concurrently"), "{err}");
-    let live = p.records(&z).await.unwrap();
-    assert!(live.contains(&www("192.0.2.99")), "the other writer's value must stay");
-    assert!(
-        !live.iter().any(|s| s.name == "other.example.test."),
-        "nothing of the batch may be written"
-    );
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use dnsteer_providers::google::GoogleOptions;
 use dnsteer_providers::http::HttpConfig;
 use dnsteer_providers::{Change, GoogleProvider, Provider, ProviderError, RecordType, WriteAccess, ZoneName};
 use serde_json::json;
-use support::conformance::{self, set};
+use support::conformance::{self, set, Harness, Running, WrongKey};
 use support::google_fake::{FakeGoogle, TestKey, NAME_SERVERS, PROJECT};
 
 const ZONE: &str = "example.test.";
@@ -48,52 +48,54 @@ fn calls(fake: &FakeGoogle, method: &str, suffix: &str) -> Vec<support::http_fak
         .collect()
 }
 
-#[tokio::test]
-async fn conformance_apply_then_read_gives_desired() {
-    let fake = fake_with_zone();
-    conformance::apply_then_read_gives_desired(&provider(&fake), &zone()).await;
+/// The conformance suite against the fake; `stop` drops it (its port then refuses).
+struct Google(Running<FakeGoogle>);
+
+impl Google {
+    fn fake(&self) -> &FakeGoogle {
+        self.0.get()
+    }
 }
 
-#[tokio::test]
-async fn conformance_apply_twice_is_harmless() {
-    let fake = fake_with_zone();
-    conformance::apply_twice_is_harmless(&provider(&fake), &zone()).await;
+impl Harness for Google {
+    async fn start() -> Self {
+        Google(Running::new(fake_with_zone()))
+    }
+
+    fn provider(&self) -> Box<dyn Provider> {
+        Box::new(provider(self.fake()))
+    }
+
+    /// Google refuses a CNAME beside another type; the change is all or nothing.
+    async fn refused_change(&self) -> Change {
+        self.fake().insert("occupied.example.test.", "A", 300, &["192.0.2.3"]);
+        let cname = set("occupied.example.test.", RecordType::Cname, 300, &["elsewhere.test."]);
+        Change::Create { after: cname }
+    }
+
+    async fn wrong_key(&self) -> WrongKey {
+        let stranger = TestKey::stranger().key_json(&self.fake().token_uri());
+        WrongKey::of(GoogleProvider::new("gdns", &stranger, options(self.fake())).unwrap())
+    }
+
+    fn stop(&mut self) {
+        self.0.stop();
+    }
 }
 
-#[tokio::test]
-async fn conformance_unnamed_records_untouched() {
-    let fake = fake_with_zone();
-    conformance::unnamed_records_untouched(&provider(&fake), &zone()).await;
-}
+conformance_suite!(Google);
 
+/// A wrong key is refused at the token endpoint, which says why, and no DNS call goes
+/// out without a token.
 #[tokio::test]
-async fn conformance_refused_batch_leaves_zone_unchanged() {
-    let fake = fake_with_zone();
-    fake.insert("occupied.example.test.", "A", 300, &["192.0.2.3"]);
-    // Google refuses a CNAME beside another type; the change is all or nothing.
-    let cname = set("occupied.example.test.", RecordType::Cname, 300, &["elsewhere.test."]);
-    conformance::refused_batch_leaves_zone_unchanged(&provider(&fake), &zone(), Change::Create { after: cname }).await;
-}
-
-#[tokio::test]
-async fn conformance_wrong_key_is_auth_error() {
+async fn a_wrong_key_is_refused_at_the_token_endpoint() {
     let fake = fake_with_zone();
     let stranger = TestKey::stranger().key_json(&fake.token_uri());
     let wrong = GoogleProvider::new("gdns", &stranger, options(&fake)).unwrap();
-    conformance::wrong_key_is_auth_error(&wrong, &zone()).await;
-    // The token endpoint said why, and no DNS call went out without a token.
     let err = wrong.records(&zone()).await.unwrap_err();
+    assert!(matches!(err, ProviderError::Auth { .. }), "{err:?}");
     assert!(err.to_string().contains("invalid_grant"), "{err}");
     assert!(fake.requests().iter().all(|r| r.path == "/token"));
-}
-
-#[tokio::test]
-async fn conformance_stopped_server_is_transient() {
-    let fake = fake_with_zone();
-    let p = provider(&fake);
-    p.records(&zone()).await.expect("reads while up");
-    drop(fake);
-    conformance::stopped_server_is_transient(&p, &zone(), Duration::from_secs(8)).await;
 }
 
 #[test]
@@ -493,7 +495,7 @@ fn the_fake_passes_the_official_google_cloud_dns_sdk() {
     std::fs::write(&key, fake.key_json()).unwrap();
     let wrong = dir.path().join("wrong.json");
     std::fs::write(&wrong, TestKey::stranger().key_json(&fake.token_uri())).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/google_sdk_check.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/support/google_sdk_check.py");
     let out = std::process::Command::new(python)
         .arg(script)
         .arg(fake.url())
@@ -532,154 +534,4 @@ fn the_fake_passes_the_official_google_cloud_dns_sdk() {
         json!([{"name": "sdk.example.test.", "type": "A", "ttl": "120", "rrdatas": ["192.0.2.77"]}])
     );
     assert!(fake.rrset("sdk.example.test.", "A").is_none());
-}
-
-/// `dnsteer check` refuses a key file that is not a service-account key at the
-/// provider's `credentials`, with its line, without showing the file.
-#[test]
-fn check_refuses_a_bad_key_file_at_its_path_and_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let yaml = "\
-providers:
-  gdns:
-    kind: google
-    credentials: { file: sa.json }
-    nameservers: [ ns-cloud-a1.googledomains.com. ]
-zones:
-  - name: example.test.
-    providers: [ gdns ]
-    records: [ { name: www, type: A, pools: [ { name: east, values: [ 192.0.2.20 ], check: east } ] } ]
-checks: { east: { kind: tcp, address: \"192.0.2.20:443\" } }
-";
-    let config = dir.path().join("dnsteer.yaml");
-    std::fs::write(&config, yaml).unwrap();
-    let check = |key: &str| {
-        std::fs::write(dir.path().join("sa.json"), key).unwrap();
-        std::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
-            .args(["check", "--config", config.to_str().unwrap()])
-            .env_clear()
-            .output()
-            .unwrap()
-    };
-    let good = check(&TestKey::account().key_json("https://oauth2.googleapis.com/token"));
-    assert!(
-        good.status.success(),
-        "a good key passes: {}",
-        String::from_utf8_lossy(&good.stderr)
-    );
-    let bad = check("{\"type\": \"service_account\", \"private_key\": \"s3cr3t-VALUE\", \"client_email\": \"a@b.test\", \"project_id\": \"p\"}");
-    let err = String::from_utf8_lossy(&bad.stderr);
-    assert_eq!(bad.status.code(), Some(1), "{err}");
-    assert!(
-        err.lines()
-            .any(|l| l.starts_with("error: providers.gdns.credentials: ") && l.ends_with("(line 4)")),
-        "{err}"
-    );
-    assert!(!err.contains("s3cr3t"), "{err}");
-
-    // A key that names no project, with no `project` set, has nowhere to look.
-    let mut no_project: serde_json::Value =
-        serde_json::from_str(&TestKey::account().key_json("https://oauth2.googleapis.com/token")).unwrap();
-    no_project.as_object_mut().unwrap().remove("project_id");
-    let out = check(&no_project.to_string());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.lines()
-            .any(|l| l.starts_with("error: providers.gdns.credentials: ") && l.contains("set `project`")),
-        "{err}"
-    );
-    assert!(!err.contains("PRIVATE KEY"), "{err}");
-}
-
-/// `dnsteer check --online` against the fake: the key's token is accepted, the zone
-/// read, and the rights read from testIamPermissions; a missing permission, a key the
-/// token endpoint refuses and a zone the project lacks each fail with what to fix.
-#[test]
-fn check_online_reads_the_rights_and_says_what_to_fix() {
-    let fake = fake_with_zone();
-    let dir = tempfile::tempdir().unwrap();
-    let config = |name: &str, zone: &str| {
-        let yaml = format!(
-            "providers:
-  gdns:
-    kind: google
-    credentials: {{ file: {name}.json }}
-    endpoint: {}
-    nameservers: [ ns-cloud-a1.googledomains.com. ]
-    probe: [ \"127.0.0.1:9\" ]
-zones:
-  - name: {zone}
-    providers: [ gdns ]
-    records: [ {{ name: www, type: A, pools: [ {{ name: east, values: [ 192.0.2.20 ], check: east }} ] }} ]
-checks: {{ east: {{ kind: tcp, address: \"192.0.2.20:443\" }} }}
-",
-            fake.url()
-        );
-        let path = dir.path().join(format!("{name}.yaml"));
-        std::fs::write(&path, yaml).unwrap();
-        path
-    };
-    std::fs::write(dir.path().join("good.json"), fake.key_json()).unwrap();
-    std::fs::write(
-        dir.path().join("stranger.json"),
-        TestKey::stranger().key_json(&fake.token_uri()),
-    )
-    .unwrap();
-    let online = |path: &std::path::Path| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
-            .args(["check", "--online", "--config", path.to_str().unwrap()])
-            .env_clear()
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let has = |text: &str, start: &str| {
-        assert!(
-            text.lines().any(|l| l.starts_with(start)),
-            "a line starting {start:?} in:\n{text}"
-        );
-    };
-
-    let text = online(&config("good", ZONE));
-    has(
-        &text,
-        "ok      gdns: credentials accepted, zone example.test. readable (3 record sets)",
-    );
-    has(
-        &text,
-        "ok      gdns: may write example.test. (testIamPermissions on managed zone example-test grants",
-    );
-
-    fake.state.lock().unwrap().granted.remove("dns.changes.create");
-    let text = online(&config("good", ZONE));
-    has(
-        &text,
-        "FAILED  gdns: may not write example.test.: testIamPermissions on managed zone example-test: missing \
-         dns.changes.create (least privilege: docs/providers/google.md)",
-    );
-
-    let text = online(&config("stranger", ZONE));
-    has(
-        &text,
-        "FAILED  gdns: zone example.test.: gdns: authentication failed: the token endpoint refused",
-    );
-    assert!(
-        text.contains("to fix: check that providers.gdns.credentials is a current key"),
-        "{text}"
-    );
-
-    let text = online(&config("good", "other.test."));
-    has(
-        &text,
-        "FAILED  gdns: zone other.test.: gdns: zone other.test. not found",
-    );
-    assert!(
-        text.contains("create a public managed zone with DNS name other.test."),
-        "{text}"
-    );
-    assert!(
-        fake.state.lock().unwrap().changes.is_empty(),
-        "check --online wrote nothing"
-    );
 }

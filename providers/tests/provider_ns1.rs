@@ -10,7 +10,7 @@ use dnsteer_providers::http::HttpConfig;
 use dnsteer_providers::ns1::Ns1Options;
 use dnsteer_providers::{Change, Ns1Provider, Provider, ProviderError, RecordSet, RecordType, WriteAccess, ZoneName};
 use serde_json::json;
-use support::conformance;
+use support::conformance::{self, Harness, Running, WrongKey};
 use support::ns1_fake::{FakeKey, FakeNs1, DNS_SERVERS, KEY, READ_ONLY_KEY};
 
 const ZONE: &str = "example.test.";
@@ -49,52 +49,54 @@ fn statuses(fake: &FakeNs1) -> Vec<u16> {
     fake.requests().iter().map(|l| l.status).collect()
 }
 
-#[tokio::test]
-async fn conformance_apply_then_read_gives_desired() {
-    let fake = fake_with_zone();
-    conformance::apply_then_read_gives_desired(&provider(&fake, KEY), &zone()).await;
+/// The conformance suite against the fake; `stop` drops it (its port then refuses).
+struct Ns1(Running<FakeNs1>);
+
+impl Ns1 {
+    fn fake(&self) -> &FakeNs1 {
+        self.0.get()
+    }
 }
 
-#[tokio::test]
-async fn conformance_apply_twice_is_harmless() {
-    let fake = fake_with_zone();
-    conformance::apply_twice_is_harmless(&provider(&fake, KEY), &zone()).await;
+impl Harness for Ns1 {
+    async fn start() -> Self {
+        Ns1(Running::new(fake_with_zone()))
+    }
+
+    fn provider(&self) -> Box<dyn Provider> {
+        Box::new(provider(self.fake(), KEY))
+    }
+
+    /// NS1 would answer the PUT "record already exists"; the re-read refuses it first,
+    /// before the good change beside it is written (NS1 has no batches to roll back).
+    async fn refused_change(&self) -> Change {
+        self.fake()
+            .put("occupied.example.test", "A", 300, json!([["192.0.2.3"]]));
+        let taken = set("occupied.example.test.", RecordType::A, 300, &["192.0.2.4"]);
+        Change::Create { after: taken }
+    }
+
+    async fn wrong_key(&self) -> WrongKey {
+        WrongKey::of(provider(self.fake(), "not-the-key"))
+    }
+
+    fn stop(&mut self) {
+        self.0.stop();
+    }
 }
 
-#[tokio::test]
-async fn conformance_unnamed_records_untouched() {
-    let fake = fake_with_zone();
-    conformance::unnamed_records_untouched(&provider(&fake, KEY), &zone()).await;
-}
+conformance_suite!(Ns1);
 
+/// A batch refused by the re-read sends no write at all.
 #[tokio::test]
-async fn conformance_refused_batch_leaves_zone_unchanged() {
-    let fake = fake_with_zone();
-    fake.put("occupied.example.test", "A", 300, json!([["192.0.2.3"]]));
-    // NS1 would answer the PUT "record already exists"; the re-read refuses it first,
-    // before the good change beside it is written (NS1 has no batches to roll back).
-    let taken = set("occupied.example.test.", RecordType::A, 300, &["192.0.2.4"]);
-    conformance::refused_batch_leaves_zone_unchanged(&provider(&fake, KEY), &zone(), Change::Create { after: taken })
-        .await;
+async fn a_batch_refused_by_the_re_read_writes_nothing() {
+    let h = Ns1::start().await;
+    let refused = h.refused_change().await;
+    conformance::refused_batch_leaves_zone_unchanged(h.provider().as_ref(), &zone(), refused).await;
     assert!(
-        fake.requests().iter().all(|l| l.request.method == "GET"),
+        h.fake().requests().iter().all(|l| l.request.method == "GET"),
         "nothing was written"
     );
-}
-
-#[tokio::test]
-async fn conformance_wrong_key_is_auth_error() {
-    let fake = fake_with_zone();
-    conformance::wrong_key_is_auth_error(&provider(&fake, "not-the-key"), &zone()).await;
-}
-
-#[tokio::test]
-async fn conformance_stopped_server_is_transient() {
-    let fake = fake_with_zone();
-    let p = provider(&fake, KEY);
-    p.records(&zone()).await.expect("reads while up");
-    drop(fake);
-    conformance::stopped_server_is_transient(&p, &zone(), Duration::from_secs(8)).await;
 }
 
 /// A wrong key is NS1's 401, reported as an auth error carrying NS1's message and
@@ -264,7 +266,8 @@ async fn nameservers_are_the_zones_dns_servers() {
         json!([["dns1.p01.nsone.net"], ["ns.elsewhere.test"]]),
     );
     let p = provider(&fake, KEY);
-    assert_eq!(p.nameservers(&zone()).await.unwrap(), DNS_SERVERS);
+    let absolute: Vec<String> = DNS_SERVERS.iter().map(|n| format!("{n}.")).collect();
+    assert_eq!(p.nameservers(&zone()).await.unwrap(), absolute);
     let err = p.nameservers(&ZoneName::new("other.test").unwrap()).await.unwrap_err();
     assert!(matches!(err, ProviderError::ZoneNotFound { .. }), "{err:?}");
 }
@@ -485,7 +488,7 @@ fn the_fake_passes_the_official_ns1_sdk() {
     let python = support::moto::venv_bin("python");
     let fake = fake_with_zone();
     fake.set_bucket(30, Duration::from_secs(300));
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/ns1_sdk_check.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/support/ns1_sdk_check.py");
     let out = std::process::Command::new(python)
         .arg(script)
         .arg(fake.server.url())
@@ -527,110 +530,4 @@ fn the_fake_passes_the_official_ns1_sdk() {
     assert!(log.iter().any(|l| l.request.method == "POST" && l.status == 200));
     assert!(log.iter().any(|l| l.status == 429));
     assert!(fake.record("sdk.example.test", "A").is_none());
-}
-
-/// The real binary with a `kind: ns1` provider that lists no nameservers: `check`
-/// builds the adapter as `plan` and `apply` do, the nameservers come from the zone's
-/// `dns_servers`, and `apply` steers www until a plan is empty.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_plan_and_apply_through_the_binary() {
-    let fake = fake_with_zone();
-    let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"agent: {{ id: ns1-e2e }}
-providers:
-  ns1:
-    kind: ns1
-    api_key: {{ env: TEST_NS1_API_KEY }}
-    endpoint: {endpoint}
-zones:
-  - name: {ZONE}
-    providers: [ ns1 ]
-    records:
-      - name: www
-        type: A
-        ttl: 60
-        policy: failover
-        pools:
-          - {{ name: us-east, priority: 1, values: [ 192.0.2.10 ], check: web-us }}
-          - {{ name: eu-west, priority: 2, values: [ 198.51.100.10 ], check: web-eu }}
-checks:
-  web-us: {{ kind: http, url: "http://127.0.0.1:9/healthz" }}
-  web-eu: {{ kind: http, url: "http://127.0.0.1:9/healthz" }}
-"#,
-        endpoint = fake.url()
-    );
-    let path = dir.path().join("dnsteer.yaml");
-    std::fs::write(&path, config).unwrap();
-    let dnsteer = |args: Vec<String>, key: &'static str| {
-        let path = path.clone();
-        async move {
-            // Its state and audit files go beside the configuration, not into the checkout.
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
-                .current_dir(path.parent().unwrap())
-                .arg("--config")
-                .arg(&path)
-                .args(&args)
-                .env("TEST_NS1_API_KEY", key)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .await
-                .unwrap()
-        }
-    };
-    let show = |out: &std::process::Output| {
-        format!(
-            "stdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    };
-    let out = dnsteer(vec!["check".into()], KEY).await;
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-
-    // Health is assumed, so nothing is resolved and nothing leaves the machine.
-    let assume = |us: &str| -> Vec<String> {
-        [("provider:ns1", "up"), ("check:web-us", us), ("check:web-eu", "up")]
-            .iter()
-            .flat_map(|(t, s)| ["--assume".to_string(), format!("{t}={s}")])
-            .collect()
-    };
-    let with =
-        |head: &[&str], us: &str| -> Vec<String> { head.iter().map(|s| s.to_string()).chain(assume(us)).collect() };
-    let out = dnsteer(with(&["plan", "--format", "json"], "up"), KEY).await;
-    assert_eq!(out.status.code(), Some(2), "changes pending: {}", show(&out));
-    let out = dnsteer(with(&["apply", "--yes"], "up"), KEY).await;
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert_eq!(
-        fake.record("www.example.test", "A").unwrap()["answers"][0]["answer"],
-        json!(["192.0.2.10"])
-    );
-    let out = dnsteer(with(&["plan"], "up"), KEY).await;
-    assert_eq!(out.status.code(), Some(0), "converged: {}", show(&out));
-
-    // us-east fails: www moves to eu-west with one POST.
-    let out = dnsteer(with(&["apply", "--yes"], "down"), KEY).await;
-    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-    assert_eq!(
-        fake.record("www.example.test", "A").unwrap()["answers"][0]["answer"],
-        json!(["198.51.100.10"])
-    );
-    assert!(fake
-        .requests()
-        .iter()
-        .any(|l| l.request.method == "POST" && l.request.path.ends_with("/www.example.test/A")));
-
-    // A read-only key: plan reads, apply is refused as an auth error and nothing moves.
-    let out = dnsteer(with(&["apply", "--yes"], "up"), READ_ONLY_KEY).await;
-    assert_ne!(out.status.code(), Some(0), "{}", show(&out));
-    assert!(show(&out).contains("authentication failed"), "{}", show(&out));
-    assert!(
-        !show(&out).contains(READ_ONLY_KEY),
-        "the key is printed: {}",
-        show(&out)
-    );
-    assert_eq!(
-        fake.record("www.example.test", "A").unwrap()["answers"][0]["answer"],
-        json!(["198.51.100.10"])
-    );
 }
