@@ -203,23 +203,7 @@ async fn from_daemon(url: &str) -> anyhow::Result<Vec<Verdict>> {
         #[serde(default)]
         last_error: Option<String>,
     }
-    dnsteer_providers::http::install_crypto_provider();
-    let status_url = format!("{}/v1/status", url.trim_end_matches('/'));
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .build()?;
-    let resp = client
-        .get(&status_url)
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the daemon at {status_url}"))?;
-    if !resp.status().is_success() {
-        bail!("{status_url} answered HTTP {}", resp.status());
-    }
-    let status: Status = resp
-        .json()
-        .await
-        .with_context(|| format!("{status_url}: unreadable status"))?;
+    let status: Status = daemon_status(url).await?;
     Ok(status
         .targets
         .into_iter()
@@ -250,6 +234,12 @@ pub async fn daemon_holds(url: &str) -> anyhow::Result<Vec<DaemonHold>> {
         #[serde(default)]
         held: Vec<DaemonHold>,
     }
+    let status: Status = daemon_status(url).await?;
+    Ok(status.held)
+}
+
+/// A running daemon's `/v1/status`, read as `T`.
+async fn daemon_status<T: serde::de::DeserializeOwned>(url: &str) -> anyhow::Result<T> {
     dnsteer_providers::http::install_crypto_provider();
     let status_url = format!("{}/v1/status", url.trim_end_matches('/'));
     let client = reqwest::Client::builder()
@@ -263,11 +253,9 @@ pub async fn daemon_holds(url: &str) -> anyhow::Result<Vec<DaemonHold>> {
     if !resp.status().is_success() {
         bail!("{status_url} answered HTTP {}", resp.status());
     }
-    let status: Status = resp
-        .json()
+    resp.json()
         .await
-        .with_context(|| format!("{status_url}: unreadable status"))?;
-    Ok(status.held)
+        .with_context(|| format!("{status_url}: unreadable status"))
 }
 
 /// The health table printed above a plan.
