@@ -14,15 +14,19 @@ fn fake_with_zone() -> FakeNs1 {
     fake
 }
 
-/// The real binary with a `kind: ns1` provider that lists no nameservers: `check`
-/// builds the adapter as `plan` and `apply` do, the nameservers come from the zone's
-/// `dns_servers`, and `apply` steers www until a plan is empty.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_plan_and_apply_through_the_binary() {
-    let fake = fake_with_zone();
-    let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"agent: {{ id: ns1-e2e }}
+/// The real binary with a configuration of one zone served by `kind: ns1` (no
+/// nameservers listed) against the fake, steering www A over two pools by `policy`
+/// (us-east: priority 1, weight 3; eu-west: priority 2, weight 1); its state and audit
+/// files go beside the configuration, not into the checkout.
+struct Binary {
+    dir: tempfile::TempDir,
+}
+
+impl Binary {
+    fn new(fake: &FakeNs1, agent: &str, policy: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            r#"agent: {{ id: {agent} }}
 providers:
   ns1:
     kind: ns1
@@ -35,40 +39,52 @@ zones:
       - name: www
         type: A
         ttl: 60
-        policy: failover
+        policy: {policy}
         pools:
-          - {{ name: us-east, priority: 1, values: [ 192.0.2.10 ], check: web-us }}
-          - {{ name: eu-west, priority: 2, values: [ 198.51.100.10 ], check: web-eu }}
+          - {{ name: us-east, priority: 1, weight: 3, values: [ 192.0.2.10 ], check: web-us }}
+          - {{ name: eu-west, priority: 2, weight: 1, values: [ 198.51.100.10 ], check: web-eu }}
 checks:
   web-us: {{ kind: http, url: "http://127.0.0.1:9/healthz" }}
   web-eu: {{ kind: http, url: "http://127.0.0.1:9/healthz" }}
 "#,
-        endpoint = fake.url()
-    );
-    let path = dir.path().join("dnsteer.yaml");
-    std::fs::write(&path, config).unwrap();
+            endpoint = fake.url()
+        );
+        std::fs::write(dir.path().join("dnsteer.yaml"), config).unwrap();
+        Self { dir }
+    }
+
+    async fn run(&self, args: &[String], key: &str) -> std::process::Output {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
+            .current_dir(self.dir.path())
+            .arg("--config")
+            .arg(self.dir.path().join("dnsteer.yaml"))
+            .args(args)
+            .env("TEST_NS1_API_KEY", key)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .unwrap()
+    }
+}
+
+fn show(out: &std::process::Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The real binary with a `kind: ns1` provider that lists no nameservers: `check`
+/// builds the adapter as `plan` and `apply` do, the nameservers come from the zone's
+/// `dns_servers`, and `apply` steers www until a plan is empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_plan_and_apply_through_the_binary() {
+    let fake = fake_with_zone();
+    let bin = Binary::new(&fake, "ns1-e2e", "failover");
     let dnsteer = |args: Vec<String>, key: &'static str| {
-        let path = path.clone();
-        async move {
-            // Its state and audit files go beside the configuration, not into the checkout.
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_dnsteer"))
-                .current_dir(path.parent().unwrap())
-                .arg("--config")
-                .arg(&path)
-                .args(&args)
-                .env("TEST_NS1_API_KEY", key)
-                .stdin(std::process::Stdio::null())
-                .output()
-                .await
-                .unwrap()
-        }
-    };
-    let show = |out: &std::process::Output| {
-        format!(
-            "stdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
+        let bin = &bin;
+        async move { bin.run(&args, key).await }
     };
     let out = dnsteer(vec!["check".into()], KEY).await;
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
@@ -118,4 +134,59 @@ checks:
         fake.record("www.example.test", "A").unwrap()["answers"][0]["answer"],
         json!(["198.51.100.10"])
     );
+}
+
+/// `policy: weighted` on a zone NS1 alone serves: `check` accepts it, and `apply`
+/// writes one NS1 record holding both pools' answers, weighed 3 and 1 in their
+/// metadata under the weighted filter chain (read from the fake's state).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weighted_record_is_one_ns1_record_with_answer_weights() {
+    let fake = fake_with_zone();
+    let bin = Binary::new(&fake, "ns1-weighted", "weighted");
+    let run = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let bin = &bin;
+        async move { bin.run(&args, KEY).await }
+    };
+    let out = run(&["check"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let assume = [
+        "--assume",
+        "provider:ns1=up",
+        "--assume",
+        "check:web-us=up",
+        "--assume",
+        "check:web-eu=up",
+    ];
+    let out = run(&[&["apply", "--yes"][..], &assume[..]].concat()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+
+    let record = fake.record("www.example.test", "A").expect("one www A record");
+    let mut answers: Vec<(serde_json::Value, serde_json::Value)> = record["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["answer"].clone(), a["meta"]["weight"].clone()))
+        .collect();
+    answers.sort_by_key(|a| a.0.to_string());
+    assert_eq!(
+        answers,
+        vec![(json!(["192.0.2.10"]), json!(3)), (json!(["198.51.100.10"]), json!(1))]
+    );
+    let chain: Vec<&str> = record["filters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["filter"].as_str().unwrap())
+        .collect();
+    assert_eq!(chain, ["up", "weighted_shuffle", "select_first_n"]);
+    let puts = fake
+        .requests()
+        .iter()
+        .filter(|l| l.request.method == "PUT" && l.request.path.ends_with("/www.example.test/A"))
+        .count();
+    assert_eq!(puts, 1, "the record written once");
+    // Converged: the weighted sets read back as planned.
+    let out = run(&[&["plan"][..], &assume[..]].concat()).await;
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
 }

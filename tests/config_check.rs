@@ -504,7 +504,7 @@ fn weighted_is_refused_where_a_provider_has_no_native_weights() {
     let yaml = base_with("        type: A\n", "        type: A\n        policy: weighted\n");
     let err = assert_error(&yaml, "zones[0].records[0].policy", "policy: weighted");
     assert!(err.contains("pdns-a (powerdns), pdns-b (powerdns)"), "{err}");
-    assert!(err.contains("Kinds with native weights: route53"), "{err}");
+    assert!(err.contains("Kinds with native weights: route53, ns1"), "{err}");
 }
 
 #[test]
@@ -527,6 +527,31 @@ zones:
         pools:
           - { name: us, weight: 3, values: [ us.example.net. ], check: web }
           - { name: eu, weight: 1, values: [ eu.example.net. ] }
+checks:
+  web: { kind: tcp, address: \"192.0.2.10:443\" }
+";
+    let (_dir, out) = check_with(yaml, BASE_ENV, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn weighted_is_accepted_on_a_zone_served_by_ns1_only() {
+    let yaml = "\
+providers:
+  ns1:
+    kind: ns1
+    api_key: { env: T_KEY }
+    nameservers: [ dns1.p01.nsone.net. ]
+zones:
+  - name: example.test.
+    providers: [ ns1 ]
+    records:
+      - name: www
+        type: A
+        policy: weighted
+        pools:
+          - { name: us, weight: 3, values: [ 192.0.2.10 ], check: web }
+          - { name: eu, weight: 1, values: [ 192.0.2.20 ] }
 checks:
   web: { kind: tcp, address: \"192.0.2.10:443\" }
 ";

@@ -45,6 +45,11 @@ fn fake_with_zone() -> FakeNs1 {
     fake
 }
 
+/// How many requests the fake has seen that were not reads.
+fn writes(fake: &FakeNs1) -> usize {
+    fake.requests().iter().filter(|l| l.request.method != "GET").count()
+}
+
 fn statuses(fake: &FakeNs1) -> Vec<u16> {
     fake.requests().iter().map(|l| l.status).collect()
 }
@@ -189,7 +194,7 @@ async fn a_set_changed_since_it_was_read_is_a_conflict_and_nothing_is_written() 
     .unwrap();
     // Another writer moves it.
     fake.put("www.example.test", "A", 60, json!([["192.0.2.99"]]));
-    let writes_before = fake.requests().iter().filter(|l| l.request.method != "GET").count();
+    let writes_before = writes(&fake);
     let other = set("other.example.test.", RecordType::A, 60, &["192.0.2.5"]);
     let err = p
         .apply(
@@ -206,11 +211,7 @@ async fn a_set_changed_since_it_was_read_is_a_conflict_and_nothing_is_written() 
         .unwrap_err();
     assert!(matches!(err, ProviderError::Conflict { .. }), "{err:?}");
     assert!(err.to_string().contains("192.0.2.99"), "{err}");
-    assert_eq!(
-        fake.requests().iter().filter(|l| l.request.method != "GET").count(),
-        writes_before,
-        "nothing written"
-    );
+    assert_eq!(writes(&fake), writes_before, "nothing written");
     assert!(fake.record("other.example.test", "A").is_none());
     assert_eq!(
         fake.record("www.example.test", "A").unwrap()["answers"][0]["answer"],
@@ -465,12 +466,9 @@ async fn mx_srv_caa_and_txt_round_trip() {
     }
     assert_eq!(p.normalize(desired.clone()), desired, "normalize is idempotent");
     // The same plan again is already live: nothing more is written.
-    let writes = fake.requests().iter().filter(|l| l.request.method != "GET").count();
+    let writes_before = writes(&fake);
     assert_eq!(p.apply(&zone(), &changes).await.unwrap().changes, 4);
-    assert_eq!(
-        fake.requests().iter().filter(|l| l.request.method != "GET").count(),
-        writes
-    );
+    assert_eq!(writes(&fake), writes_before);
 }
 
 #[tokio::test]
@@ -530,4 +528,175 @@ fn the_fake_passes_the_official_ns1_sdk() {
     assert!(log.iter().any(|l| l.request.method == "POST" && l.status == 200));
     assert!(log.iter().any(|l| l.status == 429));
     assert!(fake.record("sdk.example.test", "A").is_none());
+    // Answer metadata and the filter chain, as the SDK sent them and read them back.
+    assert_eq!(
+        seen["weighted_filters"],
+        json!([{"filter": "up", "config": {}}, {"filter": "weighted_shuffle", "config": {}},
+               {"filter": "select_first_n", "config": {"N": 1}}])
+    );
+    assert_eq!(
+        seen["weighted_meta"],
+        json!([{"weight": 3, "up": true, "note": "dnsteer-set=east"},
+               {"weight": 1, "up": true, "note": "dnsteer-set=west"}])
+    );
+    assert_eq!(
+        seen["weighted_meta_after_update"][1],
+        json!({"up": false, "note": "dnsteer-set=west"})
+    );
+    assert_eq!(seen["weighted_tier"], 3);
+    assert!(seen["bad_weight"].as_str().unwrap().contains("weight"), "{seen}");
+}
+
+fn pool(name: &str, value: &str, weight: u32) -> RecordSet {
+    set("www.example.test.", RecordType::A, 30, &[value]).weighted(name, weight)
+}
+
+/// The answers of one NS1 record as (value, meta), in NS1's order.
+fn answers(fake: &FakeNs1, domain: &str) -> Vec<(String, serde_json::Value)> {
+    fake.record(domain, "A").unwrap()["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["answer"][0].as_str().unwrap().to_string(), a["meta"].clone()))
+        .collect()
+}
+
+/// The fake with www A written as two weighted sets: us-east at 3, eu-west at 1.
+async fn weighted_www() -> (FakeNs1, Ns1Provider, RecordSet, RecordSet) {
+    let fake = fake_with_zone();
+    let p = provider(&fake, KEY);
+    let east = pool("us-east", "192.0.2.10", 3);
+    let west = pool("eu-west", "192.0.2.20", 1);
+    let creates = [
+        Change::Create { after: east.clone() },
+        Change::Create { after: west.clone() },
+    ];
+    p.apply(&zone(), &creates).await.unwrap();
+    (fake, p, east, west)
+}
+
+#[tokio::test]
+async fn weighted_sets_are_one_record_with_answer_weights_and_read_back() {
+    let (fake, p, east, west) = weighted_www().await;
+    assert!(p.capabilities().native_weights);
+    // One record, written once, both sets' answers marked and weighed.
+    let puts: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|l| l.request.method == "PUT")
+        .collect();
+    assert_eq!(puts.len(), 1, "one PUT for the record");
+    let record = fake.record("www.example.test", "A").unwrap();
+    assert_eq!(
+        record["filters"],
+        json!([{"filter": "up", "config": {}}, {"filter": "weighted_shuffle", "config": {}},
+               {"filter": "select_first_n", "config": {"N": 1}}])
+    );
+    let mut got = answers(&fake, "www.example.test");
+    got.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        got,
+        vec![
+            (
+                "192.0.2.10".to_string(),
+                json!({"note": "dnsteer-set=us-east", "up": true, "weight": 3})
+            ),
+            (
+                "192.0.2.20".to_string(),
+                json!({"note": "dnsteer-set=eu-west", "up": true, "weight": 1})
+            ),
+        ]
+    );
+    // Read back through the zone listing: one weighted set per marker.
+    let live = p.records(&zone()).await.unwrap();
+    let www: Vec<_> = live.iter().filter(|s| s.name == "www.example.test.").cloned().collect();
+    let mut want = vec![east, west];
+    want.sort();
+    assert_eq!(www, want);
+    // A record without markers stays a plain set.
+    assert!(live
+        .iter()
+        .any(|s| s.name == "keep.example.test." && s.set_id.is_none() && s.weight.is_none()));
+}
+
+#[tokio::test]
+async fn a_pool_at_weight_zero_is_down_and_only_its_answers_change() {
+    let (fake, p, east, west) = weighted_www().await;
+    let east_before = answers(&fake, "www.example.test")
+        .into_iter()
+        .find(|a| a.0 == "192.0.2.10")
+        .unwrap();
+    let west_down = pool("eu-west", "192.0.2.20", 0);
+    p.apply(
+        &zone(),
+        &[Change::Update {
+            before: west,
+            after: west_down.clone(),
+        }],
+    )
+    .await
+    .unwrap();
+    let posts = fake
+        .requests()
+        .into_iter()
+        .filter(|l| l.request.method == "POST")
+        .count();
+    assert_eq!(posts, 1, "one update of the record");
+    let now = answers(&fake, "www.example.test");
+    assert!(now.contains(&east_before), "us-east untouched: {now:?}");
+    let west_now = now.iter().find(|a| a.0 == "192.0.2.20").unwrap();
+    assert_eq!(west_now.1, json!({"note": "dnsteer-set=eu-west", "up": false}));
+    let live: Vec<_> = p
+        .records(&zone())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.name == "www.example.test.")
+        .collect();
+    let mut want = vec![east, west_down];
+    want.sort();
+    assert_eq!(live, want, "weight 0 reads back as 0");
+}
+
+#[tokio::test]
+async fn a_stale_weight_is_a_conflict_and_nothing_is_written() {
+    let (fake, p, east, west) = weighted_www().await;
+    // Another writer sets eu-west's weight to 5.
+    let marked = |ip: &str, set: &str, w: u32| json!({"answer": [ip], "meta": {"weight": w, "up": true, "note": format!("dnsteer-set={set}")}});
+    fake.put_record(json!({
+        "zone": "example.test", "domain": "www.example.test", "type": "A", "ttl": 30,
+        "answers": [marked("192.0.2.10", "us-east", 3), marked("192.0.2.20", "eu-west", 5)],
+        "filters": [{"filter": "weighted_shuffle", "config": {}}, {"filter": "select_first_n", "config": {"N": 1}}]
+    }));
+    let before = fake.record("www.example.test", "A").unwrap();
+    let writes_before = writes(&fake);
+    let err = p
+        .apply(
+            &zone(),
+            &[
+                Change::Update {
+                    before: east,
+                    after: pool("us-east", "192.0.2.10", 2),
+                },
+                Change::Update {
+                    before: west,
+                    after: pool("eu-west", "192.0.2.20", 0),
+                },
+            ],
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::Conflict { .. }), "{err:?}");
+    assert!(err.to_string().contains("eu-west weight 5"), "{err}");
+    assert_eq!(writes(&fake), writes_before, "nothing written");
+    assert_eq!(fake.record("www.example.test", "A").unwrap(), before);
+}
+
+#[tokio::test]
+async fn deleting_every_set_deletes_the_record_and_one_set_leaves_the_rest() {
+    let (fake, p, east, west) = weighted_www().await;
+    p.apply(&zone(), &[Change::Delete { before: west }]).await.unwrap();
+    assert_eq!(answers(&fake, "www.example.test").len(), 1);
+    p.apply(&zone(), &[Change::Delete { before: east }]).await.unwrap();
+    assert!(fake.record("www.example.test", "A").is_none());
 }

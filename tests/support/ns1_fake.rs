@@ -5,7 +5,10 @@
 //! (`domain`, `type`, `ttl`, `short_answers`), paged through `Link: <...>; rel="next"`
 //! when a page size is set; `GET`/`PUT` (create)/`POST` (update)/`DELETE` on
 //! `/v1/zones/{zone}/{domain}/{type}` with NS1's errors (`zone not found`, `record not
-//! found` as 404, PUT over an existing record 400 `record already exists`); `GET
+//! found` as 404, PUT over an existing record 400 `record already exists`), answers
+//! stored with their `meta` (`weight`, `up`, `note` checked as NS1 types them) and the
+//! record with its `filters` chain (known filters only), the summary's `tier` 1 for a
+//! plain record, 2 with answer metadata, 3 with a filter chain; `GET
 //! /v1/account/apikeys` listing keys with their permissions. Each key's permissions are
 //! enforced: reading takes `dns.view_zones`, writing `dns.manage_zones`, both within the
 //! zone allow/deny lists, listing keys `account.manage_apikeys` (403 otherwise).
@@ -177,6 +180,18 @@ impl FakeNs1 {
         s.records.insert((domain.to_string(), rtype.to_string()), record);
     }
 
+    /// Adds or replaces a record from a whole PUT body (answers with their `meta`,
+    /// `filters`), as another writer would.
+    pub fn put_record(&self, body: Value) {
+        let mut s = self.state.lock().unwrap();
+        let record = s.materialise(&body).expect("a valid record");
+        let id = (
+            record["domain"].as_str().unwrap().to_string(),
+            record["type"].as_str().unwrap().to_string(),
+        );
+        s.records.insert(id, record);
+    }
+
     /// A record in NS1's full form.
     pub fn record(&self, domain: &str, rtype: &str) -> Option<Value> {
         let s = self.state.lock().unwrap();
@@ -241,14 +256,22 @@ impl State {
                     Value::from(fields.clone())
                 ));
             }
+            let meta = a.get("meta").cloned().unwrap_or(json!({}));
+            if let Err(m) = valid_answer_meta(&meta) {
+                return bad(&m);
+            }
             self.next_id += 1;
-            stored.push(json!({"id": format!("{:024x}", self.next_id), "answer": fields, "meta": {}}));
+            stored.push(json!({"id": format!("{:024x}", self.next_id), "answer": fields, "meta": meta}));
+        }
+        let filters = body.get("filters").cloned().unwrap_or(json!([]));
+        if let Err(m) = valid_filters(&filters) {
+            return bad(&m);
         }
         let ttl = body["ttl"].as_u64().unwrap_or(3600);
         self.next_id += 1;
         Ok(json!({
             "id": format!("{:024x}", 0x5e00_0000u64 + self.next_id), "zone": self.zone, "domain": domain,
-            "type": rtype, "ttl": ttl, "answers": stored, "filters": body.get("filters").cloned().unwrap_or(json!([])),
+            "type": rtype, "ttl": ttl, "answers": stored, "filters": filters,
             "meta": {}, "link": null, "use_client_subnet": true, "networks": [0], "regions": {}, "tier": 1,
             "override_ttl": false, "blocked_tags": [], "tags": {}
         }))
@@ -281,7 +304,7 @@ impl State {
             .collect();
         json!({
             "id": record["id"], "domain": record["domain"], "type": record["type"], "ttl": record["ttl"],
-            "short_answers": short, "link": null, "tier": 1
+            "short_answers": short, "link": null, "tier": tier(record)
         })
     }
 
@@ -452,7 +475,7 @@ impl State {
                     .cloned()
                     .unwrap_or_default()
                     .into_iter()
-                    .map(|a| json!({"answer": a["answer"]}))
+                    .map(|a| json!({"answer": a["answer"], "meta": a.get("meta").cloned().unwrap_or(json!({}))}))
                     .collect();
                 merged["answers"] = json!(answers);
                 match self.materialise(&merged) {
@@ -476,6 +499,81 @@ impl State {
             _ => error(405, "Method Not Allowed"),
         }
     }
+}
+
+/// A record's tier as NS1's zone summary gives it: 1 for plain answers, 2 once an
+/// answer carries metadata, 3 with a filter chain.
+fn tier(record: &Value) -> u64 {
+    let chain = record["filters"].as_array().is_some_and(|f| !f.is_empty());
+    let meta = record["answers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|a| a["meta"].as_object().is_some_and(|m| !m.is_empty()));
+    if chain {
+        3
+    } else if meta {
+        2
+    } else {
+        1
+    }
+}
+
+/// The answer metadata fields the fake knows, checked as NS1 types them: `weight` a
+/// number, `up` a boolean (or a data feed), `note` a string.
+fn valid_answer_meta(meta: &Value) -> Result<(), String> {
+    let Some(fields) = meta.as_object() else {
+        return Err("invalid: answer meta must be an object".into());
+    };
+    for (k, v) in fields {
+        let feed = v.get("feed").is_some();
+        let ok = match k.as_str() {
+            "weight" => v.as_f64().is_some_and(|w| w >= 0.0) || feed,
+            "up" => v.is_boolean() || feed,
+            "note" => v.is_string(),
+            "priority" | "connections" | "requests" | "loadavg" => v.is_number() || feed,
+            "georegion" | "country" | "us_state" | "ca_province" | "asn" | "ip_prefixes" | "pulsar" => true,
+            _ => return Err(format!("invalid: unknown meta field {k}")),
+        };
+        if !ok {
+            return Err(format!("invalid: meta field {k} has a value of the wrong type: {v}"));
+        }
+    }
+    Ok(())
+}
+
+/// A filter chain: a list of `{"filter": name, "config": {...}}` of filters NS1 has.
+fn valid_filters(filters: &Value) -> Result<(), String> {
+    const KNOWN: [&str; 12] = [
+        "up",
+        "weighted_shuffle",
+        "select_first_n",
+        "shuffle",
+        "priority",
+        "geotarget_country",
+        "geotarget_regional",
+        "geofence_country",
+        "netfence_asn",
+        "netfence_prefix",
+        "sticky",
+        "shed_load",
+    ];
+    let Some(chain) = filters.as_array() else {
+        return Err("invalid: filters must be a list".into());
+    };
+    for f in chain {
+        let name = f["filter"].as_str().unwrap_or_default();
+        if !KNOWN.contains(&name) {
+            return Err(format!("invalid: unknown filter {name:?}"));
+        }
+        if f.get("config").is_some_and(|c| !c.is_object()) {
+            return Err(format!("invalid: config of filter {name} must be an object"));
+        }
+        if name == "select_first_n" && f["config"]["N"].as_u64().is_none_or(|n| n == 0) {
+            return Err("invalid: select_first_n needs a config N of at least 1".into());
+        }
+    }
+    Ok(())
 }
 
 fn field_text(v: &Value) -> String {

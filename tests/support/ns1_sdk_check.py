@@ -83,6 +83,41 @@ try:
 except ResourceException as e:
     seen["update_missing"] = e.message
 
+# A weighted record: answers with metadata (weight, up, note) under a filter chain
+# given in the SDK's short form, which it spells out as NS1's {"filter", "config"}.
+chain = [{"up": {}}, {"weighted_shuffle": {}}, {"select_first_n": {"N": 1}}]
+weighted = zone.add_A(
+    "www",
+    [
+        {"answer": ["192.0.2.10"], "meta": {"weight": 3, "up": True, "note": "dnsteer-set=east"}},
+        {"answer": ["192.0.2.20"], "meta": {"weight": 1, "up": True, "note": "dnsteer-set=west"}},
+    ],
+    filters=chain,
+    ttl=30,
+)
+read = zone.loadRecord("www", "A")
+seen["weighted_filters"] = read.data["filters"]
+seen["weighted_meta"] = [a["meta"] for a in read.data["answers"]]
+# One answer taken out of rotation: the whole answer list is replaced, meta included.
+read.update(
+    answers=[
+        {"answer": ["192.0.2.10"], "meta": {"weight": 3, "up": True, "note": "dnsteer-set=east"}},
+        {"answer": ["192.0.2.20"], "meta": {"up": False, "note": "dnsteer-set=west"}},
+    ]
+)
+again = zone.loadRecord("www", "A")
+seen["weighted_meta_after_update"] = [a["meta"] for a in again.data["answers"]]
+assert again.data["filters"] == read.data["filters"], again.data
+summary = {(r["domain"], r["type"]): r for r in api.loadZone(zone_name)["records"]}
+seen["weighted_tier"] = summary[("www." + zone_name, "A")]["tier"]
+# Metadata of the wrong type is refused as NS1 refuses it.
+try:
+    zone.add_A("bad", [{"answer": ["192.0.2.1"], "meta": {"weight": "heavy"}}])
+    raise SystemExit("a weight that is not a number was accepted")
+except ResourceException as e:
+    seen["bad_weight"] = e.message
+again.delete()
+
 # The key list shows each key's DNS permissions.
 keys = api.apikey().list()
 mine = [k for k in keys if k["key"] == key]

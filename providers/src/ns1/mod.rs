@@ -5,12 +5,18 @@
 //!   `Link: <...>; rel="next"` header. A record whose summary carries no answers is read
 //!   whole with `GET /zones/{zone}/{domain}/{type}`. The zone's `dns_servers` are the
 //!   nameservers NS1 serves it from.
-//! - Writes: one call per change: create `PUT /zones/{zone}/{domain}/{type}`, update
-//!   `POST` to the same path (ttl and answers replaced, filters and metadata kept),
-//!   delete `DELETE`. NS1 has no preconditions and no batches, so before writing the
-//!   adapter re-reads every record the batch names (`GET` on each), skips changes
-//!   already live, and refuses the whole batch (`Conflict`, nothing written) when one
-//!   record is no longer the change's `before`. The window is one round trip per
+//! - Weighted records: NS1 holds one record per name and type, so dnsteer's weighted
+//!   sets of one name and type are that record's answers, each marked with its set
+//!   (`meta.note: "dnsteer-set=<id>"`) and weighed (`meta.weight`), under the chain
+//!   `up`, `weighted_shuffle`, `select_first_n` N=1. Weight 0 is `meta.up: false`
+//!   (NS1's weight orders answers, it does not take one out); it reads back as 0.
+//! - Writes: one call per record, the batch's changes to it applied together: create
+//!   `PUT /zones/{zone}/{domain}/{type}`, update `POST` to the same path (what is
+//!   given replaced, the rest kept), delete `DELETE` once no set is left. NS1 has no
+//!   preconditions and no batches, so before writing the adapter re-reads every record
+//!   the batch names (`GET` on each), skips changes already live, and refuses the whole
+//!   batch (`Conflict`, nothing written) when one set is no longer the change's
+//!   `before`. The window is one round trip per
 //!   record; the daemon pair's lease is what keeps two writers apart. A write that
 //!   fails after others went through is `PartiallyApplied`.
 //! - Rate limits: NS1 counts requests in token buckets and reports each response's
@@ -97,13 +103,6 @@ impl std::fmt::Debug for Ns1Provider {
     }
 }
 
-/// What a write's reply meant, beyond success.
-enum Outcome {
-    Done,
-    /// 404 "record not found".
-    NoRecord,
-}
-
 /// What NS1 can do, whoever runs it.
 pub fn capabilities() -> Capabilities {
     Capabilities {
@@ -114,8 +113,9 @@ pub fn capabilities() -> Capabilities {
         max_batch: 100,
         atomic: false,
         compare_and_set: false,
-        // NS1 weighs answers only through a filter chain (weighted_shuffle): not written yet.
-        native_weights: false,
+        // The sets of a weighted record are one NS1 record's answers, weighed by its
+        // filter chain (weighted_shuffle).
+        native_weights: true,
         extra_records: true,
     }
 }
@@ -247,30 +247,88 @@ impl Ns1Provider {
         }
     }
 
-    /// One record set as it is live now, or `None` when NS1 holds no such record.
-    async fn read_set(
+    /// One record as it is live now, or `None` when NS1 holds no such record.
+    async fn read_record(
         &self,
         zone: &ZoneName,
         name: &str,
         rtype: &RecordType,
-    ) -> Result<Option<RecordSet>, ProviderError> {
+    ) -> Result<Option<Record>, ProviderError> {
         let resp = self
             .request(Method::GET, &self.record_url(zone, name, rtype), None, zone)
             .await?;
         if is_record_not_found(&resp) {
             return Ok(None);
         }
-        let record: Record = resp.json(&self.name)?;
-        let values: Vec<String> = record
-            .answers
-            .iter()
-            .map(|a| read_value(rtype, &a.answer.iter().map(field_text).collect::<Vec<_>>()))
-            .collect();
-        self.to_set(&record.domain, &record.rtype, record.ttl, values)
-            .map_err(|message| ProviderError::Protocol {
-                provider: self.name.clone(),
-                message,
-            })
+        resp.json(&self.name).map(Some)
+    }
+
+    /// The sets of one record as it is live now (see `record_sets`); none when NS1
+    /// holds no such record.
+    async fn read_sets(
+        &self,
+        zone: &ZoneName,
+        name: &str,
+        rtype: &RecordType,
+    ) -> Result<Vec<RecordSet>, ProviderError> {
+        let Some(record) = self.read_record(zone, name, rtype).await? else {
+            return Ok(Vec::new());
+        };
+        self.record_sets(&record).map_err(|message| ProviderError::Protocol {
+            provider: self.name.clone(),
+            message,
+        })
+    }
+
+    /// A record's answers grouped by the dnsteer set they are marked with. Answers
+    /// without a marker make one plain set; a record mixing both is one dnsteer did not
+    /// write, and is refused rather than half read.
+    fn record_sets(&self, record: &Record) -> Result<Vec<RecordSet>, String> {
+        let rtype: RecordType = record.rtype.parse().unwrap_or_else(|never| match never {});
+        let mut plain = Vec::new();
+        // set id -> (weight, values), in order of first appearance.
+        let mut weighted: Vec<(String, u32, Vec<String>)> = Vec::new();
+        for a in &record.answers {
+            let value = read_value(&rtype, &a.answer.iter().map(field_text).collect::<Vec<_>>());
+            match set_marker(&a.meta) {
+                None => plain.push(value),
+                Some(id) => {
+                    let weight = answer_weight(&a.meta);
+                    match weighted.iter_mut().find(|(i, _, _)| *i == id) {
+                        Some((_, w, values)) => {
+                            if *w != weight {
+                                return Err(format!(
+                                    "record {} {}: set {id} has answers of different weights",
+                                    record.domain, record.rtype
+                                ));
+                            }
+                            values.push(value);
+                        }
+                        None => weighted.push((id, weight, vec![value])),
+                    }
+                }
+            }
+        }
+        if weighted.is_empty() {
+            return Ok(self
+                .to_set(&record.domain, &record.rtype, record.ttl, plain)?
+                .into_iter()
+                .collect());
+        }
+        if !plain.is_empty() {
+            return Err(format!(
+                "record {} {}: answers with and without a dnsteer set marker",
+                record.domain, record.rtype
+            ));
+        }
+        let mut sets = Vec::with_capacity(weighted.len());
+        for (id, weight, values) in weighted {
+            sets.extend(
+                self.to_set(&record.domain, &record.rtype, record.ttl, values)?
+                    .map(|set| set.weighted(&id, weight)),
+            );
+        }
+        Ok(sets)
     }
 
     fn to_set(&self, domain: &str, rtype: &str, ttl: u32, values: Vec<String>) -> Result<Option<RecordSet>, String> {
@@ -293,50 +351,83 @@ impl Ns1Provider {
         set
     }
 
-    async fn write(&self, zone: &ZoneName, change: &Change) -> Result<(), ProviderError> {
-        let subject = change.subject();
+    /// Writes one record whole: `live` as read, `after` the sets it is to hold (all of
+    /// one name and type). `subject` names it in errors.
+    async fn write_record(
+        &self,
+        zone: &ZoneName,
+        subject: &RecordSet,
+        live: &[RecordSet],
+        after: &[RecordSet],
+    ) -> Result<(), ProviderError> {
         let url = self.record_url(zone, &subject.name, &subject.rtype);
-        let (method, body) = match change {
-            Change::Create { after } => (Method::PUT, Some(self.body(zone, after))),
-            Change::Update { after, .. } => (Method::POST, Some(self.body(zone, after))),
-            Change::Delete { .. } => (Method::DELETE, None),
+        let (method, body) = if after.is_empty() {
+            (Method::DELETE, None)
+        } else {
+            let was_weighted = live.iter().any(|s| s.set_id.is_some());
+            let method = if live.is_empty() { Method::PUT } else { Method::POST };
+            (method, Some(self.body(zone, after, was_weighted)?))
         };
         let resp = self.request(method.clone(), &url, body, zone).await?;
-        let outcome = if is_record_not_found(&resp) {
-            Outcome::NoRecord
-        } else {
-            Outcome::Done
-        };
-        match (change, outcome) {
-            (_, Outcome::Done) | (Change::Delete { .. }, Outcome::NoRecord) => Ok(()),
-            (_, Outcome::NoRecord) => Err(ProviderError::Conflict {
-                provider: self.name.clone(),
-                message: format!(
-                    "{} {} was deleted concurrently ({method} answered: {})",
-                    subject.name,
-                    subject.rtype,
-                    error_message(&resp)
-                ),
-            }),
+        if !is_record_not_found(&resp) || method == Method::DELETE {
+            return Ok(());
         }
+        Err(ProviderError::Conflict {
+            provider: self.name.clone(),
+            message: format!(
+                "{} {} was deleted concurrently ({method} answered: {})",
+                subject.name,
+                subject.rtype,
+                error_message(&resp)
+            ),
+        })
     }
 
-    fn body(&self, zone: &ZoneName, set: &RecordSet) -> Vec<u8> {
-        let domain = bare(&set.name);
+    /// One record holding `sets`: a weighted record's answers carry their set's marker
+    /// and weight (an unhealthy set is `up: false`), under the weighted filter chain.
+    fn body(&self, zone: &ZoneName, sets: &[RecordSet], was_weighted: bool) -> Result<Vec<u8>, ProviderError> {
+        let first = &sets[0];
+        let weighted = first.set_id.is_some();
+        if sets.iter().any(|s| s.set_id.is_some() != weighted) || (!weighted && sets.len() > 1) {
+            return Err(ProviderError::Rejected {
+                provider: self.name.clone(),
+                message: format!(
+                    "{} {}: a weighted set and a plain one cannot share an NS1 record",
+                    first.name, first.rtype
+                ),
+            });
+        }
+        let mut answers = Vec::new();
+        for set in sets {
+            for v in &set.values {
+                answers.push(Answer {
+                    answer: answer_fields(&set.rtype, v),
+                    meta: set
+                        .set_id
+                        .as_deref()
+                        .map(|id| weight_meta(id, set.weight.unwrap_or(0)))
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        let filters = if weighted {
+            Some(weighted_filter_chain())
+        } else if was_weighted {
+            // No longer weighted: the chain would only shuffle one set's answers and
+            // pick one of them.
+            Some(serde_json::json!([]))
+        } else {
+            None
+        };
         let body = RecordBody {
             zone: bare(zone.as_str()),
-            domain,
-            rtype: set.rtype.as_str(),
-            ttl: set.ttl,
-            answers: set
-                .values
-                .iter()
-                .map(|v| Answer {
-                    answer: answer_fields(&set.rtype, v),
-                })
-                .collect(),
+            domain: bare(&first.name),
+            rtype: first.rtype.as_str(),
+            ttl: sets.iter().map(|s| s.ttl).max().unwrap_or(first.ttl),
+            answers,
+            filters,
         };
-        serde_json::to_vec(&body).expect("a record body serialises")
+        Ok(serde_json::to_vec(&body).expect("a record body serialises"))
     }
 }
 
@@ -355,17 +446,28 @@ impl Provider for Ns1Provider {
         let mut sets = Vec::with_capacity(details.records.len());
         for r in details.records {
             let rtype: RecordType = r.rtype.parse().unwrap_or_else(|never| match never {});
-            let set = if r.short_answers.is_empty() {
-                // A summary without answers (a linked record, say): the record says more.
+            let set = if r.short_answers.is_empty() || r.tier > 1 {
+                // A summary without answers (a linked record, say), or one whose answers
+                // carry metadata (a weighted record): the record says more.
                 let Ok(name) = normalize_name(&r.domain) else {
                     tracing::warn!(provider = %self.name, "skipping record {} {}: not a name dnsteer can write", r.domain, r.rtype);
                     continue;
                 };
-                self.read_set(zone, &name, &rtype).await?
+                let Some(record) = self.read_record(zone, &name, &rtype).await? else {
+                    continue;
+                };
+                match self.record_sets(&record) {
+                    Ok(sets) => sets,
+                    // Not a record dnsteer wrote: left alone, as below.
+                    Err(e) => {
+                        tracing::warn!(provider = %self.name, "skipping {e}");
+                        continue;
+                    }
+                }
             } else {
                 let values = r.short_answers.iter().map(|a| read_short(&rtype, a)).collect();
                 match self.to_set(&r.domain, &r.rtype, r.ttl, values) {
-                    Ok(set) => set,
+                    Ok(set) => set.into_iter().collect(),
                     // A record dnsteer cannot model is not one it manages: skip it rather
                     // than lose the zone.
                     Err(e) => {
@@ -494,40 +596,113 @@ impl Provider for Ns1Provider {
                 });
             }
         }
-        // Every record the batch names, re-read before anything is written.
-        let mut pending = vec![false; changes.len()];
+        // One NS1 record per name and type holds every set of a weighted record: the
+        // changes are grouped by record, each record re-read before anything is written.
+        let mut groups: Vec<(&str, &RecordType, Vec<usize>)> = Vec::new();
         for (i, change) in changes.iter().enumerate() {
             let subject = change.subject();
-            let live = self.read_set(zone, &subject.name, &subject.rtype).await?;
-            pending[i] = still_applies(&self.name, change, live.as_ref(), |s| {
-                self.normalize(vec![s.clone()]).remove(0)
-            })?;
+            match groups
+                .iter_mut()
+                .find(|(n, t, _)| *n == subject.name.as_str() && **t == subject.rtype)
+            {
+                Some((_, _, members)) => members.push(i),
+                None => groups.push((&subject.name, &subject.rtype, vec![i])),
+            }
         }
-        for (written, (i, change)) in changes.iter().enumerate().filter(|(i, _)| pending[*i]).enumerate() {
-            let change = match change {
-                Change::Create { after } => Change::Create {
-                    after: self.normalize(vec![after.clone()]).remove(0),
-                },
-                Change::Update { before, after } => Change::Update {
-                    before: before.clone(),
-                    after: self.normalize(vec![after.clone()]).remove(0),
-                },
-                Change::Delete { .. } => change.clone(),
-            };
-            if let Err(e) = self.write(zone, &change).await {
+        let mut writes = Vec::new();
+        for (name, rtype, members) in &groups {
+            let live = self.read_sets(zone, name, rtype).await?;
+            let mut after = live.clone();
+            let mut pending = false;
+            for &i in members {
+                let change = &changes[i];
+                let key = change.subject().set_id.as_deref();
+                let found = live.iter().find(|s| s.set_id.as_deref() == key);
+                if !still_applies(&self.name, change, found, |s| self.normalize(vec![s.clone()]).remove(0))? {
+                    continue;
+                }
+                pending = true;
+                after.retain(|s| s.set_id.as_deref() != key);
+                match change {
+                    Change::Create { after: set } | Change::Update { after: set, .. } => {
+                        after.push(self.normalize(vec![set.clone()]).remove(0));
+                    }
+                    Change::Delete { .. } => {}
+                }
+            }
+            if pending {
+                after.sort();
+                writes.push((members, live, after));
+            }
+        }
+        let mut done = vec![false; changes.len()];
+        for (written, (members, live, after)) in writes.iter().enumerate() {
+            let subject = changes[members[0]].subject();
+            if let Err(e) = self.write_record(zone, subject, live, after).await {
                 if written == 0 {
                     return Err(e);
                 }
-                // Every change before this one is live: written now, or found so.
+                // The changes before the first of a record not written are live.
+                let applied = done.iter().take_while(|d| **d).count();
                 return Err(ProviderError::PartiallyApplied {
                     provider: self.name.clone(),
-                    applied: i,
-                    message: format!("{i} changes applied ({written} written), then `{change}` failed: {e}"),
+                    applied,
+                    message: format!(
+                        "{written} records written, then {} {} failed: {e}",
+                        subject.name, subject.rtype
+                    ),
                 });
+            }
+            for &i in *members {
+                done[i] = true;
             }
         }
         Ok(Applied { changes: changes.len() })
     }
+}
+
+/// What marks an answer as one of a dnsteer set's: `meta.note` = this, then the set id.
+const SET_MARKER: &str = "dnsteer-set=";
+
+/// The filter chain of a weighted record: answers that are down dropped, then one
+/// answer picked at random by weight.
+fn weighted_filter_chain() -> serde_json::Value {
+    serde_json::json!([
+        {"filter": "up", "config": {}},
+        {"filter": "weighted_shuffle", "config": {}},
+        {"filter": "select_first_n", "config": {"N": 1}},
+    ])
+}
+
+/// The metadata of an answer of set `id`. NS1 documents a weight as a positive
+/// number, so weight 0 (no traffic) is written as `up: false`, which the `up` filter
+/// drops, and read back as 0.
+fn weight_meta(id: &str, weight: u32) -> serde_json::Map<String, serde_json::Value> {
+    let mut meta = serde_json::Map::new();
+    meta.insert("note".into(), format!("{SET_MARKER}{id}").into());
+    if weight == 0 {
+        meta.insert("up".into(), false.into());
+    } else {
+        meta.insert("up".into(), true.into());
+        meta.insert("weight".into(), weight.into());
+    }
+    meta
+}
+
+/// The dnsteer set an answer belongs to, from its `meta.note`.
+fn set_marker(meta: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    meta.get("note")?.as_str()?.strip_prefix(SET_MARKER).map(str::to_string)
+}
+
+/// An answer's weight as dnsteer reads it: 0 when it is down, else `meta.weight`
+/// (NS1 treats an answer without one as weight 1).
+fn answer_weight(meta: &serde_json::Map<String, serde_json::Value>) -> u32 {
+    if meta.get("up").and_then(serde_json::Value::as_bool) == Some(false) {
+        return 0;
+    }
+    meta.get("weight")
+        .and_then(serde_json::Value::as_f64)
+        .map_or(1, |w| w.round().clamp(0.0, f64::from(u32::MAX)) as u32)
 }
 
 /// A name as NS1 spells it: no trailing dot.
@@ -730,6 +905,22 @@ mod tests {
         // Short answers split where the type has several fields, and only there.
         assert_eq!(read_short(&RecordType::Txt, "two words"), "\"two words\"");
         assert_eq!(read_short(&RecordType::Caa, "0 issuewild a b"), "0 issuewild \"a b\"");
+    }
+
+    #[test]
+    fn set_markers_and_weights_read_back_as_written() {
+        for weight in [0, 1, 3, 100] {
+            let meta = weight_meta("us-east", weight);
+            assert_eq!(set_marker(&meta).as_deref(), Some("us-east"));
+            assert_eq!(answer_weight(&meta), weight, "{meta:?}");
+        }
+        // Down wins over a weight someone left on the answer; no weight is NS1's 1.
+        let meta: serde_json::Map<_, _> =
+            serde_json::from_value(serde_json::json!({"up": false, "weight": 5})).unwrap();
+        assert_eq!(answer_weight(&meta), 0);
+        assert_eq!(answer_weight(&serde_json::Map::new()), 1);
+        let other: serde_json::Map<_, _> = serde_json::from_value(serde_json::json!({"note": "primary"})).unwrap();
+        assert_eq!(set_marker(&other), None);
     }
 
     #[test]

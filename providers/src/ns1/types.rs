@@ -21,6 +21,10 @@ pub struct ZoneRecord {
     pub ttl: u32,
     #[serde(default)]
     pub short_answers: Vec<String>,
+    /// 1 for a plain record; higher once answers carry metadata or the record a filter
+    /// chain, which the summary does not show.
+    #[serde(default)]
+    pub tier: u32,
 }
 
 /// `GET /zones/{zone}/{domain}/{type}`: a record with its full answers.
@@ -39,6 +43,9 @@ pub struct Record {
 #[derive(Debug, Deserialize, Serialize)]
 pub struct Answer {
     pub answer: Vec<serde_json::Value>,
+    /// Answer metadata: `weight`, `up` and `note` are the fields dnsteer writes.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub meta: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The body of a record PUT (create) or POST (update).
@@ -50,6 +57,10 @@ pub struct RecordBody<'a> {
     pub rtype: &'a str,
     pub ttl: u32,
     pub answers: Vec<Answer>,
+    /// Sent only when dnsteer sets the chain (a weighted record, or one no longer
+    /// weighted): an update without it keeps the record's filters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filters: Option<serde_json::Value>,
 }
 
 /// NS1's error body.

@@ -142,7 +142,11 @@ pub fn conflict(provider: &str, stale: &[String], refusal: Option<&str>) -> Prov
 fn describe(set: Option<&RecordSet>) -> String {
     match set {
         None => "absent".to_string(),
-        Some(set) => format!("[{}] TTL {}", set.values.join(", "), set.ttl),
+        // A weighted set's weight is what most often moved: said with the values.
+        Some(set) => match set.routing_label() {
+            Some(label) => format!("[{}] TTL {} ({label})", set.values.join(", "), set.ttl),
+            None => format!("[{}] TTL {}", set.values.join(", "), set.ttl),
+        },
     }
 }
 
