@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use dnsteer_providers::azure::AzureOptions;
 use dnsteer_providers::http::HttpConfig;
 use dnsteer_providers::{
-    AzureCredentials, AzureProvider, Change, Provider, ProviderError, RecordSet, RecordType, WriteAccess, ZoneName,
+    AzureCredentials, AzureProvider, Change, Provider, ProviderError, RecordType, WriteAccess, ZoneName,
 };
 use serde_json::json;
 use support::azure_fake::{FakeAzure, CLIENT_ID, CLIENT_SECRET, NAME_SERVERS, RESOURCE_GROUP, SUBSCRIPTION, TENANT};
-use support::conformance::{self, Harness, Running, WrongKey};
+use support::conformance::{self, set, Harness, Running, WrongKey};
 use support::http_fake::TestCa;
 
 const ZONE: &str = "example.test.";
@@ -46,10 +46,6 @@ fn credentials(secret: &str) -> AzureCredentials {
 
 fn provider(fake: &FakeAzure) -> AzureProvider {
     AzureProvider::new("az", credentials(CLIENT_SECRET), options(fake)).unwrap()
-}
-
-fn set(name: &str, rtype: RecordType, ttl: u32, values: &[&str]) -> RecordSet {
-    RecordSet::new(name, rtype, ttl, values.iter().copied()).unwrap()
 }
 
 /// The fake holding `example.test` with an unmanaged TXT set beside its NS and SOA.

@@ -15,7 +15,7 @@ use dnsteer_providers::{
 };
 use serde_json::json;
 use support::cloudflare_fake::{FakeCloudflare, TOKEN, ZONE_ID};
-use support::conformance::{self, Harness, Running, WrongKey};
+use support::conformance::{self, set, Harness, Running, WrongKey};
 
 const ZONE: &str = "example.test.";
 
@@ -37,10 +37,6 @@ fn options(fake: &FakeCloudflare) -> CloudflareOptions {
 
 fn provider(fake: &FakeCloudflare, token: &str) -> CloudflareProvider {
     CloudflareProvider::new("cf", token, options(fake)).unwrap()
-}
-
-fn set(name: &str, rtype: RecordType, ttl: u32, values: &[&str]) -> RecordSet {
-    RecordSet::new(name, rtype, ttl, values.iter().copied()).unwrap()
 }
 
 /// The fake holding `example.test` with an unmanaged TXT record beside its NS set.

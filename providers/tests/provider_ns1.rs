@@ -10,7 +10,7 @@ use dnsteer_providers::http::HttpConfig;
 use dnsteer_providers::ns1::Ns1Options;
 use dnsteer_providers::{Change, Ns1Provider, Provider, ProviderError, RecordSet, RecordType, WriteAccess, ZoneName};
 use serde_json::json;
-use support::conformance::{self, Harness, Running, WrongKey};
+use support::conformance::{self, set, Harness, Running, WrongKey};
 use support::ns1_fake::{FakeKey, FakeNs1, DNS_SERVERS, KEY, READ_ONLY_KEY};
 
 const ZONE: &str = "example.test.";
@@ -32,10 +32,6 @@ fn options(fake: &FakeNs1) -> Ns1Options {
 
 fn provider(fake: &FakeNs1, key: &str) -> Ns1Provider {
     Ns1Provider::new("ns1", key, options(fake)).unwrap()
-}
-
-fn set(name: &str, rtype: RecordType, ttl: u32, values: &[&str]) -> RecordSet {
-    RecordSet::new(name, rtype, ttl, values.iter().copied()).unwrap()
 }
 
 /// The fake holding `example.test` with an unmanaged TXT record beside its NS record.

@@ -17,7 +17,7 @@ use dnsteer_providers::{
     AwsCredentials, Change, FenceMark, Provider, ProviderError, RecordSet, RecordType, Route53Provider, WriteAccess,
     ZoneName,
 };
-use support::conformance::{Harness, Running, WrongKey};
+use support::conformance::{set, Harness, Running, WrongKey};
 use support::moto::Moto;
 use support::route53_fake::FakeRoute53;
 
@@ -40,10 +40,6 @@ fn options(endpoint: &str) -> Route53Options {
         },
         ..Route53Options::default()
     }
-}
-
-fn set(name: &str, rtype: RecordType, ttl: u32, values: &[&str]) -> RecordSet {
-    RecordSet::new(name, rtype, ttl, values.iter().copied()).unwrap()
 }
 
 /// moto with `example.test.` hosted, holding an unmanaged TXT record beside its SOA/NS.
