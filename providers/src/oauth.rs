@@ -37,13 +37,29 @@ struct Cached {
 }
 
 /// One provider's access token, asked for when there is none or it is about to expire.
-#[derive(Default)]
 pub struct TokenCache {
     /// Held while a token is asked for, so concurrent calls wait for one exchange.
     token: tokio::sync::Mutex<Option<Cached>>,
+    /// How long before expiry a token is renewed.
+    margin: Duration,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        Self::renewing_before(TOKEN_MARGIN)
+    }
 }
 
 impl TokenCache {
+    /// A cache that renews a token `margin` before it expires (half its life when it
+    /// lives shorter than that).
+    pub fn renewing_before(margin: Duration) -> Self {
+        Self {
+            token: tokio::sync::Mutex::new(None),
+            margin,
+        }
+    }
+
     /// The cached token, or a new one from `url` for the form `fields` makes (called
     /// only when a token is asked for: a JWT assertion is signed fresh each time).
     pub async fn token<F>(&self, http: &HttpClient, url: &str, fields: F) -> Result<String, ProviderError>
@@ -81,7 +97,7 @@ impl TokenCache {
         })?;
         let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3600));
         // A short-lived token is used for half its life rather than not at all.
-        let usable = lifetime.checked_sub(TOKEN_MARGIN).unwrap_or(lifetime / 2);
+        let usable = lifetime.checked_sub(self.margin).unwrap_or(lifetime / 2);
         *cached = Some(Cached {
             value: token.access_token.clone(),
             renew_at: asked + usable,

@@ -29,7 +29,7 @@ mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
@@ -38,13 +38,13 @@ use url::Url;
 
 use crate::error::ProviderError;
 use crate::http::{classify_status, snippet, HttpClient, HttpConfig, HttpResponse, Idempotency, Verdict};
+use crate::oauth::TokenCache;
 use crate::provider::{Applied, Capabilities, Provider, SetKey, WriteAccess};
 use crate::record::{caa_parts, canonical, normalize_name, srv_parts, Change, RecordSet, RecordType, ZoneName};
 
 use types::{
     ARecord, AaaaRecord, ArmRecordSet, CaaRecord, CloudError, CnameRecord, MxRecord, NsRecord, PermissionList,
-    PtrRecord, RecordSetBody, RecordSetList, RecordSetProperties, SrvRecord, TokenError, TokenResponse, TxtRecord,
-    Zone,
+    PtrRecord, RecordSetBody, RecordSetList, RecordSetProperties, SrvRecord, TxtRecord, Zone,
 };
 
 pub const DEFAULT_ENDPOINT: &str = "https://management.azure.com";
@@ -120,21 +120,14 @@ struct LiveSet {
     etag: Option<String>,
 }
 
-/// A bearer token and when to stop using it.
-struct Token {
-    value: String,
-    renew_at: Instant,
-}
-
 pub struct AzureProvider {
     name: String,
     credentials: AzureCredentials,
     options: AzureOptions,
     http: HttpClient,
     capabilities: Capabilities,
-    /// One token at a time: the lock is held while one is fetched, so concurrent calls
-    /// wait for it rather than each asking the token endpoint.
-    token: tokio::sync::Mutex<Option<Token>>,
+    /// One token at a time, shared by concurrent calls.
+    token: TokenCache,
 }
 
 impl fmt::Debug for AzureProvider {
@@ -184,7 +177,7 @@ impl AzureProvider {
             options,
             http,
             capabilities: capabilities(),
-            token: tokio::sync::Mutex::new(None),
+            token: TokenCache::renewing_before(TOKEN_MARGIN),
         })
     }
 
@@ -220,70 +213,21 @@ impl AzureProvider {
 
     /// A bearer token for ARM: the cached one, or a new one from the token endpoint.
     async fn bearer(&self) -> Result<String, ProviderError> {
-        let mut cached = self.token.lock().await;
-        if let Some(token) = cached.as_ref().filter(|t| t.renew_at > Instant::now()) {
-            return Ok(token.value.clone());
-        }
         let url = format!(
             "{}/{}/oauth2/v2.0/token",
             self.options.authority,
             self.credentials.tenant_id.trim()
         );
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", self.credentials.client_id.trim()),
-            ("client_secret", self.credentials.client_secret.as_str()),
-            ("scope", SCOPE),
-        ];
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let asked = Instant::now();
-        // Asking again for a token changes nothing, so any failure may be retried.
-        let resp = self
-            .http
-            .send(
-                Idempotency::Idempotent,
-                |client| {
-                    client
-                        .post(&url)
-                        .header("Content-Type", "application/x-www-form-urlencoded")
-                        .body(body.clone())
-                },
-                |resp| self.classify_token(resp),
-            )
-            .await?;
-        let token: TokenResponse = resp.json(&self.name)?;
-        let lifetime = Duration::from_secs(token.expires_in.unwrap_or(3600));
-        // A short-lived token is used for half its life rather than not at all.
-        let usable = lifetime.checked_sub(TOKEN_MARGIN).unwrap_or(lifetime / 2);
-        *cached = Some(Token {
-            value: token.access_token.clone(),
-            renew_at: asked + usable,
-        });
-        Ok(token.access_token)
-    }
-
-    /// The token endpoint: any refusal but 429 is the credentials' or the tenant's
-    /// fault (400 `invalid_request` for an unknown tenant, 401 `invalid_client` for a
-    /// wrong secret).
-    fn classify_token(&self, resp: &HttpResponse) -> Verdict {
-        let status = resp.status;
-        if status.is_client_error() && status != StatusCode::TOO_MANY_REQUESTS {
-            let error: TokenError = serde_json::from_slice(&resp.body).unwrap_or_default();
-            // The description's first line: the rest is trace and correlation ids.
-            let description = error.error_description.lines().next().unwrap_or_default().to_string();
-            let message = if error.error.is_empty() {
-                format!("token endpoint: HTTP {status}: {}", snippet(&resp.body))
-            } else {
-                format!("token endpoint: {}: {description}", error.error)
-            };
-            return Verdict::Fail(ProviderError::Auth {
-                provider: self.name.clone(),
-                message,
-            });
-        }
-        classify_status(&self.name, resp)
+        self.token
+            .token(&self.http, &url, || {
+                Ok(vec![
+                    ("grant_type", "client_credentials".to_string()),
+                    ("client_id", self.credentials.client_id.trim().to_string()),
+                    ("client_secret", self.credentials.client_secret.clone()),
+                    ("scope", SCOPE.to_string()),
+                ])
+            })
+            .await
     }
 
     /// ARM's answer read: its error code and message kept in every error.
@@ -371,7 +315,7 @@ impl AzureProvider {
             .await;
         if let Err(ProviderError::Auth { .. }) = &result {
             // A revoked or expired token is not used again; a wrong secret fails anew.
-            *self.token.lock().await = None;
+            self.token.forget().await;
         }
         result
     }

@@ -4,24 +4,6 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The token endpoint's answer to a client-credentials grant.
-#[derive(Debug, Deserialize)]
-pub struct TokenResponse {
-    pub access_token: String,
-    /// Seconds from now.
-    #[serde(default)]
-    pub expires_in: Option<u64>,
-}
-
-/// The token endpoint's error body (`invalid_client`, `unauthorized_client`...).
-#[derive(Debug, Default, Deserialize)]
-pub struct TokenError {
-    #[serde(default)]
-    pub error: String,
-    #[serde(default)]
-    pub error_description: String,
-}
-
 /// ARM's error body: `{"error": {"code": ..., "message": ...}}`; some services answer
 /// the inner object bare.
 #[derive(Debug, Default, Deserialize)]
